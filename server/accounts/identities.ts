@@ -1,0 +1,103 @@
+import type { AgentRow } from '../db/repos/agents.js';
+import type { MailboxRow } from '../db/repos/mailboxes.js';
+import type { Deps } from '../deps.js';
+import { toIso } from '../lib/clock.js';
+import { ApiError, conflict } from '../lib/errors.js';
+import { RESERVED_LOCAL_PARTS } from './names.js';
+
+export interface NewAgent {
+  name: string;
+  slug: string;
+  external_id?: string | null | undefined;
+  description?: string | null | undefined;
+  purpose?: string | null | undefined;
+  owner_label?: string | null | undefined;
+  policy_scope?: AgentRow['policy_scope'] | null | undefined;
+  metadata?: Record<string, unknown> | null | undefined;
+}
+
+export function createAgent(deps: Deps, orgId: string, input: NewAgent): AgentRow {
+  const existing = deps.repos.agents.findLiveConflict(orgId, input.slug, input.external_id ?? null, null);
+  if (existing) throw agentConflict(existing, input.slug);
+  const now = toIso(deps.clock.now());
+  const row: AgentRow = {
+    id: deps.ids.uuid(),
+    org_id: orgId,
+    name: input.name,
+    slug: input.slug,
+    external_id: input.external_id ?? null,
+    description: input.description ?? null,
+    purpose: input.purpose ?? null,
+    owner_label: input.owner_label ?? null,
+    policy_scope: input.policy_scope ?? 'agent',
+    metadata: JSON.stringify(input.metadata ?? {}),
+    status: 'active',
+    created_at: now,
+    updated_at: now,
+  };
+  deps.repos.agents.insert(row);
+  return row;
+}
+
+export function agentConflict(existing: AgentRow, slug: string | null): ApiError {
+  return existing.slug === slug
+    ? conflict('agent_slug_taken', 'Another agent in this organization already uses that slug.')
+    : conflict(
+        'agent_external_id_taken',
+        'Another agent in this organization already uses that external_id.',
+      );
+}
+
+export interface NewMailbox {
+  local_part: string;
+  display_name?: string | null | undefined;
+  retention_days?: number | null | undefined;
+  is_catch_all?: boolean | null | undefined;
+  webhook_url?: string | null | undefined;
+}
+
+/** Mailboxes on the managed domain; custom domains join here once domain verification exists. */
+export function createManagedMailbox(
+  deps: Deps,
+  orgId: string,
+  agent: AgentRow,
+  input: NewMailbox,
+): MailboxRow {
+  const domain = deps.config.mailDomain;
+  if (RESERVED_LOCAL_PARTS.has(input.local_part)) {
+    throw conflict('address_reserved', `${input.local_part}@${domain} is reserved by the server.`);
+  }
+  if (input.is_catch_all) {
+    throw new ApiError(
+      422,
+      'catch_all_not_allowed',
+      'Catch-all mailboxes are only available on verified custom domains.',
+    );
+  }
+  const address = `${input.local_part}@${domain}`;
+  const holders = deps.repos.mailboxes.holdersOfAddress(address);
+  if (holders.some((m) => m.status !== 'deleted' || m.org_id !== orgId)) {
+    throw conflict('address_taken', `${address} is already taken.`);
+  }
+  const now = toIso(deps.clock.now());
+  const row: MailboxRow = {
+    id: deps.ids.uuid(),
+    public_id: deps.ids.publicId('mb'),
+    org_id: orgId,
+    agent_id: agent.id,
+    address,
+    local_part: input.local_part,
+    domain,
+    domain_id: null,
+    display_name: input.display_name ?? null,
+    retention_days: input.retention_days ?? deps.config.retentionDays,
+    is_catch_all: 0,
+    active: 1,
+    webhook_url: input.webhook_url ?? null,
+    status: 'active',
+    created_at: now,
+    updated_at: now,
+  };
+  deps.repos.mailboxes.insert(row);
+  return row;
+}

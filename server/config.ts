@@ -1,0 +1,232 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * The server's whole configuration: one typed schema, a doc line and an environment name per key.
+ * Precedence: flag > LOFTBOX_* environment > config file > default. The env names are part of the
+ * contract (DESIGN §4): scripts outside the repository set them.
+ */
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z
+  .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no'])])
+  .transform((v) => (typeof v === 'boolean' ? v : ['1', 'true', 'yes'].includes(v)));
+const hostname = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(
+    /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i,
+    'not a DNS name',
+  )
+  .transform((v) => v.toLowerCase());
+
+interface Setting {
+  env: string;
+  doc: string;
+  schema: z.ZodType;
+  default: unknown;
+}
+
+const setting = <S extends z.ZodType>(
+  env: string,
+  schema: S,
+  defaultValue: z.input<S> | null,
+  doc: string,
+) => ({
+  env,
+  schema,
+  default: defaultValue,
+  doc,
+});
+
+export const settings = {
+  dataDir: setting(
+    'LOFTBOX_DATA_DIR',
+    z.string().min(1),
+    './loftbox-data',
+    'Directory holding the database, spool and keys.',
+  ),
+  httpHost: setting('LOFTBOX_HTTP_HOST', z.string().min(1), '127.0.0.1', 'Address the HTTP API listens on.'),
+  httpPort: setting('LOFTBOX_HTTP_PORT', port, 8080, 'HTTP API port; 0 picks a free port and logs it.'),
+  publicUrl: setting(
+    'LOFTBOX_PUBLIC_URL',
+    z.url({ protocol: /^https?$/ }).nullable(),
+    null,
+    'URL clients use to reach the API (links in mail, installer, signed URLs). Default: the HTTP listener.',
+  ),
+  mailDomain: setting('LOFTBOX_MAIL_DOMAIN', hostname, 'loftbox.localhost', 'The managed mailbox domain.'),
+  delivery: setting(
+    'LOFTBOX_DELIVERY',
+    z.enum(['capture']),
+    'capture',
+    'Outbound transport. capture: mail is stored and marked delivered, nothing leaves the box.',
+  ),
+  dailySendLimit: setting(
+    'LOFTBOX_DAILY_SEND_LIMIT',
+    positiveInt,
+    100,
+    'Outbound messages per org per rolling UTC day.',
+  ),
+  retentionDays: setting(
+    'LOFTBOX_RETENTION_DAYS',
+    positiveInt.max(3650),
+    7,
+    'Default inbound retention for new mailboxes.',
+  ),
+  unclaimedOrgDays: setting(
+    'LOFTBOX_UNCLAIMED_ORG_DAYS',
+    positiveInt,
+    30,
+    'Days after which unclaimed (unverified) organizations and all their data are deleted.',
+  ),
+  jobIntervalMs: setting('LOFTBOX_JOB_INTERVAL_MS', positiveInt, 60_000, 'How often housekeeping jobs run.'),
+  signupLimitPerEmail: setting(
+    'LOFTBOX_SIGNUP_LIMIT_PER_EMAIL',
+    positiveInt,
+    5,
+    'Unauthenticated signup/claim requests allowed per email address per rate window.',
+  ),
+  signupLimitPerIp: setting(
+    'LOFTBOX_SIGNUP_LIMIT_PER_IP',
+    positiveInt,
+    30,
+    'Unauthenticated signup/claim requests allowed per client IP per rate window.',
+  ),
+  rateWindowMs: setting(
+    'LOFTBOX_RATE_WINDOW_MS',
+    positiveInt,
+    3_600_000,
+    'Window of the unauthenticated rate limits.',
+  ),
+  trustProxy: setting(
+    'LOFTBOX_TRUST_PROXY',
+    bool,
+    false,
+    'Take the client IP from X-Forwarded-For (only behind a reverse proxy you control).',
+  ),
+  jsonBodyLimit: setting(
+    'LOFTBOX_JSON_BODY_LIMIT',
+    positiveInt,
+    1_048_576,
+    'Largest JSON request body in bytes.',
+  ),
+  shutdownGraceMs: setting(
+    'LOFTBOX_SHUTDOWN_GRACE_MS',
+    positiveInt,
+    10_000,
+    'How long SIGTERM waits for in-flight requests before closing them.',
+  ),
+  dev: setting(
+    'LOFTBOX_DEV',
+    bool,
+    false,
+    'Development mode: codes that would be mailed are also printed to the log.',
+  ),
+  logLevel: setting(
+    'LOFTBOX_LOG_LEVEL',
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    'info',
+    'Log level.',
+  ),
+} satisfies Record<string, Setting>;
+
+type Settings = typeof settings;
+export type ServerConfig = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
+export type ConfigKey = keyof ServerConfig;
+export type ConfigSource = 'flag' | 'env' | 'file' | 'default';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigInputs {
+  /** Values from command-line flags, by config key. */
+  flags?: Partial<Record<ConfigKey, unknown>>;
+  env?: NodeJS.ProcessEnv;
+  /** Path of a JSON config file whose keys are the config keys. */
+  file?: string | undefined;
+}
+
+export const CONFIG_FILE_ENV = 'LOFTBOX_CONFIG_FILE';
+
+/** Resolves every setting and reports all problems at once, not one per start attempt. */
+export function loadConfig(inputs: ConfigInputs = {}): {
+  config: ServerConfig;
+  sources: Record<ConfigKey, ConfigSource>;
+} {
+  const env = inputs.env ?? process.env;
+  const problems: string[] = [];
+  const filePath = inputs.file ?? env[CONFIG_FILE_ENV];
+  let fileValues: Record<string, unknown> = {};
+  if (filePath) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(filePath, 'utf8'));
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+        problems.push(`config file ${filePath}: must hold a JSON object`);
+      } else {
+        fileValues = parsed as Record<string, unknown>;
+        for (const key of Object.keys(fileValues)) {
+          if (!(key in settings)) problems.push(`config file ${filePath}: unknown key "${key}"`);
+        }
+      }
+    } catch (err) {
+      problems.push(`config file ${filePath}: ${(err as Error).message}`);
+    }
+  }
+
+  const config: Record<string, unknown> = {};
+  const sources = {} as Record<ConfigKey, ConfigSource>;
+  for (const [key, def] of Object.entries(settings) as [ConfigKey, Setting][]) {
+    const flag = inputs.flags?.[key];
+    const envValue = env[def.env];
+    let raw: unknown;
+    let source: ConfigSource;
+    let origin: string;
+    if (flag !== undefined) {
+      [raw, source, origin] = [flag, 'flag', `--${kebab(key)}`];
+    } else if (envValue !== undefined && envValue !== '') {
+      [raw, source, origin] = [envValue, 'env', def.env];
+    } else if (key in fileValues) {
+      [raw, source, origin] = [fileValues[key], 'file', `${filePath}: ${key}`];
+    } else {
+      [raw, source, origin] = [def.default, 'default', key];
+    }
+    const result = def.schema.safeParse(raw);
+    if (result.success) {
+      config[key] = result.data;
+    } else {
+      problems.push(
+        `${origin}: ${result.error.issues.map((i) => i.message).join('; ')} (got ${JSON.stringify(raw)})`,
+      );
+    }
+    sources[key] = source;
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { config: config as ServerConfig, sources };
+}
+
+export function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** One line per setting, for `loftbox server --help` and the README. */
+export function describeSettings(): {
+  key: string;
+  flag: string;
+  env: string;
+  default: unknown;
+  doc: string;
+}[] {
+  return (Object.entries(settings) as [ConfigKey, Setting][]).map(([key, def]) => ({
+    key,
+    flag: `--${kebab(key)}`,
+    env: def.env,
+    default: def.default,
+    doc: def.doc,
+  }));
+}

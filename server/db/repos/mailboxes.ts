@@ -1,0 +1,80 @@
+import type { Db } from '../open.js';
+
+export interface MailboxRow {
+  id: string;
+  public_id: string;
+  org_id: string;
+  agent_id: string;
+  address: string;
+  local_part: string;
+  domain: string;
+  domain_id: string | null;
+  display_name: string | null;
+  retention_days: number;
+  is_catch_all: number;
+  active: number;
+  webhook_url: string | null;
+  status: 'active' | 'deleted';
+  created_at: string;
+  updated_at: string;
+}
+
+export type MailboxPatch = Partial<
+  Pick<MailboxRow, 'display_name' | 'retention_days' | 'is_catch_all' | 'active' | 'webhook_url'>
+>;
+
+export class MailboxesRepo {
+  constructor(private readonly db: Db) {}
+
+  insert(row: MailboxRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO mailboxes (id, public_id, org_id, agent_id, address, local_part, domain, domain_id, display_name,
+           retention_days, is_catch_all, active, webhook_url, status, created_at, updated_at)
+         VALUES (@id, @public_id, @org_id, @agent_id, @address, @local_part, @domain, @domain_id, @display_name,
+           @retention_days, @is_catch_all, @active, @webhook_url, @status, @created_at, @updated_at)`,
+      )
+      .run(row);
+  }
+
+  /** By UUID or `mb_…` public id. */
+  get(orgId: string, idOrPublicId: string): MailboxRow | undefined {
+    return this.db
+      .prepare('SELECT * FROM mailboxes WHERE org_id = ? AND (id = ? OR public_id = ?)')
+      .get(orgId, idOrPublicId, idOrPublicId) as MailboxRow | undefined;
+  }
+
+  /**
+   * Any mailbox, live or deleted, that ever held the address. Addresses are never handed to another
+   * org, so replies to an old conversation can never reach a stranger.
+   */
+  holdersOfAddress(address: string): MailboxRow[] {
+    return this.db.prepare('SELECT * FROM mailboxes WHERE address = ?').all(address) as MailboxRow[];
+  }
+
+  listForAgent(orgId: string, agentId: string, afterId: string | null, limit: number): MailboxRow[] {
+    return this.db
+      .prepare(
+        `SELECT * FROM mailboxes WHERE org_id = ? AND agent_id = ? AND (? IS NULL OR id < ?)
+         ORDER BY id DESC LIMIT ?`,
+      )
+      .all(orgId, agentId, afterId, afterId, limit) as MailboxRow[];
+  }
+
+  update(orgId: string, id: string, patch: MailboxPatch, at: string): void {
+    const keys = Object.keys(patch) as (keyof MailboxPatch)[];
+    if (keys.length === 0) return;
+    const sets = keys.map((k) => `${k} = @${k}`).join(', ');
+    this.db
+      .prepare(`UPDATE mailboxes SET ${sets}, updated_at = @updated_at WHERE org_id = @org_id AND id = @id`)
+      .run({ ...patch, updated_at: at, org_id: orgId, id });
+  }
+
+  softDelete(orgId: string, id: string, at: string): void {
+    this.db
+      .prepare(
+        "UPDATE mailboxes SET status = 'deleted', active = 0, updated_at = ? WHERE org_id = ? AND id = ?",
+      )
+      .run(at, orgId, id);
+  }
+}

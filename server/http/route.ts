@@ -1,0 +1,66 @@
+import type { Context } from 'koa';
+import type { z } from 'zod';
+import type { AuthContext } from '../accounts/api-keys.js';
+import type { Deps } from '../deps.js';
+import type { Scope } from '../policy/scopes.js';
+
+export type Method = 'get' | 'post' | 'patch' | 'delete';
+
+/** Who may call a route: nobody in particular, any valid key, or a key holding a scope. */
+export type Access = { public: true } | { scope: Scope | null };
+
+export interface RouteResponse {
+  description: string;
+  schema?: z.ZodType;
+  /** Defaults to application/json when a schema is given. */
+  contentType?: string;
+}
+
+export interface HandlerInput<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  auth: AuthContext;
+  deps: Deps;
+  ctx: Context;
+}
+
+export interface HandlerResult {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  contentType?: string;
+}
+
+/**
+ * One route: its path (OpenAPI syntax), access rule, the zod schemas that validate its input and
+ * describe its output, and its handler. The router and openapi.json are both built from this list,
+ * so the document cannot drift from what the server accepts.
+ */
+export interface RouteDef<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+> {
+  method: Method;
+  path: string;
+  summary: string;
+  tag: string;
+  access: Access;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Largest accepted JSON body for this route, when it differs from the server default. */
+  bodyLimit?: number;
+  responses: Record<number, RouteResponse>;
+  handler(input: HandlerInput<z.output<P>, z.output<Q>, z.output<B>>): Promise<HandlerResult> | HandlerResult;
+}
+
+/** Identity helper that keeps each route's handler typed by its own schemas. */
+export function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
+  def: RouteDef<P, Q, B>,
+): RouteDef {
+  return def as unknown as RouteDef;
+}
+
+export const koaPath = (path: string): string => path.replace(/\{(\w+)\}/g, ':$1');

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { childExpiry, mintKey } from '../../accounts/api-keys.js';
+import { decodeCursor, toPage } from '../../db/page.js';
+import { toIso } from '../../lib/clock.js';
+import { ApiError, conflict, forbidden, notFound } from '../../lib/errors.js';
+import { ALL_SCOPES, escalations, type Scope } from '../../policy/scopes.js';
+import { route } from '../route.js';
+import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
+import { ApiKey, apiKeyOut } from './serializers.js';
+
+const tag = 'API keys';
+
+const CreatedKey = ApiKey.extend({ api_key: z.string().meta({ description: 'Shown once.' }) });
+
+export const keyRoutes = [
+  route({
+    method: 'post',
+    path: '/v1/auth/keys',
+    tag,
+    summary: 'Create a child of the calling key with a subset of its scopes',
+    access: { scope: null },
+    body: z.object({
+      name: opt(z.string().trim().max(200)),
+      scopes: z
+        .array(z.enum(ALL_SCOPES as [Scope, ...Scope[]]))
+        .min(1)
+        .max(ALL_SCOPES.length),
+      expires_in_days: opt(z.number().int().min(1).max(3650)),
+    }),
+    responses: {
+      201: { description: 'Created', schema: CreatedKey },
+      403: { description: 'scope_escalation: a requested scope exceeds the caller' },
+    },
+    handler({ body, auth, deps }) {
+      const excess = escalations(auth.granted, body.scopes);
+      if (excess.length > 0) {
+        throw forbidden('scope_escalation', `The calling key cannot grant: ${excess.join(', ')}.`);
+      }
+      const key = mintKey(deps, auth.org.id, {
+        scopes: [...new Set(body.scopes)],
+        name: body.name ?? null,
+        parentId: auth.key.id,
+        expiresAt: childExpiry(deps, auth.key, body.expires_in_days),
+      });
+      return { status: 201, body: { ...apiKeyOut(key.row), api_key: key.plaintext } };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/v1/auth/keys',
+    tag,
+    summary: "List the organization's keys (metadata only)",
+    access: { scope: 'keys:manage' },
+    query: pageQuery,
+    responses: { 200: { description: 'A page of keys', schema: pageOf(ApiKey) } },
+    handler({ query, auth, deps }) {
+      const limit = query.limit ?? 20;
+      const rows = deps.repos.apiKeys.list(auth.org.id, decodeCursor(query.cursor), limit + 1);
+      return { body: toPage(rows, limit, apiKeyOut) };
+    },
+  }),
+  route({
+    method: 'delete',
+    path: '/v1/auth/keys/{id}',
+    tag,
+    summary: 'Revoke a key and all its descendants',
+    access: { scope: null },
+    params: z.object({ id: uuidParam }),
+    responses: {
+      200: {
+        description: 'Revoked',
+        schema: z.object({ id: z.string(), revoked: z.literal(true), revoked_count: z.number().int() }),
+      },
+      409: { description: 'cannot_revoke_self' },
+    },
+    handler({ params, auth, deps }) {
+      const target = deps.repos.apiKeys.get(auth.org.id, params.id);
+      if (!target) throw notFound('API key');
+      if (target.id === auth.key.id) throw conflict('cannot_revoke_self', 'A key cannot revoke itself.');
+      if (!auth.effective.has('keys:manage') && target.parent_id !== auth.key.id) {
+        throw new ApiError(
+          403,
+          'insufficient_scope',
+          'Revoking this key needs keys:manage or being its parent.',
+        );
+      }
+      const count = deps.repos.apiKeys.revokeTree(auth.org.id, target.id, toIso(deps.clock.now()));
+      return { body: { id: target.id, revoked: true, revoked_count: count } };
+    },
+  }),
+];

@@ -1,0 +1,156 @@
+import { z } from 'zod';
+import { createManagedMailbox } from '../../accounts/identities.js';
+import { LOCAL_PART_MAX, LOCAL_PART_RE } from '../../accounts/names.js';
+import type { MailboxPatch, MailboxRow } from '../../db/repos/mailboxes.js';
+import { decodeCursor, toPage } from '../../db/page.js';
+import type { Deps } from '../../deps.js';
+import { toIso } from '../../lib/clock.js';
+import { ApiError, conflict, notFound } from '../../lib/errors.js';
+import { route } from '../route.js';
+import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
+import { loadAgent } from './agents.js';
+import { Mailbox, mailboxOut } from './serializers.js';
+
+const tag = 'Mailboxes';
+
+const localPart = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .min(1)
+  .max(LOCAL_PART_MAX)
+  .regex(LOCAL_PART_RE, 'must be an RFC 5321 dot-atom local part');
+// Display names end up in From: headers, so control characters (CR/LF above all) are refused.
+const displayName = z
+  .string()
+  .trim()
+  .max(200)
+  .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+const retentionDays = z.number().int().min(1).max(3650);
+const webhookUrl = z.url({ protocol: /^https?$/ }).max(2048);
+
+function loadMailbox(deps: Deps, orgId: string, id: string): MailboxRow {
+  const mailbox = deps.repos.mailboxes.get(orgId, id);
+  if (!mailbox) throw notFound('mailbox');
+  return mailbox;
+}
+
+export const mailboxRoutes = [
+  route({
+    method: 'post',
+    path: '/v1/agents/{agent_id}/mailboxes',
+    tag,
+    summary: 'Create a mailbox for an agent',
+    access: { scope: 'mailbox:manage' },
+    params: z.object({ agent_id: uuidParam }),
+    body: z.object({
+      local_part: localPart,
+      domain_id: opt(z.string().max(100)).meta({
+        description: 'A verified custom domain; omit for the managed domain.',
+      }),
+      display_name: opt(displayName),
+      webhook_url: opt(webhookUrl),
+      retention_days: opt(retentionDays),
+      is_catch_all: opt(z.boolean()),
+    }),
+    responses: {
+      201: { description: 'Created', schema: Mailbox },
+      409: { description: 'address_taken, address_reserved, agent_deleted' },
+    },
+    handler({ params, body, auth, deps }) {
+      const agent = loadAgent(deps, auth.org.id, params.agent_id);
+      if (agent.status === 'deleted') throw conflict('agent_deleted', 'The agent is deleted.');
+      // Custom domains arrive with domain onboarding; until then no domain id names anything.
+      if (body.domain_id !== undefined) throw notFound('domain');
+      const row = createManagedMailbox(deps, auth.org.id, agent, body);
+      return { status: 201, body: mailboxOut(row) };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/v1/agents/{agent_id}/mailboxes',
+    tag,
+    summary: "List an agent's live mailboxes, newest first",
+    access: { scope: 'mailbox:read' },
+    params: z.object({ agent_id: uuidParam }),
+    query: pageQuery,
+    responses: { 200: { description: 'A page of mailboxes', schema: pageOf(Mailbox) } },
+    handler({ params, query, auth, deps }) {
+      const agent = loadAgent(deps, auth.org.id, params.agent_id);
+      const limit = query.limit ?? 20;
+      const rows = deps.repos.mailboxes.listForAgent(
+        auth.org.id,
+        agent.id,
+        decodeCursor(query.cursor),
+        limit + 1,
+      );
+      return { body: toPage(rows, limit, mailboxOut) };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/v1/mailboxes/{id}',
+    tag,
+    summary: 'Get a mailbox by id or public id',
+    access: { scope: 'mailbox:read' },
+    params: z.object({ id: uuidParam }),
+    responses: { 200: { description: 'The mailbox', schema: Mailbox } },
+    handler({ params, auth, deps }) {
+      return { body: mailboxOut(loadMailbox(deps, auth.org.id, params.id)) };
+    },
+  }),
+  route({
+    method: 'patch',
+    path: '/v1/mailboxes/{id}',
+    tag,
+    summary: 'Update a mailbox',
+    access: { scope: 'mailbox:manage' },
+    params: z.object({ id: uuidParam }),
+    body: z.object({
+      display_name: opt(displayName),
+      retention_days: opt(retentionDays),
+      is_catch_all: opt(z.boolean()),
+      webhook_url: opt(webhookUrl),
+      active: opt(z.boolean()),
+    }),
+    responses: {
+      200: { description: 'Updated', schema: Mailbox },
+      409: { description: 'mailbox_deleted' },
+    },
+    handler({ params, body, auth, deps }) {
+      const mailbox = loadMailbox(deps, auth.org.id, params.id);
+      if (mailbox.status === 'deleted') throw conflict('mailbox_deleted', 'The mailbox is deleted.');
+      if (body.is_catch_all && mailbox.domain_id === null) {
+        throw new ApiError(
+          422,
+          'catch_all_not_allowed',
+          'Catch-all mailboxes are only available on verified custom domains.',
+        );
+      }
+      const patch: MailboxPatch = {};
+      if (body.display_name !== undefined) patch.display_name = body.display_name;
+      if (body.retention_days !== undefined) patch.retention_days = body.retention_days;
+      if (body.is_catch_all !== undefined) patch.is_catch_all = body.is_catch_all ? 1 : 0;
+      if (body.webhook_url !== undefined) patch.webhook_url = body.webhook_url;
+      if (body.active !== undefined) patch.active = body.active ? 1 : 0;
+      deps.repos.mailboxes.update(auth.org.id, mailbox.id, patch, toIso(deps.clock.now()));
+      return { body: mailboxOut(loadMailbox(deps, auth.org.id, mailbox.id)) };
+    },
+  }),
+  route({
+    method: 'delete',
+    path: '/v1/mailboxes/{id}',
+    tag,
+    summary: 'Soft-delete a mailbox; its address stays with this organization',
+    access: { scope: 'mailbox:manage' },
+    params: z.object({ id: uuidParam }),
+    responses: { 200: { description: 'Deleted', schema: Mailbox } },
+    handler({ params, auth, deps }) {
+      const mailbox = loadMailbox(deps, auth.org.id, params.id);
+      if (mailbox.status !== 'deleted') {
+        deps.repos.mailboxes.softDelete(auth.org.id, mailbox.id, toIso(deps.clock.now()));
+      }
+      return { body: mailboxOut(loadMailbox(deps, auth.org.id, mailbox.id)) };
+    },
+  }),
+];

@@ -1,0 +1,111 @@
+import { statfsSync } from 'node:fs';
+import { z } from 'zod';
+import type { Deps } from '../../deps.js';
+import { VERSION } from '../../version.js';
+import { buildOpenApi } from '../openapi.js';
+import { route } from '../route.js';
+import { llmsTxt } from './llms-txt.js';
+import { claimPage } from './claim-page.js';
+import { Organization, organizationOut } from './serializers.js';
+
+const tag = 'Meta';
+/** Below this much free space the server reports itself degraded, before writes start failing. */
+const MIN_FREE_BYTES = 64 * 1024 * 1024;
+
+function checkDb(deps: Deps): 'ok' | 'error' {
+  try {
+    deps.db.prepare('SELECT 1').get();
+    return 'ok';
+  } catch {
+    return 'error';
+  }
+}
+
+function checkDisk(deps: Deps): 'ok' | 'low' | 'error' {
+  try {
+    const stats = statfsSync(deps.config.dataDir);
+    return stats.bavail * stats.bsize >= MIN_FREE_BYTES ? 'ok' : 'low';
+  } catch {
+    return 'error';
+  }
+}
+
+const Health = z.object({
+  status: z.enum(['ok', 'degraded']),
+  version: z.string(),
+  checks: z.object({ db: z.enum(['ok', 'error']), disk: z.enum(['ok', 'low', 'error']) }),
+});
+
+export const metaRoutes = [
+  route({
+    method: 'get',
+    path: '/health',
+    tag,
+    summary: 'Liveness and readiness',
+    access: { public: true },
+    responses: {
+      200: { description: 'Healthy', schema: Health },
+      503: { description: 'Degraded', schema: Health },
+    },
+    handler({ deps }) {
+      const checks = { db: checkDb(deps), disk: checkDisk(deps) };
+      const ok = checks.db === 'ok' && checks.disk === 'ok';
+      return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'degraded', version: VERSION, checks } };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/openapi.json',
+    tag,
+    summary: 'This document: OpenAPI 3.1, generated from the schemas that validate requests',
+    access: { public: true },
+    responses: { 200: { description: 'OpenAPI 3.1 document', contentType: 'application/json' } },
+    async handler({ deps }) {
+      // Imported here: the route list includes this very route.
+      const { allRoutes } = await import('./index.js');
+      return { body: buildOpenApi(allRoutes, deps.publicUrl()) };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/llms.txt',
+    tag,
+    summary: 'Plain-text guide for agents',
+    access: { public: true },
+    responses: { 200: { description: 'Guide', contentType: 'text/plain' } },
+    handler({ deps }) {
+      return {
+        body: llmsTxt(deps.publicUrl(), deps.config.mailDomain),
+        contentType: 'text/plain; charset=utf-8',
+      };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/claim',
+    tag,
+    summary: 'Page where an owner enters the claim code of an agent account',
+    access: { public: true },
+    query: z.object({ org_id: z.string().max(100).optional() }),
+    responses: { 200: { description: 'HTML form', contentType: 'text/html' } },
+    handler({ query }) {
+      return { body: claimPage(query.org_id ?? ''), contentType: 'text/html; charset=utf-8' };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/v1',
+    tag,
+    summary: 'Key probe: 200 with the organization for a valid key, 401 otherwise',
+    access: { scope: null },
+    responses: {
+      200: {
+        description: 'Valid key',
+        schema: z.object({ ok: z.literal(true), organization: Organization, api_key_id: z.string() }),
+      },
+    },
+    handler({ auth }) {
+      return { body: { ok: true, organization: organizationOut(auth.org), api_key_id: auth.key.id } };
+    },
+  }),
+];
