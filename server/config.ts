@@ -128,7 +128,7 @@ export const settings = {
     'LOFTBOX_LOG_LEVEL',
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     'info',
-    'Log level.',
+    'Minimum level of the structured JSON log on stdout.',
   ),
 } satisfies Record<string, Setting>;
 

@@ -24,9 +24,25 @@ export type PublicIdPrefix = 'msg' | 'mb' | 'dom' | 'evt';
  * keyset pagination needs only the id.
  */
 export class IdFactory {
+  private lastMs = -Infinity;
+  private seq = 0;
+
   constructor(private readonly clock: Clock) {}
+
+  /**
+   * Monotonic within this process (RFC 9562 §6.2 method 1): ids minted in the same millisecond, or
+   * while the clock stands still or steps back, count up from a random start instead of re-rolling.
+   */
   uuid(): string {
-    return uuidv7({ msecs: this.clock.now().getTime() });
+    const now = this.clock.now().getTime();
+    if (now > this.lastMs) {
+      this.lastMs = now;
+      this.seq = randomInt(0, 2 ** 30);
+    } else if (++this.seq > 0x7fffffff) {
+      this.lastMs += 1;
+      this.seq = 0;
+    }
+    return uuidv7({ msecs: this.lastMs, seq: this.seq });
   }
   publicId(prefix: PublicIdPrefix): string {
     return `${prefix}_${randomBase32(24)}`;

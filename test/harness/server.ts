@@ -1,0 +1,107 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, type ServerConfig } from '../../server/config.js';
+import type { Deps } from '../../server/deps.js';
+import { ManualClock } from '../../server/lib/clock.js';
+import { createLogger } from '../../server/lib/logger.js';
+import { startServer, type RunningServer } from '../../server/main.js';
+
+export interface TestServer {
+  url: string;
+  deps: Deps;
+  clock: ManualClock;
+  running: RunningServer;
+  dataDir: string;
+  /** fetch against the server; `key` adds the Bearer header, objects are sent as JSON. */
+  api(
+    method: string,
+    path: string,
+    options?: { key?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<ApiResponse>;
+  /** The newest 6-digit code mailed to `email` (read from the captured system mail). */
+  lastCode(email: string): string;
+  /** Owner signup + verify: a verified org and its admin key. */
+  signupOrg(email?: string, name?: string): Promise<{ key: string; orgId: string; keyId: string }>;
+  close(): Promise<void>;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests inspect arbitrary JSON
+  text: string;
+}
+
+let counter = 0;
+
+/** A real server in this process: temp data dir, HTTP on 127.0.0.1 port 0, a manual clock. */
+export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'loftbox-test-'));
+  const { config } = loadConfig({ env: {} });
+  const clock = new ManualClock(new Date());
+  const running = await startServer({
+    config: { ...config, dataDir, httpPort: 0, logLevel: 'silent', jobIntervalMs: 3_600_000, ...overrides },
+    clock,
+    log: createLogger('silent'),
+    announce: () => {},
+  });
+  const url = running.httpUrl;
+
+  const api: TestServer['api'] = async (method, path, options = {}) => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.key) headers.authorization = `Bearer ${options.key}`;
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${url}${path}`, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: response.status, headers: response.headers, body: parsed, text };
+  };
+
+  const lastCode = (email: string): string => {
+    const mail = running.deps.repos.capturedMail
+      .list({ to: email.toLowerCase(), limit: 20 })
+      .find((m) => m.kind === 'signup_code' || m.kind === 'claim_code');
+    const match = mail && /\b(\d{6})\b/.exec(mail.subject);
+    if (!match?.[1]) throw new Error(`no code mailed to ${email}`);
+    return match[1];
+  };
+
+  const signupOrg: TestServer['signupOrg'] = async (email, name) => {
+    counter += 1;
+    const address = email ?? `owner${counter}-${Date.now()}@example.com`;
+    const signup = await api('POST', '/v1/auth/signup', {
+      body: { email: address, organization_name: name ?? `Org ${counter}` },
+    });
+    if (signup.status !== 201) throw new Error(`signup failed: ${signup.text}`);
+    const verify = await api('POST', '/v1/auth/signup/verify', {
+      body: { email: address, verification_token: lastCode(address) },
+    });
+    if (verify.status !== 200) throw new Error(`verify failed: ${verify.text}`);
+    return { key: verify.body.api_key, orgId: verify.body.organization.id, keyId: verify.body.api_key_id };
+  };
+
+  return {
+    url,
+    deps: running.deps,
+    clock,
+    running,
+    dataDir,
+    api,
+    lastCode,
+    signupOrg,
+    async close() {
+      await running.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

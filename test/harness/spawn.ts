@@ -1,0 +1,86 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli/loftbox.mjs', import.meta.url));
+
+export function assertBuilt(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does).`);
+}
+
+export interface SpawnedServer {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  /** Everything the process wrote to stdout so far. */
+  output(): string;
+  /** Resolves when a stdout line matches. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs the built CLI's `server` command as a real child process and waits for its http listener. */
+export async function spawnServer(env: Record<string, string>, args: string[] = []): Promise<SpawnedServer> {
+  assertBuilt();
+  const child = spawn(process.execPath, [CLI, 'server', ...args], {
+    env: { PATH: process.env.PATH ?? '', LOFTBOX_HTTP_PORT: '0', LOFTBOX_JOB_INTERVAL_MS: '3600000', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const waiters: { pattern: RegExp; resolve(m: RegExpExecArray): void }[] = [];
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    for (const waiter of [...waiters]) {
+      const match = waiter.pattern.exec(stdout);
+      if (match) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(match);
+      }
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const waitFor = (pattern: RegExp, timeoutMs = 15_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const existing = pattern.exec(stdout);
+      if (existing) return resolve(existing);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out waiting for ${pattern}; stdout:\n${stdout}\nstderr:\n${stderr}`)),
+        timeoutMs,
+      );
+      waiters.push({
+        pattern,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
+      void exited.then(({ code }) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited (${code}) before ${pattern}; stderr:\n${stderr}`));
+      });
+    });
+  const listening = await waitFor(/^listening http (\S+):(\d+)$/m);
+  return { child, url: `http://${listening[1]}:${listening[2]}`, output: () => stdout, waitFor, exited };
+}
+
+/** Runs the built CLI to completion. */
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  assertBuilt();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}

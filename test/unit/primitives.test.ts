@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { LOCAL_PART_RE, slugify } from '../../server/accounts/names.js';
+import { decodeCursor, encodeCursor, toPage } from '../../server/db/page.js';
+import { ManualClock } from '../../server/lib/clock.js';
+import { ApiError } from '../../server/lib/errors.js';
+import { IdFactory, isUuid, sixDigitCode } from '../../server/lib/ids.js';
+import { RateLimiter } from '../../server/policy/rate-limit.js';
+
+describe('ids', () => {
+  it('mints UUIDv7 ids that sort in creation order even when the clock stands still or steps back', () => {
+    const clock = new ManualClock('2030-01-01T00:00:00Z');
+    const ids = new IdFactory(clock);
+    const minted: string[] = [];
+    for (let i = 0; i < 500; i++) minted.push(ids.uuid());
+    clock.advance(-60_000);
+    for (let i = 0; i < 10; i++) minted.push(ids.uuid());
+    clock.advance(120_000);
+    minted.push(ids.uuid());
+    expect(minted.every(isUuid)).toBe(true);
+    expect([...minted].sort()).toEqual(minted);
+    expect(new Set(minted).size).toBe(minted.length);
+  });
+
+  it('makes six-digit codes', () => {
+    for (let i = 0; i < 100; i++) expect(sixDigitCode()).toMatch(/^\d{6}$/);
+  });
+});
+
+describe('names', () => {
+  it('slugifies names and falls back when nothing is left', () => {
+    expect(slugify('Example Agents', 'org')).toBe('example-agents');
+    expect(slugify('  Ünïcode — Team!! ', 'org')).toBe('unicode-team');
+    expect(slugify('!!!', 'org')).toBe('org');
+  });
+
+  it('accepts RFC 5321 dot-atoms only', () => {
+    for (const ok of ['a', 'support-agent', "o'brien", 'a+b', 'x.y', 'a_b'])
+      expect(LOCAL_PART_RE.test(ok), ok).toBe(true);
+    for (const bad of ['', '.a', 'a.', 'a..b', 'a b', 'a@b', 'a"b', 'a\r\nb', 'a(b)']) {
+      expect(LOCAL_PART_RE.test(bad), JSON.stringify(bad)).toBe(false);
+    }
+  });
+});
+
+describe('pages', () => {
+  it('round-trips cursors and refuses foreign ones', () => {
+    const id = '01a1fd3f-c463-70d2-b243-3930f515091b';
+    expect(decodeCursor(encodeCursor(id))).toBe(id);
+    expect(decodeCursor(null)).toBeNull();
+    expect(() => decodeCursor('not-ours')).toThrow(ApiError);
+  });
+
+  it('sets next_cursor only when another page exists', () => {
+    const rows = [{ id: 'a' }, { id: 'b' }, { id: 'c' }];
+    expect(toPage(rows, 2, (r) => r.id)).toEqual({ data: ['a', 'b'], next_cursor: encodeCursor('b') });
+    expect(toPage(rows, 3, (r) => r.id)).toEqual({ data: ['a', 'b', 'c'], next_cursor: null });
+  });
+});
+
+describe('rate limiter', () => {
+  it('allows the limit per window per key and tells how long to wait', () => {
+    const clock = new ManualClock('2030-01-01T00:00:00Z');
+    const limiter = new RateLimiter(clock, 2, 60_000);
+    expect(limiter.hit('a').allowed).toBe(true);
+    expect(limiter.hit('a').allowed).toBe(true);
+    clock.advance(15_000);
+    expect(limiter.hit('a')).toEqual({ allowed: false, retryAfterSeconds: 45 });
+    expect(limiter.hit('b').allowed).toBe(true);
+    clock.advance(45_000);
+    expect(limiter.hit('a').allowed).toBe(true);
+  });
+});
