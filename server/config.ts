@@ -46,7 +46,7 @@ export const settings = {
     'LOFTBOX_DATA_DIR',
     z.string().min(1),
     './loftbox-data',
-    'Directory holding the database, spool and keys.',
+    'Directory holding the database and the server secret.',
   ),
   httpHost: setting('LOFTBOX_HTTP_HOST', z.string().min(1), '127.0.0.1', 'Address the HTTP API listens on.'),
   httpPort: setting('LOFTBOX_HTTP_PORT', port, 8080, 'HTTP API port; 0 picks a free port and logs it.'),
@@ -85,7 +85,7 @@ export const settings = {
   signupLimitPerEmail: setting(
     'LOFTBOX_SIGNUP_LIMIT_PER_EMAIL',
     positiveInt,
-    5,
+    10,
     'Unauthenticated signup/claim requests allowed per email address per rate window.',
   ),
   signupLimitPerIp: setting(
