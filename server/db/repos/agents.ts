@@ -64,7 +64,7 @@ export class AgentsRepo {
   list(orgId: string, filter: AgentFilter, afterId: string | null, limit: number): AgentRow[] {
     return this.db
       .prepare(
-        `SELECT * FROM agents WHERE org_id = @orgId
+        `SELECT * FROM agents WHERE org_id = @orgId AND status <> 'deleted'
            AND (@externalId IS NULL OR external_id = @externalId)
            AND (@slug IS NULL OR slug = @slug)
            AND (@afterId IS NULL OR id < @afterId)

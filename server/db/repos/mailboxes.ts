@@ -55,7 +55,7 @@ export class MailboxesRepo {
   listForAgent(orgId: string, agentId: string, afterId: string | null, limit: number): MailboxRow[] {
     return this.db
       .prepare(
-        `SELECT * FROM mailboxes WHERE org_id = ? AND agent_id = ? AND (? IS NULL OR id < ?)
+        `SELECT * FROM mailboxes WHERE org_id = ? AND agent_id = ? AND status <> 'deleted' AND (? IS NULL OR id < ?)
          ORDER BY id DESC LIMIT ?`,
       )
       .all(orgId, agentId, afterId, afterId, limit) as MailboxRow[];
