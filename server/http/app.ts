@@ -68,6 +68,7 @@ export function createApp(deps: Deps): Koa {
   app.use(requestId);
   app.use(errorHandler(deps.log));
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
+  // Non-throwing mode keeps the Allow header on 405 (RFC 9110 §15.5.6); the error handler adds the body.
+  app.use(router.allowedMethods());
   return app;
 }

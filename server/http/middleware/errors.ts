@@ -51,6 +51,13 @@ function translate(err: unknown): ApiError | null {
   return new ApiError(status, 'bad_request', 'The request could not be processed.');
 }
 
+/** Statuses the router leaves without a body: no such path, no such method here, no such method at all. */
+const UNROUTED: Record<number, () => ApiError> = {
+  404: () => new ApiError(404, 'not_found', 'No such route.'),
+  405: () => new ApiError(405, 'method_not_allowed', 'That method is not allowed on this path.'),
+  501: () => new ApiError(501, 'not_implemented', 'The server does not implement that method.'),
+};
+
 function isBusy(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
@@ -60,8 +67,9 @@ export function errorHandler(log: Logger): Middleware {
   return async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        sendError(ctx, new ApiError(404, 'not_found', 'No such route.'));
+      if (ctx.body === undefined || ctx.body === null) {
+        const unrouted = UNROUTED[ctx.status];
+        if (unrouted) sendError(ctx, unrouted());
       }
     } catch (err) {
       const known = translate(err);
