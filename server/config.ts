@@ -57,6 +57,52 @@ export const settings = {
     'URL clients use to reach the API (links in mail, installer, signed URLs). Default: the HTTP listener.',
   ),
   mailDomain: setting('LOFTBOX_MAIL_DOMAIN', hostname, 'loftbox.localhost', 'The managed mailbox domain.'),
+  smtpHost: setting(
+    'LOFTBOX_SMTP_HOST',
+    z.string().min(1),
+    '127.0.0.1',
+    'Address the inbound MX listens on.',
+  ),
+  smtpPort: setting(
+    'LOFTBOX_SMTP_PORT',
+    port,
+    2525,
+    'Inbound MX port (25 in production); 0 picks a free port.',
+  ),
+  mxHost: setting(
+    'LOFTBOX_MX_HOST',
+    hostname.nullable(),
+    null,
+    'Host name of this MX: SMTP greeting, Received headers, published MX records. Default: mx.<mail domain>.',
+  ),
+  dnsServers: setting(
+    'LOFTBOX_DNS_SERVERS',
+    z
+      .string()
+      .regex(/^[^,\s]+(,[^,\s]+)*$/, 'comma-separated host:port list')
+      .nullable(),
+    null,
+    'Comma-separated host:port DNS servers for every lookup the server makes. Default: the system resolvers.',
+  ),
+  maxMessageBytes: setting(
+    'LOFTBOX_MAX_MESSAGE_BYTES',
+    positiveInt,
+    26_214_400,
+    'Largest message accepted (SMTP SIZE), in bytes.',
+  ),
+  maxRecipients: setting('LOFTBOX_MAX_RECIPIENTS', positiveInt.max(1000), 50, 'Recipients per message.'),
+  smtpMaxClients: setting(
+    'LOFTBOX_SMTP_MAX_CLIENTS',
+    positiveInt,
+    200,
+    'Concurrent MX connections; more are answered 421 and closed.',
+  ),
+  smtpSocketTimeoutMs: setting(
+    'LOFTBOX_SMTP_SOCKET_TIMEOUT_MS',
+    positiveInt,
+    60_000,
+    'Idle time after which an SMTP connection is closed.',
+  ),
   delivery: setting(
     'LOFTBOX_DELIVERY',
     z.enum(['capture']),

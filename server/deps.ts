@@ -2,13 +2,21 @@ import type { ServerConfig } from './config.js';
 import type { Db } from './db/open.js';
 import { AgentsRepo } from './db/repos/agents.js';
 import { ApiKeysRepo } from './db/repos/api-keys.js';
+import { AttachmentsRepo } from './db/repos/attachments.js';
+import { BlobsRepo } from './db/repos/blobs.js';
 import { CapturedMailRepo } from './db/repos/captured-mail.js';
+import { EventsRepo } from './db/repos/events.js';
+import { InboundRulesRepo } from './db/repos/inbound-rules.js';
+import { InboundRepo } from './db/repos/inbound.js';
 import { MailboxesRepo } from './db/repos/mailboxes.js';
+import { MessagesRepo } from './db/repos/messages.js';
 import { OrganizationsRepo } from './db/repos/organizations.js';
+import { ThreadsRepo } from './db/repos/threads.js';
 import { VerificationCodesRepo } from './db/repos/verification-codes.js';
 import type { Clock } from './lib/clock.js';
 import { IdFactory } from './lib/ids.js';
 import type { Logger } from './lib/logger.js';
+import type { DnsResolve } from './lib/resolver.js';
 import { CaptureSystemMailer, type SystemMailer } from './mail/system-mailer.js';
 import { RateLimiter } from './policy/rate-limit.js';
 
@@ -19,6 +27,13 @@ export interface Repos {
   agents: AgentsRepo;
   mailboxes: MailboxesRepo;
   capturedMail: CapturedMailRepo;
+  blobs: BlobsRepo;
+  inbound: InboundRepo;
+  threads: ThreadsRepo;
+  messages: MessagesRepo;
+  attachments: AttachmentsRepo;
+  inboundRules: InboundRulesRepo;
+  events: EventsRepo;
 }
 
 /** Everything a request handler, job or pipeline step may touch. Seams are injected here, once. */
@@ -33,6 +48,12 @@ export interface Deps {
   repos: Repos;
   mailer: SystemMailer;
   limits: { perEmail: RateLimiter; perIp: RateLimiter };
+  /** Every DNS lookup goes through this seam (LOFTBOX_DNS_SERVERS). */
+  resolve: DnsResolve;
+  /** Our MX host name: SMTP greeting, Received headers, Authentication-Results. */
+  mxHost: string;
+  /** Listeners registered once bound, for /health. */
+  listeners: Map<string, { listening: boolean }>;
   /** The URL clients reach us at; known only after the HTTP listener is bound when not configured. */
   publicUrl(): string;
 }
@@ -44,6 +65,7 @@ export interface DepsInput {
   log: Logger;
   secret: Buffer;
   publicUrl(): string;
+  resolve: DnsResolve;
   mailer?: SystemMailer;
 }
 
@@ -57,6 +79,13 @@ export function buildDeps(input: DepsInput): Deps {
     agents: new AgentsRepo(db),
     mailboxes: new MailboxesRepo(db),
     capturedMail: new CapturedMailRepo(db),
+    blobs: new BlobsRepo(db),
+    inbound: new InboundRepo(db),
+    threads: new ThreadsRepo(db),
+    messages: new MessagesRepo(db),
+    attachments: new AttachmentsRepo(db),
+    inboundRules: new InboundRulesRepo(db),
+    events: new EventsRepo(db),
   };
   const mailer =
     input.mailer ??
@@ -66,6 +95,8 @@ export function buildDeps(input: DepsInput): Deps {
     ids,
     repos,
     mailer,
+    mxHost: config.mxHost ?? `mx.${config.mailDomain}`,
+    listeners: new Map(),
     limits: {
       perEmail: new RateLimiter(clock, config.signupLimitPerEmail, config.rateWindowMs),
       perIp: new RateLimiter(clock, config.signupLimitPerIp, config.rateWindowMs),

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig, type ServerConfig } from './config.js';
 import { migrate, openDatabase } from './db/open.js';
@@ -9,6 +9,10 @@ import { Scheduler } from './jobs/scheduler.js';
 import { unclaimedOrgPurge } from './jobs/unclaimed-orgs.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { createLogger, type Logger } from './lib/logger.js';
+import { createResolver, type DnsResolve } from './lib/resolver.js';
+import { InboundProcessor } from './inbound/processor.js';
+import { retentionPurge } from './jobs/retention.js';
+import { createMxServer } from './smtp/mx-server.js';
 import type { SystemMailer } from './mail/system-mailer.js';
 
 export interface StartOptions {
@@ -16,6 +20,8 @@ export interface StartOptions {
   clock?: Clock;
   log?: Logger;
   mailer?: SystemMailer;
+  /** DNS seam; defaults to LOFTBOX_DNS_SERVERS or the system resolvers. */
+  resolve?: DnsResolve;
   /** Lines for scripts (`listening <name> <host>:<port>`) go here; stdout by default. */
   announce?: (line: string) => void;
 }
@@ -23,16 +29,29 @@ export interface StartOptions {
 export interface RunningServer {
   deps: Deps;
   httpUrl: string;
+  smtpPort: number;
   scheduler: Scheduler;
+  inbound: InboundProcessor;
   close(): Promise<void>;
 }
 
-function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+interface Listenable {
+  listen(port: number, host: string, callback: () => void): unknown;
+  once(event: 'error', listener: (err: Error) => void): unknown;
+  off(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+function listen(
+  server: Listenable,
+  address: () => AddressInfo,
+  host: string,
+  port: number,
+): Promise<AddressInfo> {
   return new Promise((resolvePromise, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
-      resolvePromise(server.address() as AddressInfo);
+      resolvePromise(address());
     });
   });
 }
@@ -59,16 +78,46 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log,
     secret,
     publicUrl: () => (config.publicUrl ?? httpUrl).replace(/\/+$/, ''),
+    resolve: options.resolve ?? createResolver(config.dnsServers),
     ...(options.mailer ? { mailer: options.mailer } : {}),
   });
 
+  const inbound = new InboundProcessor(deps);
+  const mx = createMxServer(deps, { onAccepted: (id) => inbound.enqueue(id) });
+  const mxAddress = await listen(
+    mx,
+    () => mx.server.address() as AddressInfo,
+    config.smtpHost,
+    config.smtpPort,
+  );
+  deps.listeners.set('smtp', mx.server);
+  announce(`listening smtp ${hostForUrl(mxAddress.address)}:${mxAddress.port}`);
+  log.info({ event: 'smtp.listening', host: mxAddress.address, port: mxAddress.port }, 'smtp listening');
+
   const server = createServer(createApp(deps).callback());
-  const address = await listen(server, config.httpHost, config.httpPort);
+  const address = await listen(
+    server,
+    () => server.address() as AddressInfo,
+    config.httpHost,
+    config.httpPort,
+  );
   httpUrl = `http://${hostForUrl(address.address)}:${address.port}`;
   announce(`listening http ${hostForUrl(address.address)}:${address.port}`);
   log.info({ event: 'http.listening', host: address.address, port: address.port }, 'http listening');
 
-  const scheduler = new Scheduler([unclaimedOrgPurge(deps)], config.jobIntervalMs, log);
+  // Messages accepted before a crash are processed again; the pipeline is idempotent per message.
+  const resumed = inbound.resumePending();
+  if (resumed > 0) log.info({ event: 'inbound.resumed', count: resumed }, 'resuming accepted messages');
+
+  const scheduler = new Scheduler(
+    [
+      unclaimedOrgPurge(deps),
+      retentionPurge(deps),
+      { name: 'inbound_resume', run: () => ({ resumed: inbound.resumePending() }) },
+    ],
+    config.jobIntervalMs,
+    log,
+  );
   scheduler.start();
 
   let closing: Promise<void> | null = null;
@@ -76,16 +125,18 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     (closing ??= (async () => {
       log.info({ event: 'server.stopping' }, 'stopping');
       const closed = new Promise<void>((done) => server.close(() => done()));
+      const mxClosed = new Promise<void>((done) => mx.close(() => done()));
       server.closeIdleConnections();
       const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
-      await closed;
+      await Promise.all([closed, mxClosed]);
       clearTimeout(grace);
       await scheduler.stop();
+      await inbound.idle();
       db.close();
       log.info({ event: 'server.stopped' }, 'stopped');
     })());
 
-  return { deps, httpUrl, scheduler, close };
+  return { deps, httpUrl, smtpPort: mxAddress.port, scheduler, inbound, close };
 }
 
 /** `loftbox server`: resolve config, start, and stop cleanly on SIGTERM/SIGINT. */

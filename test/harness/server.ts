@@ -6,6 +6,7 @@ import type { Deps } from '../../server/deps.js';
 import { ManualClock } from '../../server/lib/clock.js';
 import { createLogger } from '../../server/lib/logger.js';
 import { startServer, type RunningServer } from '../../server/main.js';
+import { startDnsServer, type DnsZoneServer } from './dns.js';
 
 export interface TestServer {
   url: string;
@@ -13,6 +14,9 @@ export interface TestServer {
   clock: ManualClock;
   running: RunningServer;
   dataDir: string;
+  /** The loopback DNS zone every lookup of this server goes to. */
+  dns: DnsZoneServer;
+  smtpPort: number;
   /** fetch against the server; `key` adds the Bearer header, objects are sent as JSON. */
   api(
     method: string,
@@ -23,13 +27,21 @@ export interface TestServer {
   lastCode(email: string): string;
   /** Owner signup + verify: a verified org and its admin key. */
   signupOrg(email?: string, name?: string): Promise<{ key: string; orgId: string; keyId: string }>;
+  /** A verified org with an agent and a mailbox at `<localPart>@<mail domain>`. */
+  mailbox(
+    localPart: string,
+  ): Promise<{ key: string; orgId: string; agentId: string; mailboxId: string; address: string }>;
   close(): Promise<void>;
 }
+
+/** Tests inspect arbitrary JSON from the API. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
 
 export interface ApiResponse {
   status: number;
   headers: Headers;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests inspect arbitrary JSON
+  body: Json;
   text: string;
 }
 
@@ -40,8 +52,18 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
   const dataDir = mkdtempSync(join(tmpdir(), 'loftbox-test-'));
   const { config } = loadConfig({ env: {} });
   const clock = new ManualClock(new Date());
+  const dns = await startDnsServer();
   const running = await startServer({
-    config: { ...config, dataDir, httpPort: 0, logLevel: 'silent', jobIntervalMs: 3_600_000, ...overrides },
+    config: {
+      ...config,
+      dataDir,
+      httpPort: 0,
+      smtpPort: 0,
+      dnsServers: dns.server,
+      logLevel: 'silent',
+      jobIntervalMs: 3_600_000,
+      ...overrides,
+    },
     clock,
     log: createLogger('silent'),
     announce: () => {},
@@ -90,17 +112,32 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     return { key: verify.body.api_key, orgId: verify.body.organization.id, keyId: verify.body.api_key_id };
   };
 
+  const mailbox: TestServer['mailbox'] = async (localPart) => {
+    const org = await signupOrg();
+    const agent = await api('POST', '/v1/agents', { key: org.key, body: { name: `Agent ${localPart}` } });
+    const box = await api('POST', `/v1/agents/${agent.body.id}/mailboxes`, {
+      key: org.key,
+      body: { local_part: localPart },
+    });
+    if (box.status !== 201) throw new Error(`mailbox failed: ${box.text}`);
+    return { ...org, agentId: agent.body.id, mailboxId: box.body.id, address: box.body.address };
+  };
+
   return {
     url,
     deps: running.deps,
     clock,
     running,
     dataDir,
+    dns,
+    smtpPort: running.smtpPort,
     api,
     lastCode,
     signupOrg,
+    mailbox,
     async close() {
       await running.close();
+      await dns.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

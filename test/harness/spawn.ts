@@ -22,7 +22,15 @@ export interface SpawnedServer {
 export async function spawnServer(env: Record<string, string>, args: string[] = []): Promise<SpawnedServer> {
   assertBuilt();
   const child = spawn(process.execPath, [CLI, 'server', ...args], {
-    env: { PATH: process.env.PATH ?? '', LOFTBOX_HTTP_PORT: '0', LOFTBOX_JOB_INTERVAL_MS: '3600000', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      LOFTBOX_HTTP_PORT: '0',
+      LOFTBOX_SMTP_PORT: '0',
+      // Nothing listens there: lookups fail fast on loopback instead of leaving the machine.
+      LOFTBOX_DNS_SERVERS: '127.0.0.1:9',
+      LOFTBOX_JOB_INTERVAL_MS: '3600000',
+      ...env,
+    },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -18,7 +18,7 @@ describe('meta routes', () => {
     expect(res.body).toEqual({
       status: 'ok',
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
-      checks: { db: 'ok', disk: 'ok' },
+      checks: { db: 'ok', smtp: 'ok', disk: 'ok' },
     });
   });
 

@@ -69,6 +69,9 @@ const VALID_BODIES: Record<string, unknown> = {
   'PATCH /v1/agents/{id}': { description: 'hijacked' },
   'PATCH /v1/mailboxes/{id}': { display_name: 'hijacked' },
   'POST /v1/auth/keys': { scopes: ['send'] },
+  'POST /v1/mailboxes/{id}/inbox/ack': { message_ids: ['00000000-0000-7000-8000-000000000000'] },
+  'POST /v1/messages/{id}/labels': { labels: ['probe'] },
+  'POST /v1/inbound-rules': { rule_type: 'block', pattern_type: 'domain', pattern: 'probe.test' },
 };
 const validBodyFor = (def: RouteDef): unknown =>
   label(def) in VALID_BODIES ? VALID_BODIES[label(def)] : sendsBody(def) ? {} : undefined;

@@ -1,6 +1,8 @@
 import controlPlane from './0001_control_plane.sql';
+import inbound from './0002_inbound.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
 export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 1, name: 'control_plane', sql: controlPlane },
+  { version: 2, name: 'inbound', sql: inbound },
 ];

@@ -52,6 +52,18 @@ export class MailboxesRepo {
     return this.db.prepare('SELECT * FROM mailboxes WHERE address = ?').all(address) as MailboxRow[];
   }
 
+  /** The live mailbox at an address, whatever its org: how the MX learns which tenant mail is for. */
+  liveByAddress(address: string): MailboxRow | undefined {
+    return this.db.prepare("SELECT * FROM mailboxes WHERE address = ? AND status = 'active'").get(address) as
+      MailboxRow | undefined;
+  }
+
+  /** The inbound pipeline spans orgs: it holds the mailbox id the MX routed to, not an org. */
+  liveById(id: string): MailboxRow | undefined {
+    return this.db.prepare("SELECT * FROM mailboxes WHERE id = ? AND status = 'active'").get(id) as
+      MailboxRow | undefined;
+  }
+
   listForAgent(orgId: string, agentId: string, afterId: string | null, limit: number): MailboxRow[] {
     return this.db
       .prepare(

@@ -1,9 +1,15 @@
 import type { RouteDef } from '../route.js';
 import { agentRoutes } from './agents.js';
+import { attachmentRoutes } from './attachments.js';
 import { authRoutes } from './auth.js';
+import { eventRoutes } from './events.js';
+import { inboundRuleRoutes } from './inbound-rules.js';
+import { inboxRoutes } from './inbox.js';
 import { keyRoutes } from './keys.js';
 import { mailboxRoutes } from './mailboxes.js';
+import { messageRoutes } from './messages.js';
 import { metaRoutes } from './meta.js';
+import { threadRoutes } from './threads.js';
 
 /** Every HTTP route the server has; the router and openapi.json are both built from this list. */
 export const allRoutes: RouteDef[] = [
@@ -12,4 +18,10 @@ export const allRoutes: RouteDef[] = [
   ...keyRoutes,
   ...agentRoutes,
   ...mailboxRoutes,
+  ...inboxRoutes,
+  ...messageRoutes,
+  ...attachmentRoutes,
+  ...threadRoutes,
+  ...inboundRuleRoutes,
+  ...eventRoutes,
 ];

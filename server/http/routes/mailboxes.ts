@@ -29,7 +29,7 @@ const displayName = z
 const retentionDays = z.number().int().min(1).max(3650);
 const webhookUrl = z.url({ protocol: /^https?$/ }).max(2048);
 
-function loadMailbox(deps: Deps, orgId: string, id: string): MailboxRow {
+export function loadMailbox(deps: Deps, orgId: string, id: string): MailboxRow {
   const mailbox = deps.repos.mailboxes.get(orgId, id);
   if (!mailbox) throw notFound('mailbox');
   return mailbox;

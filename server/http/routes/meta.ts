@@ -33,7 +33,11 @@ function checkDisk(deps: Deps): 'ok' | 'low' | 'error' {
 const Health = z.object({
   status: z.enum(['ok', 'degraded']),
   version: z.string(),
-  checks: z.object({ db: z.enum(['ok', 'error']), disk: z.enum(['ok', 'low', 'error']) }),
+  checks: z.object({
+    db: z.enum(['ok', 'error']),
+    smtp: z.enum(['ok', 'down']),
+    disk: z.enum(['ok', 'low', 'error']),
+  }),
 });
 
 export const metaRoutes = [
@@ -48,8 +52,12 @@ export const metaRoutes = [
       503: { description: 'Degraded', schema: Health },
     },
     handler({ deps }) {
-      const checks = { db: checkDb(deps), disk: checkDisk(deps) };
-      const ok = checks.db === 'ok' && checks.disk === 'ok';
+      const checks = {
+        db: checkDb(deps),
+        smtp: deps.listeners.get('smtp')?.listening ? ('ok' as const) : ('down' as const),
+        disk: checkDisk(deps),
+      };
+      const ok = checks.db === 'ok' && checks.smtp === 'ok' && checks.disk === 'ok';
       return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'degraded', version: VERSION, checks } };
     },
   }),

@@ -1,0 +1,66 @@
+import type { Db } from '../open.js';
+
+export interface InboundRecipient {
+  address: string;
+  mailbox_id: string;
+}
+
+export interface InboundRow {
+  id: string;
+  raw_hash: string;
+  mail_from: string;
+  recipients: string;
+  remote_ip: string;
+  helo: string | null;
+  secure: number;
+  size: number;
+  state: 'accepted' | 'processed' | 'failed';
+  attempts: number;
+  last_error: string | null;
+  received_at: string;
+  processed_at: string | null;
+}
+
+/** The MX's acceptance queue. Not org-scoped: one SMTP transaction may deliver to several orgs. */
+export class InboundRepo {
+  constructor(private readonly db: Db) {}
+
+  insert(row: InboundRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO inbound (id, raw_hash, mail_from, recipients, remote_ip, helo, secure, size, state, attempts, last_error, received_at, processed_at)
+         VALUES (@id, @raw_hash, @mail_from, @recipients, @remote_ip, @helo, @secure, @size, @state, @attempts, @last_error, @received_at, @processed_at)`,
+      )
+      .run(row);
+  }
+
+  get(id: string): InboundRow | undefined {
+    return this.db.prepare('SELECT * FROM inbound WHERE id = ?').get(id) as InboundRow | undefined;
+  }
+
+  pending(limit: number): InboundRow[] {
+    return this.db
+      .prepare("SELECT * FROM inbound WHERE state = 'accepted' ORDER BY id LIMIT ?")
+      .all(limit) as InboundRow[];
+  }
+
+  markProcessed(id: string, at: string): void {
+    this.db.prepare("UPDATE inbound SET state = 'processed', processed_at = ? WHERE id = ?").run(at, id);
+  }
+
+  recordFailure(id: string, error: string, giveUp: boolean): void {
+    this.db
+      .prepare('UPDATE inbound SET attempts = attempts + 1, last_error = ?, state = ? WHERE id = ?')
+      .run(error.slice(0, 500), giveUp ? 'failed' : 'accepted', id);
+  }
+
+  /** Processed rows whose every message is gone (retention) are no longer needed. */
+  deleteOrphansBefore(cutoff: string): number {
+    return this.db
+      .prepare(
+        `DELETE FROM inbound WHERE state <> 'accepted' AND received_at < ?
+           AND id NOT IN (SELECT inbound_id FROM messages WHERE inbound_id IS NOT NULL)`,
+      )
+      .run(cutoff).changes;
+  }
+}

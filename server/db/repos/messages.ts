@@ -1,0 +1,227 @@
+import type { Db } from '../open.js';
+
+export interface MessageRow {
+  id: string;
+  public_id: string;
+  org_id: string;
+  mailbox_id: string;
+  agent_id: string;
+  thread_id: string;
+  inbound_id: string | null;
+  direction: 'incoming' | 'outgoing';
+  status: string;
+  from_addr: string | null;
+  to_addrs: string;
+  cc_addrs: string;
+  bcc_addrs: string;
+  reply_to: string;
+  envelope_from: string | null;
+  subject: string;
+  body_text: string | null;
+  body_html: string | null;
+  body_markdown: string | null;
+  extracted_text: string | null;
+  message_id_header: string | null;
+  in_reply_to: string | null;
+  references_ids: string;
+  labels: string;
+  metadata: string;
+  auth: string | null;
+  injection_score: number | null;
+  injection_categories: string;
+  injection_signals: string;
+  raw_hash: string | null;
+  size_bytes: number;
+  acked_at: string | null;
+  archived_at: string | null;
+  trashed_at: string | null;
+  scheduled_at: string | null;
+  sent_at: string | null;
+  delivered_at: string | null;
+  received_at: string | null;
+  created_at: string;
+}
+
+export interface MessageFilter {
+  mailboxId?: string | undefined;
+  threadId?: string | undefined;
+  direction?: 'incoming' | 'outgoing' | undefined;
+  status?: string | undefined;
+  label?: string | undefined;
+  q?: string | undefined;
+  after?: string | undefined;
+  before?: string | undefined;
+}
+
+const COLUMNS = [
+  'id',
+  'public_id',
+  'org_id',
+  'mailbox_id',
+  'agent_id',
+  'thread_id',
+  'inbound_id',
+  'direction',
+  'status',
+  'from_addr',
+  'to_addrs',
+  'cc_addrs',
+  'bcc_addrs',
+  'reply_to',
+  'envelope_from',
+  'subject',
+  'body_text',
+  'body_html',
+  'body_markdown',
+  'extracted_text',
+  'message_id_header',
+  'in_reply_to',
+  'references_ids',
+  'labels',
+  'metadata',
+  'auth',
+  'injection_score',
+  'injection_categories',
+  'injection_signals',
+  'raw_hash',
+  'size_bytes',
+  'acked_at',
+  'archived_at',
+  'trashed_at',
+  'scheduled_at',
+  'sent_at',
+  'delivered_at',
+  'received_at',
+  'created_at',
+] as const;
+
+export class MessagesRepo {
+  constructor(private readonly db: Db) {}
+
+  /** Inserts the message and its full-text entry; returns false when the (inbound, mailbox) pair exists. */
+  insert(row: MessageRow, searchText: { addresses: string; body: string }): boolean {
+    const result = this.db
+      .prepare(
+        `INSERT OR IGNORE INTO messages (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`,
+      )
+      .run(row);
+    if (result.changes === 0) return false;
+    this.db
+      .prepare('INSERT INTO messages_fts (rowid, subject, addresses, body) VALUES (?, ?, ?, ?)')
+      .run(result.lastInsertRowid, row.subject, searchText.addresses, searchText.body);
+    return true;
+  }
+
+  /** By UUID or `msg_…` public id. */
+  get(orgId: string, idOrPublicId: string): MessageRow | undefined {
+    return this.db
+      .prepare('SELECT * FROM messages WHERE org_id = ? AND (id = ? OR public_id = ?)')
+      .get(orgId, idOrPublicId, idOrPublicId) as MessageRow | undefined;
+  }
+
+  byInbound(inboundId: string, mailboxId: string): MessageRow | undefined {
+    return this.db
+      .prepare('SELECT * FROM messages WHERE inbound_id = ? AND mailbox_id = ?')
+      .get(inboundId, mailboxId) as MessageRow | undefined;
+  }
+
+  /** Messages of a mailbox carrying any of these Message-IDs, newest first (threading). */
+  byMessageIds(orgId: string, mailboxId: string, messageIds: string[]): MessageRow[] {
+    if (messageIds.length === 0) return [];
+    return this.db
+      .prepare(
+        `SELECT * FROM messages WHERE org_id = ? AND mailbox_id = ?
+           AND message_id_header IN (SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT 10`,
+      )
+      .all(orgId, mailboxId, JSON.stringify(messageIds)) as MessageRow[];
+  }
+
+  list(orgId: string, filter: MessageFilter, afterId: string | null, limit: number): MessageRow[] {
+    return this.db
+      .prepare(
+        `SELECT m.* FROM messages m WHERE m.org_id = @orgId
+           AND (@mailboxId IS NULL OR m.mailbox_id = @mailboxId)
+           AND (@threadId IS NULL OR m.thread_id = @threadId)
+           AND (@direction IS NULL OR m.direction = @direction)
+           AND (@status IS NULL OR m.status = @status)
+           AND (@label IS NULL OR EXISTS (SELECT 1 FROM json_each(m.labels) WHERE value = @label))
+           AND (@after IS NULL OR m.created_at > @after)
+           AND (@before IS NULL OR m.created_at < @before)
+           AND (@q IS NULL OR m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH @q))
+           AND (@afterId IS NULL OR m.id < @afterId)
+         ORDER BY m.id DESC LIMIT @limit`,
+      )
+      .all({
+        orgId,
+        mailboxId: filter.mailboxId ?? null,
+        threadId: filter.threadId ?? null,
+        direction: filter.direction ?? null,
+        status: filter.status ?? null,
+        label: filter.label ?? null,
+        after: filter.after ?? null,
+        before: filter.before ?? null,
+        q: filter.q ?? null,
+        afterId,
+        limit,
+      }) as MessageRow[];
+  }
+
+  /** Unacknowledged, live incoming messages, oldest first. */
+  inbox(orgId: string, mailboxId: string, afterId: string | null, limit: number): MessageRow[] {
+    return this.db
+      .prepare(
+        `SELECT * FROM messages WHERE org_id = ? AND mailbox_id = ? AND direction = 'incoming'
+           AND acked_at IS NULL AND archived_at IS NULL AND trashed_at IS NULL
+           AND (? IS NULL OR id > ?)
+         ORDER BY id ASC LIMIT ?`,
+      )
+      .all(orgId, mailboxId, afterId, afterId, limit) as MessageRow[];
+  }
+
+  threadMessages(orgId: string, threadId: string, afterId: string | null, limit: number): MessageRow[] {
+    return this.db
+      .prepare(
+        `SELECT * FROM messages WHERE org_id = ? AND thread_id = ? AND (? IS NULL OR id > ?)
+         ORDER BY id ASC LIMIT ?`,
+      )
+      .all(orgId, threadId, afterId, afterId, limit) as MessageRow[];
+  }
+
+  /** Acks the given ids (either form) of this mailbox; ids of other mailboxes or orgs are ignored. */
+  ack(orgId: string, mailboxId: string, ids: string[], at: string): number {
+    return this.db
+      .prepare(
+        `UPDATE messages SET acked_at = ? WHERE org_id = ? AND mailbox_id = ? AND direction = 'incoming'
+           AND acked_at IS NULL
+           AND (id IN (SELECT value FROM json_each(?)) OR public_id IN (SELECT value FROM json_each(?)))`,
+      )
+      .run(at, orgId, mailboxId, JSON.stringify(ids), JSON.stringify(ids)).changes;
+  }
+
+  setLabels(orgId: string, id: string, labels: string[]): void {
+    this.db
+      .prepare('UPDATE messages SET labels = ? WHERE org_id = ? AND id = ?')
+      .run(JSON.stringify(labels), orgId, id);
+  }
+
+  setTimestamp(orgId: string, id: string, column: 'archived_at' | 'trashed_at', value: string | null): void {
+    this.db.prepare(`UPDATE messages SET ${column} = ? WHERE org_id = ? AND id = ?`).run(value, orgId, id);
+  }
+
+  /** Incoming messages whose mailbox retention has run out; at most `limit` per call. */
+  expiredIncoming(now: string, limit: number): { id: string; rowid: number; thread_id: string }[] {
+    return this.db
+      .prepare(
+        `SELECT m.id, m.rowid AS rowid, m.thread_id FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+         WHERE m.direction = 'incoming'
+           AND julianday(m.received_at) + b.retention_days < julianday(?)
+         LIMIT ?`,
+      )
+      .all(now, limit) as { id: string; rowid: number; thread_id: string }[];
+  }
+
+  deleteWithSearch(id: string, rowid: number): void {
+    this.db.prepare('DELETE FROM messages_fts WHERE rowid = ?').run(rowid);
+    this.db.prepare('DELETE FROM messages WHERE id = ?').run(id);
+  }
+}

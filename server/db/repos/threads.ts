@@ -1,0 +1,88 @@
+import type { Db } from '../open.js';
+
+export interface ThreadRow {
+  id: string;
+  org_id: string;
+  mailbox_id: string;
+  subject: string;
+  subject_key: string;
+  participants: string;
+  message_count: number;
+  last_message_at: string;
+  created_at: string;
+}
+
+export class ThreadsRepo {
+  constructor(private readonly db: Db) {}
+
+  insert(row: ThreadRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO threads (id, org_id, mailbox_id, subject, subject_key, participants, message_count, last_message_at, created_at)
+         VALUES (@id, @org_id, @mailbox_id, @subject, @subject_key, @participants, @message_count, @last_message_at, @created_at)`,
+      )
+      .run(row);
+  }
+
+  get(orgId: string, id: string): ThreadRow | undefined {
+    return this.db.prepare('SELECT * FROM threads WHERE org_id = ? AND id = ?').get(orgId, id) as
+      ThreadRow | undefined;
+  }
+
+  /** Recent threads of a mailbox with the same normalised subject, newest first (the fallback match). */
+  bySubject(orgId: string, mailboxId: string, subjectKey: string, since: string): ThreadRow[] {
+    return this.db
+      .prepare(
+        `SELECT * FROM threads WHERE org_id = ? AND mailbox_id = ? AND subject_key = ? AND last_message_at >= ?
+         ORDER BY last_message_at DESC LIMIT 5`,
+      )
+      .all(orgId, mailboxId, subjectKey, since) as ThreadRow[];
+  }
+
+  recordMessage(orgId: string, id: string, participants: string[], at: string): void {
+    this.db
+      .prepare(
+        `UPDATE threads SET message_count = message_count + 1, participants = ?,
+           last_message_at = MAX(last_message_at, ?) WHERE org_id = ? AND id = ?`,
+      )
+      .run(JSON.stringify(participants), at, orgId, id);
+  }
+
+  list(
+    orgId: string,
+    filter: { mailboxId?: string | undefined; q?: string | undefined },
+    afterId: string | null,
+    limit: number,
+  ): ThreadRow[] {
+    return this.db
+      .prepare(
+        `SELECT * FROM threads WHERE org_id = @orgId
+           AND (@mailboxId IS NULL OR mailbox_id = @mailboxId)
+           AND (@q IS NULL OR id IN (
+             SELECT m.thread_id FROM messages m JOIN messages_fts f ON f.rowid = m.rowid
+             WHERE m.org_id = @orgId AND messages_fts MATCH @q))
+           AND (@afterId IS NULL OR id < @afterId)
+         ORDER BY id DESC LIMIT @limit`,
+      )
+      .all({
+        orgId,
+        mailboxId: filter.mailboxId ?? null,
+        q: filter.q ?? null,
+        afterId,
+        limit,
+      }) as ThreadRow[];
+  }
+
+  /** Threads left without messages after a retention purge. */
+  deleteEmpty(): number {
+    return this.db.prepare('DELETE FROM threads WHERE id NOT IN (SELECT thread_id FROM messages)').run()
+      .changes;
+  }
+
+  refreshCounts(threadIds: string[]): void {
+    const stmt = this.db.prepare(
+      `UPDATE threads SET message_count = (SELECT COUNT(*) FROM messages WHERE thread_id = threads.id) WHERE id = ?`,
+    );
+    for (const id of threadIds) stmt.run(id);
+  }
+}

@@ -1,0 +1,53 @@
+import type { Deps } from '../deps.js';
+import { toIso } from '../lib/clock.js';
+import { randomBase32 } from '../lib/ids.js';
+
+export type EventType =
+  | 'message.inbound'
+  | 'thread.created'
+  | 'message.queued'
+  | 'message.pending_approval'
+  | 'message.approved'
+  | 'message.rejected'
+  | 'message.blocked'
+  | 'message.sent'
+  | 'message.delivered'
+  | 'message.deferred'
+  | 'message.failed'
+  | 'message.bounced'
+  | 'message.complained'
+  | 'domain.verified'
+  | 'domain.failed'
+  | 'dmarc.report.received';
+
+export interface NewEvent {
+  type: EventType;
+  orgId: string;
+  agentId?: string | null;
+  mailboxId?: string | null;
+  mailbox?: string | null;
+  threadId?: string | null;
+  messageId?: string | null;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Appends to the event log. Call it inside the transaction of the change it describes, so the log
+ * never disagrees with the state (CONTRACT §6).
+ */
+export function appendEvent(deps: Deps, event: NewEvent): string {
+  const id = `evt_${randomBase32(24)}`;
+  deps.repos.events.append({
+    id,
+    org_id: event.orgId,
+    type: event.type,
+    agent_id: event.agentId ?? null,
+    mailbox_id: event.mailboxId ?? null,
+    mailbox: event.mailbox ?? null,
+    thread_id: event.threadId ?? null,
+    message_id: event.messageId ?? null,
+    data: JSON.stringify(event.data),
+    created_at: toIso(deps.clock.now()),
+  });
+  return id;
+}

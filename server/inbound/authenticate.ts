@@ -1,0 +1,56 @@
+import { authenticate } from 'mailauth';
+import type { InboundRow } from '../db/repos/inbound.js';
+import type { Deps } from '../deps.js';
+
+export interface AuthSummary {
+  spf: string;
+  dkim: string;
+  dmarc: string;
+  arc: string;
+  dkim_signatures: { domain: string; selector: string | null; result: string; aligned: boolean }[];
+  /** The Authentication-Results header we would add (RFC 8601), for clients that want the detail. */
+  header: string;
+}
+
+/**
+ * SPF, DKIM, DMARC and ARC through the injected resolver. DNS trouble is not the sender's fault, so
+ * a failure here records temperror instead of failing the message.
+ */
+export async function authenticateMessage(deps: Deps, raw: Buffer, row: InboundRow): Promise<AuthSummary> {
+  try {
+    const result = await authenticate(raw, {
+      ip: row.remote_ip,
+      ...(row.helo ? { helo: row.helo } : {}),
+      sender: row.mail_from,
+      mta: deps.mxHost,
+      resolver: deps.resolve as never,
+      disableBimi: true,
+      trustReceived: false,
+    });
+    const signatures = (result.dkim?.results ?? []).map((r) => ({
+      domain: r.signingDomain,
+      selector: r.selector ?? null,
+      result: r.status.result,
+      aligned: Boolean(r.status.aligned),
+    }));
+    const dkim = signatures.some((s) => s.result === 'pass') ? 'pass' : (signatures[0]?.result ?? 'none');
+    return {
+      spf: result.spf ? result.spf.status.result : 'none',
+      dkim,
+      dmarc: result.dmarc ? result.dmarc.status.result : 'none',
+      arc: result.arc ? result.arc.status.result : 'none',
+      dkim_signatures: signatures,
+      header: result.headers.trim(),
+    };
+  } catch (err) {
+    deps.log.warn({ event: 'inbound.auth_error', inbound_id: row.id, err }, 'authentication checks failed');
+    return {
+      spf: 'temperror',
+      dkim: 'temperror',
+      dmarc: 'temperror',
+      arc: 'temperror',
+      dkim_signatures: [],
+      header: '',
+    };
+  }
+}

@@ -1,0 +1,158 @@
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { InboundRecipient } from '../db/repos/inbound.js';
+import type { Deps } from '../deps.js';
+import { AcceptQueue } from '../inbound/accept.js';
+import {
+  countReceived,
+  headerBlock,
+  neutraliseForgedAuthResults,
+  normaliseLineEndings,
+  receivedHeader,
+} from '../inbound/raw.js';
+import { REPLIES, smtpError } from './replies.js';
+import { routeRecipient } from './routing.js';
+
+/** RFC 5321 §6.3 suggests treating 100 hops as a loop; real loops show up far sooner (Postfix uses 50). */
+export const MAX_RECEIVED_HEADERS = 25;
+
+export interface MxServerOptions {
+  /** Called with the inbound id after the 250, to start the pipeline. */
+  onAccepted(inboundId: string): void;
+}
+
+/**
+ * The public MX: accepts mail for mailboxes we host, and nothing else. Every decision is made before
+ * DATA where the protocol allows, and the 250 after DATA means the message is on disk.
+ */
+export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer {
+  const { config, log } = deps;
+  const acceptQueue = new AcceptQueue(deps);
+  const routes = new Map<string, Map<string, string>>();
+
+  const routedFor = (session: SMTPServerSession): Map<string, string> => {
+    let map = routes.get(session.id);
+    if (!map) {
+      map = new Map();
+      routes.set(session.id, map);
+    }
+    return map;
+  };
+
+  const server = new SMTPServer({
+    name: deps.mxHost,
+    banner: 'LoftBox ESMTP',
+    size: config.maxMessageBytes,
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    maxClients: config.smtpMaxClients,
+    socketTimeout: config.smtpSocketTimeoutMs,
+    closeTimeout: config.shutdownGraceMs,
+    disableReverseLookup: true,
+    logger: false,
+
+    onMailFrom(_address, session, callback) {
+      // A new transaction starts clean (RFC 5321 §4.1.4): earlier routing decisions do not carry over.
+      routes.delete(session.id);
+      callback();
+    },
+
+    onRcptTo(address, session, callback) {
+      const accepted = routedFor(session);
+      if (accepted.size >= config.maxRecipients) return callback(smtpError(REPLIES.tooManyRecipients));
+      const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      const decision = routeRecipient(deps, address.address, sender);
+      if (!decision.ok) {
+        log.info(
+          {
+            event: 'smtp.rcpt_refused',
+            session: session.id,
+            code: decision.reply.code,
+            reason: decision.reply.message,
+          },
+          'recipient refused',
+        );
+        return callback(smtpError(decision.reply));
+      }
+      accepted.set(address.address.toLowerCase(), decision.mailbox.id);
+      callback();
+    },
+
+    onData(stream: SMTPServerDataStream, session, callback) {
+      const chunks: Buffer[] = [];
+      let length = 0;
+      stream.on('data', (chunk: Buffer) => {
+        // Past the limit we keep reading to the final dot (so the reply lands in sync) but stop storing.
+        if (length <= config.maxMessageBytes) chunks.push(chunk);
+        length += chunk.length;
+      });
+      stream.on('error', (err) => callback(err));
+      stream.on('end', () => {
+        if (stream.sizeExceeded || length > config.maxMessageBytes)
+          return callback(smtpError(REPLIES.tooBig));
+        const original = normaliseLineEndings(Buffer.concat(chunks, length));
+        if (countReceived(headerBlock(original)) >= MAX_RECEIVED_HEADERS)
+          return callback(smtpError(REPLIES.loop));
+        const recipients: InboundRecipient[] = [];
+        const seen = new Set<string>();
+        for (const [address, mailboxId] of routedFor(session)) {
+          if (seen.has(mailboxId)) continue;
+          seen.add(mailboxId);
+          recipients.push({ address, mailbox_id: mailboxId });
+        }
+        const id = deps.ids.uuid();
+        const remoteIp = session.remoteAddress;
+        const helo = session.hostNameAppearsAs || null;
+        const trace = receivedHeader({
+          helo,
+          remoteIp,
+          host: deps.mxHost,
+          id,
+          secure: session.secure,
+          recipient: recipients.length === 1 ? (recipients[0]?.address ?? null) : null,
+          date: deps.clock.now(),
+        });
+        const raw = Buffer.concat([
+          Buffer.from(trace, 'latin1'),
+          neutraliseForgedAuthResults(original, deps.mxHost),
+        ]);
+        routes.delete(session.id);
+        acceptQueue
+          .accept({
+            id,
+            raw,
+            mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address.toLowerCase() : '',
+            recipients,
+            remoteIp,
+            helo,
+            secure: session.secure,
+          })
+          .then(
+            () => {
+              log.info(
+                {
+                  event: 'smtp.accepted',
+                  session: session.id,
+                  inbound_id: id,
+                  size: raw.length,
+                  recipients: recipients.length,
+                },
+                'message accepted',
+              );
+              callback(null, `2.0.0 Ok: queued as ${id}`);
+              options.onAccepted(id);
+            },
+            (err: unknown) => {
+              log.error({ event: 'smtp.accept_failed', session: session.id, err }, 'could not store message');
+              callback(smtpError(REPLIES.storageBusy));
+            },
+          );
+      });
+    },
+
+    onClose(session) {
+      routes.delete(session.id);
+    },
+  });
+  server.on('error', (err) => log.warn({ event: 'smtp.error', err }, 'smtp server error'));
+  return server;
+}

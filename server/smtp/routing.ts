@@ -1,0 +1,46 @@
+import type { MailboxRow } from '../db/repos/mailboxes.js';
+import type { Deps } from '../deps.js';
+import { senderAllowed } from '../policy/inbound-rules.js';
+import { REPLIES, type SmtpReply } from './replies.js';
+
+export type RcptDecision = { ok: true; mailbox: MailboxRow } | { ok: false; reply: SmtpReply };
+
+const DOMAIN_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+function findMailbox(deps: Deps, localPart: string, domain: string): MailboxRow | undefined {
+  const exact = deps.repos.mailboxes.liveByAddress(`${localPart}@${domain}`);
+  if (exact) return exact;
+  // Subaddressing (RFC 5233): name+tag@ reaches name@ when no mailbox holds the tagged address.
+  const plus = localPart.indexOf('+');
+  return plus > 0 ? deps.repos.mailboxes.liveByAddress(`${localPart.slice(0, plus)}@${domain}`) : undefined;
+}
+
+/**
+ * Decides one RCPT TO. Only domains we host are accepted, so nothing is ever relayed: every other
+ * domain, address literal or source route is refused (RFC 5321 §3.6.2, §4.1.1.3).
+ */
+export function routeRecipient(deps: Deps, recipient: string, envelopeSender: string): RcptDecision {
+  const address = recipient.toLowerCase();
+  const at = address.lastIndexOf('@');
+  if (at <= 0 || address.startsWith('@')) return { ok: false, reply: REPLIES.badRecipient };
+  const localPart = address.slice(0, at);
+  const domain = address.slice(at + 1);
+  if (!DOMAIN_RE.test(domain) || domain !== deps.config.mailDomain)
+    return { ok: false, reply: REPLIES.relayDenied };
+
+  const mailbox = findMailbox(deps, localPart, domain);
+  if (!mailbox) return { ok: false, reply: REPLIES.noSuchMailbox };
+  if (mailbox.active !== 1) return { ok: false, reply: REPLIES.mailboxDisabled };
+
+  const org = deps.repos.organizations.get(mailbox.org_id);
+  if (!org) return { ok: false, reply: REPLIES.noSuchMailbox };
+  if (org.origin === 'agent_signup' && org.signup_status !== 'verified') {
+    // CONTRACT §4: an unclaimed org receives only from its owner's address.
+    if (envelopeSender.toLowerCase() !== org.owner_email)
+      return { ok: false, reply: REPLIES.restrictedSender };
+  }
+  if (!senderAllowed(deps.repos.inboundRules.inScope(org.id, mailbox.id), envelopeSender)) {
+    return { ok: false, reply: REPLIES.senderRefused };
+  }
+  return { ok: true, mailbox };
+}
