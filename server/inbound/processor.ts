@@ -144,6 +144,8 @@ export class InboundProcessor {
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       await this.queue[0]?.done;
+      // One more turn of the event loop lets the messages behind it finish preparing and join the batch.
+      await new Promise((resolve) => setImmediate(resolve));
       const batch: Pending[] = [];
       while (batch.length < STORE_BATCH && this.queue[0]?.settled) batch.push(this.queue.shift() as Pending);
       const failures: [Pending, unknown][] = [];
