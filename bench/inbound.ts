@@ -62,7 +62,14 @@ async function loftbox(): Promise<{ rate: number; acceptRate: number; rss: numbe
       })
     ).json()) as { mailbox_address: string };
     const started = performance.now();
-    const sent = await sendLoad({ port: smtpPort, total, connections, from: sender, to: signup.mailbox_address, body });
+    const sent = await sendLoad({
+      port: smtpPort,
+      total,
+      connections,
+      from: sender,
+      to: signup.mailbox_address,
+      body,
+    });
     const db = new Database(join(dataDir, 'loftbox.db'), { readonly: true });
     const count = db.prepare("SELECT COUNT(*) AS n FROM messages WHERE direction = 'incoming'");
     while ((count.get() as { n: number }).n < sent.accepted) await new Promise((r) => setTimeout(r, 5));
