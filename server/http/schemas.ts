@@ -10,14 +10,17 @@ export const timestamp = z.string().meta({ format: 'date-time', example: '2030-0
 
 export const uuidParam = z.string().min(1).max(100);
 
+/** `?limit=`: 1–100, default 20 (applied by the handler); larger values are clamped, not refused. */
+export const limitParam = opt(
+  z.coerce
+    .number()
+    .int()
+    .min(1)
+    .transform((n) => Math.min(n, 100)),
+).meta({ description: 'Page size, 1–100 (default 20); larger values are clamped to 100.' });
+
 export const pageQuery = z.object({
-  limit: opt(
-    z.coerce
-      .number()
-      .int()
-      .min(1)
-      .transform((n) => Math.min(n, 100)),
-  ).meta({ description: 'Page size, 1–100 (default 20); larger values are clamped to 100.' }),
+  limit: limitParam,
   cursor: opt(z.string().max(200)).meta({ description: 'The next_cursor of the previous page.' }),
 });
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ApiError } from '../../lib/errors.js';
 import { EventView, eventView } from '../../messages/views.js';
 import { route } from '../route.js';
-import { opt } from '../schemas.js';
+import { limitParam, opt } from '../schemas.js';
 import { loadMailbox } from './mailboxes.js';
 
 /** Event cursors are the log sequence number; opaque to clients, shared with the WebSocket stream. */
@@ -25,13 +25,7 @@ export const eventRoutes = [
       event_type: opt(z.string().max(60)),
       agent_id: opt(z.string().max(100)),
       mailbox_id: opt(z.string().max(100)),
-      limit: opt(
-        z.coerce
-          .number()
-          .int()
-          .min(1)
-          .transform((n) => Math.min(n, 100)),
-      ),
+      limit: limitParam,
     }),
     responses: {
       200: {

@@ -3,7 +3,7 @@ import type { InboundRuleRow } from '../../db/repos/inbound-rules.js';
 import { toIso } from '../../lib/clock.js';
 import { notFound } from '../../lib/errors.js';
 import { route } from '../route.js';
-import { email, opt, uuidParam } from '../schemas.js';
+import { email, limitParam, opt, uuidParam } from '../schemas.js';
 import { loadMailbox } from './mailboxes.js';
 
 const tag = 'Inbound rules';
@@ -84,13 +84,7 @@ export const inboundRuleRoutes = [
     query: z.object({
       mailbox_id: opt(z.string().max(100)),
       before: opt(z.string().max(100)),
-      limit: opt(
-        z.coerce
-          .number()
-          .int()
-          .min(1)
-          .transform((n) => Math.min(n, 100)),
-      ),
+      limit: limitParam,
     }),
     responses: {
       200: {
