@@ -12,6 +12,21 @@ const positiveInt = z.coerce.number().int().positive();
 const bool = z
   .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no'])])
   .transform((v) => (typeof v === 'boolean' ? v : ['1', 'true', 'yes'].includes(v)));
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** Durations as `500ms`, `30s`, `5m`, `2h`, `3d`: schedules are configuration, shrunk in tests. */
+export const duration = z
+  .union([
+    z.number().int().nonnegative(),
+    z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration like 30s, 5m, 2h'),
+  ])
+  .transform((v) =>
+    typeof v === 'number' ? v : Number(/^\d+/.exec(v)?.[0]) * (UNIT_MS[/[a-z]+$/.exec(v)?.[0] ?? 'ms'] ?? 1),
+  );
+const durationList = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)(,\d+(ms|s|m|h|d))*$/, 'comma-separated durations like 1m,5m,15m')
+  .transform((v) => v.split(',').map((d) => duration.parse(d)));
+
 const hostname = z
   .string()
   .min(1)
@@ -105,9 +120,75 @@ export const settings = {
   ),
   delivery: setting(
     'LOFTBOX_DELIVERY',
-    z.enum(['capture']),
+    z.enum(['capture', 'direct', 'relay']),
     'capture',
-    'Outbound transport. capture: mail is stored and marked delivered, nothing leaves the box.',
+    'Outbound transport for remote recipients: capture (stored, marked delivered, nothing leaves the box), direct (MX lookup) or relay (LOFTBOX_RELAY_URL).',
+  ),
+  relayUrl: setting(
+    'LOFTBOX_RELAY_URL',
+    z.url({ protocol: /^smtps?$/ }).nullable(),
+    null,
+    'Smarthost for relay delivery: smtp://user:pass@host:587 (STARTTLS) or smtps://…:465.',
+  ),
+  outboundPort: setting(
+    'LOFTBOX_OUTBOUND_PORT',
+    port,
+    25,
+    'Port dialed on remote MX hosts (tests point it at a local sink).',
+  ),
+  returnPathHost: setting(
+    'LOFTBOX_RETURN_PATH_HOST',
+    hostname.nullable(),
+    null,
+    'Host of the per-message VERP bounce addresses (carries the SPF and MX). Default: bounces.<mail domain>.',
+  ),
+  dkimSelector: setting(
+    'LOFTBOX_DKIM_SELECTOR',
+    z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+    'loftbox',
+    'DKIM selector of the keys this server generates.',
+  ),
+  retrySchedule: setting(
+    'LOFTBOX_RETRY_SCHEDULE',
+    durationList,
+    '1m,5m,15m,30m,1h,2h,4h',
+    'Waits between delivery attempts after a temporary failure; the last one repeats.',
+  ),
+  deliveryLifetime: setting(
+    'LOFTBOX_DELIVERY_LIFETIME',
+    duration,
+    '3d',
+    'How long temporary failures are retried before a delivery fails.',
+  ),
+  deliveryLease: setting(
+    'LOFTBOX_DELIVERY_LEASE',
+    duration,
+    '5m',
+    'How long a delivery attempt may run before another worker may take it over (crash recovery).',
+  ),
+  queuePoll: setting(
+    'LOFTBOX_QUEUE_POLL',
+    duration,
+    '1s',
+    'Longest the delivery queue sleeps between checks.',
+  ),
+  domainConcurrency: setting(
+    'LOFTBOX_DOMAIN_CONCURRENCY',
+    positiveInt.max(100),
+    4,
+    'Deliveries in flight at once to one recipient domain.',
+  ),
+  outboundTimeout: setting(
+    'LOFTBOX_OUTBOUND_TIMEOUT',
+    duration,
+    '60s',
+    'Greeting and per-command timeout when talking to remote SMTP servers.',
+  ),
+  mailboxSendRate: setting(
+    'LOFTBOX_MAILBOX_SEND_RATE',
+    positiveInt,
+    60,
+    'Messages one mailbox may send per minute (burst limit).',
   ),
   dailySendLimit: setting(
     'LOFTBOX_DAILY_SEND_LIMIT',
@@ -251,6 +332,9 @@ export function loadConfig(inputs: ConfigInputs = {}): {
       );
     }
     sources[key] = source;
+  }
+  if (config.delivery === 'relay' && !config.relayUrl) {
+    problems.push('LOFTBOX_DELIVERY=relay needs LOFTBOX_RELAY_URL (smtp://user:pass@host:587)');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { config: config as ServerConfig, sources };

@@ -2,15 +2,20 @@ import type { ServerConfig } from './config.js';
 import type { Db } from './db/open.js';
 import { AgentsRepo } from './db/repos/agents.js';
 import { ApiKeysRepo } from './db/repos/api-keys.js';
+import { ApprovalPoliciesRepo } from './db/repos/approval-policies.js';
 import { AttachmentsRepo } from './db/repos/attachments.js';
 import { BlobsRepo } from './db/repos/blobs.js';
 import { CapturedMailRepo } from './db/repos/captured-mail.js';
+import { DeliveriesRepo } from './db/repos/deliveries.js';
+import { DkimKeysRepo } from './db/repos/dkim-keys.js';
 import { EventsRepo } from './db/repos/events.js';
+import { IdempotencyRepo } from './db/repos/idempotency.js';
 import { InboundRulesRepo } from './db/repos/inbound-rules.js';
 import { InboundRepo } from './db/repos/inbound.js';
 import { MailboxesRepo } from './db/repos/mailboxes.js';
 import { MessagesRepo } from './db/repos/messages.js';
 import { OrganizationsRepo } from './db/repos/organizations.js';
+import { SuppressionsRepo } from './db/repos/suppressions.js';
 import { ThreadsRepo } from './db/repos/threads.js';
 import { VerificationCodesRepo } from './db/repos/verification-codes.js';
 import type { Clock } from './lib/clock.js';
@@ -34,6 +39,11 @@ export interface Repos {
   attachments: AttachmentsRepo;
   inboundRules: InboundRulesRepo;
   events: EventsRepo;
+  dkimKeys: DkimKeysRepo;
+  deliveries: DeliveriesRepo;
+  suppressions: SuppressionsRepo;
+  approvalPolicies: ApprovalPoliciesRepo;
+  idempotency: IdempotencyRepo;
 }
 
 /** Everything a request handler, job or pipeline step may touch. Seams are injected here, once. */
@@ -47,11 +57,15 @@ export interface Deps {
   secret: Buffer;
   repos: Repos;
   mailer: SystemMailer;
-  limits: { perEmail: RateLimiter; perIp: RateLimiter };
+  limits: { perEmail: RateLimiter; perIp: RateLimiter; perMailbox: RateLimiter };
   /** Every DNS lookup goes through this seam (LOFTBOX_DNS_SERVERS). */
   resolve: DnsResolve;
   /** Our MX host name: SMTP greeting, Received headers, Authentication-Results. */
   mxHost: string;
+  /** Host of the VERP bounce addresses. */
+  returnPathHost: string;
+  /** Wakes the delivery queue when new work is due now (set by the queue once it runs). */
+  wakeQueue(): void;
   /** Listeners registered once bound, for /health. */
   listeners: Map<string, { listening: boolean }>;
   /** The URL clients reach us at; known only after the HTTP listener is bound when not configured. */
@@ -86,6 +100,11 @@ export function buildDeps(input: DepsInput): Deps {
     attachments: new AttachmentsRepo(db),
     inboundRules: new InboundRulesRepo(db),
     events: new EventsRepo(db),
+    dkimKeys: new DkimKeysRepo(db),
+    deliveries: new DeliveriesRepo(db),
+    suppressions: new SuppressionsRepo(db),
+    approvalPolicies: new ApprovalPoliciesRepo(db),
+    idempotency: new IdempotencyRepo(db),
   };
   const mailer =
     input.mailer ??
@@ -96,10 +115,13 @@ export function buildDeps(input: DepsInput): Deps {
     repos,
     mailer,
     mxHost: config.mxHost ?? `mx.${config.mailDomain}`,
+    returnPathHost: config.returnPathHost ?? `bounces.${config.mailDomain}`,
+    wakeQueue: () => {},
     listeners: new Map(),
     limits: {
       perEmail: new RateLimiter(clock, config.signupLimitPerEmail, config.rateWindowMs),
       perIp: new RateLimiter(clock, config.signupLimitPerIp, config.rateWindowMs),
+      perMailbox: new RateLimiter(clock, config.mailboxSendRate, 60_000),
     },
   };
 }

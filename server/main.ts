@@ -10,7 +10,12 @@ import { unclaimedOrgPurge } from './jobs/unclaimed-orgs.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { createResolver, type DnsResolve } from './lib/resolver.js';
+import { AcceptQueue } from './inbound/accept.js';
 import { InboundProcessor } from './inbound/processor.js';
+import { localTransport } from './outbound/local-transport.js';
+import { DeliveryQueue } from './outbound/queue.js';
+import { captureTransport, directTransport, relayTransport, type Transport } from './outbound/transports.js';
+import { idempotencyPurge } from './jobs/idempotency.js';
 import { retentionPurge } from './jobs/retention.js';
 import { createMxServer } from './smtp/mx-server.js';
 import type { SystemMailer } from './mail/system-mailer.js';
@@ -32,6 +37,7 @@ export interface RunningServer {
   smtpPort: number;
   scheduler: Scheduler;
   inbound: InboundProcessor;
+  queue: DeliveryQueue;
   close(): Promise<void>;
 }
 
@@ -54,6 +60,13 @@ function listen(
       resolvePromise(address());
     });
   });
+}
+
+function remoteTransport(deps: Deps): Transport {
+  if (deps.config.delivery === 'direct') return directTransport(deps);
+  if (deps.config.delivery === 'relay' && deps.config.relayUrl)
+    return relayTransport(deps, deps.config.relayUrl);
+  return captureTransport(deps);
 }
 
 const hostForUrl = (host: string): string => (host.includes(':') ? `[${host}]` : host);
@@ -83,7 +96,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   });
 
   const inbound = new InboundProcessor(deps);
-  const mx = createMxServer(deps, { onAccepted: (id) => inbound.enqueue(id) });
+  const acceptQueue = new AcceptQueue(deps);
+  const mx = createMxServer(deps, { acceptQueue, onAccepted: (id) => inbound.enqueue(id) });
   const mxAddress = await listen(
     mx,
     () => mx.server.address() as AddressInfo,
@@ -109,10 +123,17 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const resumed = inbound.resumePending();
   if (resumed > 0) log.info({ event: 'inbound.resumed', count: resumed }, 'resuming accepted messages');
 
+  const queue = new DeliveryQueue(deps, {
+    local: localTransport(deps, acceptQueue, (id) => inbound.enqueue(id)),
+    remote: remoteTransport(deps),
+  });
+  queue.start();
+
   const scheduler = new Scheduler(
     [
       unclaimedOrgPurge(deps),
       retentionPurge(deps),
+      idempotencyPurge(deps),
       { name: 'inbound_resume', run: () => ({ resumed: inbound.resumePending() }) },
     ],
     config.jobIntervalMs,
@@ -131,12 +152,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       await Promise.all([closed, mxClosed]);
       clearTimeout(grace);
       await scheduler.stop();
+      await queue.stop();
       await inbound.idle();
       db.close();
       log.info({ event: 'server.stopped' }, 'stopped');
     })());
 
-  return { deps, httpUrl, smtpPort: mxAddress.port, scheduler, inbound, close };
+  return { deps, httpUrl, smtpPort: mxAddress.port, scheduler, inbound, queue, close };
 }
 
 /** `loftbox server`: resolve config, start, and stop cleanly on SIGTERM/SIGINT. */

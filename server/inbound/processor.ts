@@ -5,6 +5,8 @@ import { scoreInjection, type InjectionRisk } from '../policy/injection.js';
 import { authenticateMessage, type AuthSummary } from './authenticate.js';
 import { extractReplyText } from './extract-reply.js';
 import { parseMessage, type ParsedMessage } from './parse.js';
+import { applyReport, verpToken } from '../outbound/bounces.js';
+import { parseReport, type ParsedReport } from '../outbound/reports.js';
 import { storeIncoming } from './store.js';
 
 /** A message that fails this often is parked as `failed` for the operator instead of retried forever. */
@@ -13,6 +15,8 @@ const MAX_ATTEMPTS = 5;
 /** Everything the pipeline learns about a message before storing it; computed concurrently. */
 interface Prepared {
   row: InboundRow;
+  /** Set when the message went to a VERP return path: the bounce or complaint it carries. */
+  report: ParsedReport | null;
   auth: AuthSummary;
   parsed: ParsedMessage;
   extractedText: string;
@@ -27,8 +31,10 @@ async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
   if (!raw) throw new Error(`raw message ${row.raw_hash} is missing`);
   const auth = await authenticateMessage(deps, raw, row);
   const parsed = await parseMessage(raw);
+  const recipients = JSON.parse(row.recipients) as InboundRecipient[];
   return {
     row,
+    report: recipients.some((r) => r.mailbox_id === null) ? await parseReport(raw) : null,
     auth,
     parsed,
     extractedText: extractReplyText(parsed.text),
@@ -45,6 +51,11 @@ async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
 function store(deps: Deps, prepared: Prepared): void {
   const { row, parsed } = prepared;
   for (const recipient of JSON.parse(row.recipients) as InboundRecipient[]) {
+    if (recipient.mailbox_id === null) {
+      const token = verpToken(recipient.address);
+      if (token) applyReport(deps, token, prepared.report, row.id);
+      continue;
+    }
     const mailbox = deps.repos.mailboxes.liveById(recipient.mailbox_id);
     if (!mailbox) {
       deps.log.warn(

@@ -113,6 +113,11 @@ export function storeIncoming(deps: Deps, input: IncomingForMailbox): MessageRow
       delivered_at: null,
       received_at: inbound.received_at,
       created_at: now,
+      approval_policy_id: null,
+      approval_reason: null,
+      decided_by: null,
+      decided_at: null,
+      decision_reason: null,
     };
     deps.repos.messages.insert(message, {
       addresses: participants.join(' '),

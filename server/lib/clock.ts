@@ -27,6 +27,14 @@ export function toIso(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/**
+ * For times the queue acts on: rounded up to the next whole second, so the stored (second-precision)
+ * value is never earlier than the time that was asked for.
+ */
+export function toIsoCeil(date: Date): string {
+  return toIso(new Date(Math.ceil(date.getTime() / 1000) * 1000));
+}
+
 export function addMs(date: Date, ms: number): Date {
   return new Date(date.getTime() + ms);
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { AttachmentRow } from '../db/repos/attachments.js';
+import type { DeliveryRow } from '../db/repos/deliveries.js';
 import type { EventRow } from '../db/repos/events.js';
 import type { MessageRow } from '../db/repos/messages.js';
 import type { ThreadRow } from '../db/repos/threads.js';
@@ -100,7 +101,32 @@ interface StoredAddress {
 const parseJson = <T>(value: string | null, fallback: T): T => (value ? (JSON.parse(value) as T) : fallback);
 const addresses = (value: string): string[] => parseJson<StoredAddress[]>(value, []).map((a) => a.address);
 
-export function messageView(row: MessageRow, attachments: AttachmentRow[]): MessageViewT {
+function deliveryView(deliveries: DeliveryRow[]) {
+  const latest = [...deliveries].sort((a, b) => (a.updated_at < b.updated_at ? 1 : -1))[0];
+  const pending = deliveries
+    .map((d) => d.next_attempt_at)
+    .filter((t): t is string => t !== null)
+    .sort();
+  return {
+    attempts: deliveries.reduce((sum, d) => sum + d.attempts, 0),
+    last_response: latest?.last_response ?? null,
+    next_attempt_at: pending[0] ?? null,
+    recipients: deliveries.map((d) => ({
+      address: d.recipient,
+      status: d.status,
+      attempts: d.attempts,
+      last_status: d.last_status,
+      last_response: d.last_response,
+      next_attempt_at: d.next_attempt_at,
+    })),
+  };
+}
+
+export function messageView(
+  row: MessageRow,
+  attachments: AttachmentRow[],
+  deliveries: DeliveryRow[] = [],
+): MessageViewT {
   const from = parseJson<StoredAddress | null>(row.from_addr, null);
   const incoming = row.direction === 'incoming';
   const categories = parseJson<string[]>(row.injection_categories, []);
@@ -146,8 +172,17 @@ export function messageView(row: MessageRow, attachments: AttachmentRow[]): Mess
     delivered_at: row.delivered_at,
     received_at: row.received_at,
     created_at: row.created_at,
-    delivery: null,
-    approval: null,
+    delivery: incoming ? null : deliveryView(deliveries),
+    approval:
+      row.approval_policy_id || row.decided_at
+        ? {
+            policy_id: row.approval_policy_id,
+            reason: row.approval_reason,
+            decided_by: row.decided_by,
+            decided_at: row.decided_at,
+            decision_reason: row.decision_reason,
+          }
+        : null,
   };
 }
 

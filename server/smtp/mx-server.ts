@@ -1,7 +1,7 @@
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { InboundRecipient } from '../db/repos/inbound.js';
 import type { Deps } from '../deps.js';
-import { AcceptQueue } from '../inbound/accept.js';
+import type { AcceptQueue } from '../inbound/accept.js';
 import {
   countReceived,
   headerBlock,
@@ -16,6 +16,8 @@ import { routeRecipient } from './routing.js';
 export const MAX_RECEIVED_HEADERS = 25;
 
 export interface MxServerOptions {
+  /** The durable acceptance point, shared with local delivery. */
+  acceptQueue: AcceptQueue;
   /** Called with the inbound id after the 250, to start the pipeline. */
   onAccepted(inboundId: string): void;
 }
@@ -26,10 +28,10 @@ export interface MxServerOptions {
  */
 export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer {
   const { config, log } = deps;
-  const acceptQueue = new AcceptQueue(deps);
-  const routes = new Map<string, Map<string, string>>();
+  const { acceptQueue } = options;
+  const routes = new Map<string, Map<string, string | null>>();
 
-  const routedFor = (session: SMTPServerSession): Map<string, string> => {
+  const routedFor = (session: SMTPServerSession): Map<string, string | null> => {
     let map = routes.get(session.id);
     if (!map) {
       map = new Map();
@@ -73,7 +75,7 @@ export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer
         );
         return callback(smtpError(decision.reply));
       }
-      accepted.set(address.address.toLowerCase(), decision.mailbox.id);
+      accepted.set(address.address.toLowerCase(), 'mailbox' in decision ? decision.mailbox.id : null);
       callback();
     },
 
@@ -95,8 +97,9 @@ export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer
         const recipients: InboundRecipient[] = [];
         const seen = new Set<string>();
         for (const [address, mailboxId] of routedFor(session)) {
-          if (seen.has(mailboxId)) continue;
-          seen.add(mailboxId);
+          const key = mailboxId ?? address;
+          if (seen.has(key)) continue;
+          seen.add(key);
           recipients.push({ address, mailbox_id: mailboxId });
         }
         const id = deps.ids.uuid();

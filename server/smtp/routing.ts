@@ -3,7 +3,11 @@ import type { Deps } from '../deps.js';
 import { senderAllowed } from '../policy/inbound-rules.js';
 import { REPLIES, type SmtpReply } from './replies.js';
 
-export type RcptDecision = { ok: true; mailbox: MailboxRow } | { ok: false; reply: SmtpReply };
+export type RcptDecision =
+  { ok: true; mailbox: MailboxRow } | { ok: true; bounceToken: string } | { ok: false; reply: SmtpReply };
+
+/** VERP return path of one outbound delivery: bounces+<token>@<return-path host>. */
+const VERP_RE = /^bounces\+([a-z2-7]{20})$/;
 
 const DOMAIN_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
@@ -25,6 +29,13 @@ export function routeRecipient(deps: Deps, recipient: string, envelopeSender: st
   if (at <= 0 || address.startsWith('@')) return { ok: false, reply: REPLIES.badRecipient };
   const localPart = address.slice(0, at);
   const domain = address.slice(at + 1);
+  if (domain === deps.returnPathHost) {
+    // Bounces and complaints for our own outbound mail; only tokens we issued are accepted.
+    const token = VERP_RE.exec(localPart)?.[1];
+    return token && deps.repos.deliveries.byVerpToken(token)
+      ? { ok: true, bounceToken: token }
+      : { ok: false, reply: REPLIES.noSuchMailbox };
+  }
   if (!DOMAIN_RE.test(domain) || domain !== deps.config.mailDomain)
     return { ok: false, reply: REPLIES.relayDenied };
 

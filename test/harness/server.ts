@@ -28,9 +28,14 @@ export interface TestServer {
   /** Owner signup + verify: a verified org and its admin key. */
   signupOrg(email?: string, name?: string): Promise<{ key: string; orgId: string; keyId: string }>;
   /** A verified org with an agent and a mailbox at `<localPart>@<mail domain>`. */
-  mailbox(
-    localPart: string,
-  ): Promise<{ key: string; orgId: string; agentId: string; mailboxId: string; address: string }>;
+  mailbox(localPart: string): Promise<{
+    key: string;
+    keyId: string;
+    orgId: string;
+    agentId: string;
+    mailboxId: string;
+    address: string;
+  }>;
   close(): Promise<void>;
 }
 
@@ -51,7 +56,8 @@ let counter = 0;
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'loftbox-test-'));
   const { config } = loadConfig({ env: {} });
-  const clock = new ManualClock(new Date());
+  // Whole seconds: stored timestamps have second precision, so tests can compare exactly.
+  const clock = new ManualClock(new Date(Math.floor(Date.now() / 1000) * 1000));
   const dns = await startDnsServer();
   const running = await startServer({
     config: {

@@ -2,7 +2,8 @@ import type { Db } from '../open.js';
 
 export interface InboundRecipient {
   address: string;
-  mailbox_id: string;
+  /** null for our VERP return-path addresses: the message is a report about an outbound delivery. */
+  mailbox_id: string | null;
 }
 
 export interface InboundRow {

@@ -40,6 +40,11 @@ export interface MessageRow {
   delivered_at: string | null;
   received_at: string | null;
   created_at: string;
+  approval_policy_id: string | null;
+  approval_reason: string | null;
+  decided_by: string | null;
+  decided_at: string | null;
+  decision_reason: string | null;
 }
 
 export interface MessageFilter {
@@ -93,6 +98,11 @@ const COLUMNS = [
   'delivered_at',
   'received_at',
   'created_at',
+  'approval_policy_id',
+  'approval_reason',
+  'decided_by',
+  'decided_at',
+  'decision_reason',
 ] as const;
 
 export class MessagesRepo {
@@ -218,6 +228,44 @@ export class MessagesRepo {
          LIMIT ?`,
       )
       .all(now, limit) as { id: string; rowid: number; thread_id: string }[];
+  }
+
+  /** Outgoing messages an org accepted since `since` (the daily limit), blocked and rejected ones excluded. */
+  countOutgoingSince(orgId: string, since: string): number {
+    const row = this.db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM messages WHERE org_id = ? AND direction = 'outgoing' AND created_at >= ?
+           AND status NOT IN ('blocked', 'rejected')`,
+      )
+      .get(orgId, since) as { n: number };
+    return row.n;
+  }
+
+  setStatus(
+    orgId: string,
+    id: string,
+    status: string,
+    extra: Partial<Pick<MessageRow, 'sent_at' | 'delivered_at'>> = {},
+  ): void {
+    this.db
+      .prepare(
+        `UPDATE messages SET status = @status, sent_at = COALESCE(@sent_at, sent_at),
+           delivered_at = COALESCE(@delivered_at, delivered_at) WHERE org_id = @orgId AND id = @id`,
+      )
+      .run({ status, sent_at: extra.sent_at ?? null, delivered_at: extra.delivered_at ?? null, orgId, id });
+  }
+
+  recordDecision(
+    orgId: string,
+    id: string,
+    decision: { status: string; decided_by: string; decided_at: string; decision_reason: string | null },
+  ): void {
+    this.db
+      .prepare(
+        `UPDATE messages SET status = @status, decided_by = @decided_by, decided_at = @decided_at,
+           decision_reason = @decision_reason WHERE org_id = @orgId AND id = @id`,
+      )
+      .run({ ...decision, orgId, id });
   }
 
   deleteWithSearch(id: string, rowid: number): void {

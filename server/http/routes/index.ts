@@ -1,5 +1,6 @@
 import type { RouteDef } from '../route.js';
 import { agentRoutes } from './agents.js';
+import { approvalPolicyRoutes } from './approval-policies.js';
 import { attachmentRoutes } from './attachments.js';
 import { authRoutes } from './auth.js';
 import { eventRoutes } from './events.js';
@@ -9,6 +10,8 @@ import { keyRoutes } from './keys.js';
 import { mailboxRoutes } from './mailboxes.js';
 import { messageRoutes } from './messages.js';
 import { metaRoutes } from './meta.js';
+import { outgoingRoutes } from './outgoing.js';
+import { suppressionRoutes } from './suppressions.js';
 import { threadRoutes } from './threads.js';
 
 /** Every HTTP route the server has; the router and openapi.json are both built from this list. */
@@ -19,9 +22,12 @@ export const allRoutes: RouteDef[] = [
   ...agentRoutes,
   ...mailboxRoutes,
   ...inboxRoutes,
+  ...outgoingRoutes,
   ...messageRoutes,
   ...attachmentRoutes,
   ...threadRoutes,
   ...inboundRuleRoutes,
   ...eventRoutes,
+  ...approvalPolicyRoutes,
+  ...suppressionRoutes,
 ];

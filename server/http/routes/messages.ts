@@ -3,7 +3,7 @@ import type { MessageRow } from '../../db/repos/messages.js';
 import { decodeCursor, toPage } from '../../db/page.js';
 import type { Deps } from '../../deps.js';
 import { toIso } from '../../lib/clock.js';
-import { ApiError, notFound } from '../../lib/errors.js';
+import { ApiError, conflict, notFound } from '../../lib/errors.js';
 import { MessageView, messageView } from '../../messages/views.js';
 import { route } from '../route.js';
 import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
@@ -27,20 +27,24 @@ export function loadMessage(deps: Deps, orgId: string, id: string): MessageRow {
 
 /** Full Messages for rows, with their attachments fetched in one query. */
 export function messageViews(deps: Deps, orgId: string, rows: MessageRow[]) {
-  const attachments = deps.repos.attachments.forMessages(
-    orgId,
-    rows.map((r) => r.id),
-  );
+  const ids = rows.map((r) => r.id);
+  const attachments = deps.repos.attachments.forMessages(orgId, ids);
+  const deliveries = deps.repos.deliveries.forMessages(orgId, ids);
   return rows.map((row) =>
     messageView(
       row,
       attachments.filter((a) => a.message_id === row.id),
+      deliveries.filter((d) => d.message_id === row.id),
     ),
   );
 }
 
 export function fullMessage(deps: Deps, row: MessageRow) {
-  return messageView(row, deps.repos.attachments.forMessage(row.org_id, row.id));
+  return messageView(
+    row,
+    deps.repos.attachments.forMessage(row.org_id, row.id),
+    deps.repos.deliveries.forMessage(row.org_id, row.id),
+  );
 }
 
 /**
@@ -183,7 +187,15 @@ export const messageRoutes = [
   stateRoute('unarchive', 'Unarchive (idempotent)', (deps, m) => {
     deps.repos.messages.setTimestamp(m.org_id, m.id, 'archived_at', null);
   }),
-  stateRoute('trash', 'Move to trash (idempotent)', (deps, m) => {
+  stateRoute('trash', 'Move to trash (idempotent); an outgoing message still in flight is 409', (deps, m) => {
+    const inFlight = deps.repos.deliveries
+      .forMessage(m.org_id, m.id)
+      .some(
+        (d) =>
+          d.status === 'queued' || d.status === 'sending' || d.status === 'deferred' || d.status === 'held',
+      );
+    if (inFlight)
+      throw conflict('message_in_flight', 'The message is still being delivered; trash it once it settles.');
     if (!m.trashed_at)
       deps.repos.messages.setTimestamp(m.org_id, m.id, 'trashed_at', toIso(deps.clock.now()));
   }),

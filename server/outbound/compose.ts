@@ -1,0 +1,76 @@
+import { marked } from 'marked';
+import MailComposer from 'nodemailer/lib/mail-composer';
+
+export interface OutgoingAttachment {
+  filename: string;
+  contentType: string;
+  content: Buffer;
+  contentId: string | null;
+  inline: boolean;
+}
+
+export interface Composition {
+  from: { address: string; name: string | null };
+  to: string[];
+  cc: string[];
+  replyTo: string[];
+  subject: string;
+  text: string | null;
+  html: string | null;
+  attachments: OutgoingAttachment[];
+  headers: Record<string, string>;
+  messageId: string;
+  inReplyTo: string | null;
+  references: string[];
+  date: Date;
+}
+
+/** `body_markdown` alone becomes HTML (rendered) and text (the Markdown source, readable as is). */
+export function renderBodies(input: { text?: string; html?: string; markdown?: string }): {
+  text: string | null;
+  html: string | null;
+} {
+  if (input.markdown !== undefined && input.text === undefined && input.html === undefined) {
+    return { text: input.markdown, html: marked.parse(input.markdown, { async: false, gfm: true }) };
+  }
+  return {
+    text: input.text ?? input.markdown ?? null,
+    html:
+      input.html ??
+      (input.markdown !== undefined ? marked.parse(input.markdown, { async: false, gfm: true }) : null),
+  };
+}
+
+/**
+ * Builds the RFC 5322 message with nodemailer's MailComposer: it encodes headers (RFC 2047), folds
+ * lines, and picks transfer encodings so no line leaves longer than 998 octets (RFC 5322 §2.1.1).
+ * Bcc recipients are envelope-only and never appear in the message.
+ */
+export async function compose(message: Composition): Promise<Buffer> {
+  return new MailComposer({
+    from: message.from.name
+      ? { name: message.from.name, address: message.from.address }
+      : message.from.address,
+    to: message.to,
+    cc: message.cc,
+    replyTo: message.replyTo,
+    subject: message.subject,
+    ...(message.text !== null ? { text: message.text } : {}),
+    ...(message.html !== null ? { html: message.html } : {}),
+    attachments: message.attachments.map((a) => ({
+      filename: a.filename,
+      contentType: a.contentType,
+      content: a.content,
+      ...(a.contentId ? { cid: a.contentId.replace(/^<|>$/g, '') } : {}),
+      ...(a.inline ? { contentDisposition: 'inline' as const } : {}),
+    })),
+    headers: message.headers,
+    messageId: message.messageId,
+    ...(message.inReplyTo ? { inReplyTo: message.inReplyTo } : {}),
+    ...(message.references.length > 0 ? { references: message.references } : {}),
+    date: message.date,
+    textEncoding: 'quoted-printable',
+  })
+    .compile()
+    .build();
+}

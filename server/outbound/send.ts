@@ -1,0 +1,421 @@
+import { createHash } from 'node:crypto';
+import type { DeliveryRow } from '../db/repos/deliveries.js';
+import type { MailboxRow } from '../db/repos/mailboxes.js';
+import type { MessageRow } from '../db/repos/messages.js';
+import type { OrganizationRow } from '../db/repos/organizations.js';
+import type { ThreadRow } from '../db/repos/threads.js';
+import type { Deps } from '../deps.js';
+import { appendEvent, type EventType } from '../events/log.js';
+import { DAY_MS, toIso } from '../lib/clock.js';
+import { ApiError, conflict, forbidden, notFound, tooManyRequests } from '../lib/errors.js';
+import { randomBase32 } from '../lib/ids.js';
+import { messageView, threadView } from '../messages/views.js';
+import { subjectKey } from '../inbound/threading.js';
+import { compose, renderBodies, type OutgoingAttachment } from './compose.js';
+import { signingKey, signMessage } from './dkim.js';
+import { evaluatePolicies, type PolicyVerdict } from './policies.js';
+
+/** A send request after validation (the route's zod schema): addresses lower-cased, bodies decoded. */
+export interface SendRequest {
+  mailbox_id: string;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  reply_to: string[];
+  subject: string;
+  body_text?: string | undefined;
+  body_html?: string | undefined;
+  body_markdown?: string | undefined;
+  in_reply_to?: string | undefined;
+  references: string[];
+  headers: Record<string, string>;
+  metadata: Record<string, unknown>;
+  attachments: OutgoingAttachment[];
+  send_at?: Date | undefined;
+}
+
+export interface SendResult {
+  message: MessageRow;
+  replayed: boolean;
+}
+
+export interface SendContext {
+  org: OrganizationRow;
+  /** Who asked: the API key id (or the SMTP-authenticated key), kept for the audit trail. */
+  actor: string;
+  idempotencyKey?: string | undefined;
+  /** The canonical request, hashed to tell a replay from a different request under the same key. */
+  requestForHash: unknown;
+}
+
+const IDEMPOTENCY_WINDOW_MS = DAY_MS;
+
+// Step: idempotency — the same key and body answer with the original message.
+function replayed(deps: Deps, ctx: SendContext, requestHash: string): MessageRow | null {
+  if (!ctx.idempotencyKey) return null;
+  const since = toIso(new Date(deps.clock.now().getTime() - IDEMPOTENCY_WINDOW_MS));
+  const prior = deps.repos.idempotency.get(ctx.org.id, ctx.idempotencyKey, since);
+  if (!prior) return null;
+  if (prior.request_hash !== requestHash) {
+    throw conflict('idempotency_conflict', 'This Idempotency-Key was used with a different request.');
+  }
+  return deps.repos.messages.get(ctx.org.id, prior.message_id) ?? null;
+}
+
+// Step: the mailbox belongs to the org and may send.
+function sendingMailbox(deps: Deps, orgId: string, id: string): MailboxRow {
+  const mailbox = deps.repos.mailboxes.get(orgId, id);
+  if (!mailbox) throw notFound('mailbox');
+  if (mailbox.status === 'deleted' || mailbox.active !== 1) {
+    throw conflict('mailbox_inactive', 'This mailbox is deleted or deactivated and cannot send.');
+  }
+  return mailbox;
+}
+
+// Step: restricted (unclaimed) orgs mail their owner only (CONTRACT §4).
+function checkRestricted(org: OrganizationRow, recipients: string[]): void {
+  if (org.origin !== 'agent_signup' || org.signup_status === 'verified') return;
+  const strangers = recipients.filter((r) => r !== org.owner_email);
+  if (strangers.length > 0) {
+    throw forbidden(
+      'restricted_recipient',
+      `Until the owner claims this account it can only send to ${org.owner_email}. Claim it to lift the restriction.`,
+    );
+  }
+}
+
+// Step: suppressed recipients (hard bounces, complaints, manual) are refused.
+function checkSuppressions(deps: Deps, orgId: string, recipients: string[]): void {
+  const hits = deps.repos.suppressions.active(orgId, recipients, toIso(deps.clock.now()));
+  if (hits.length > 0) {
+    throw new ApiError(
+      409,
+      'recipient_suppressed',
+      `Suppressed recipient: ${hits.map((h) => h.address).join(', ')}.`,
+    );
+  }
+}
+
+// Step: the daily cap per org (reset at UTC midnight) and the per-mailbox burst limit.
+function checkLimits(deps: Deps, org: OrganizationRow, mailbox: MailboxRow): void {
+  const now = deps.clock.now();
+  const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  const limit = org.daily_send_limit ?? deps.config.dailySendLimit;
+  if (deps.repos.messages.countOutgoingSince(org.id, toIso(dayStart)) >= limit) {
+    const reset = (dayStart.getTime() + DAY_MS - now.getTime()) / 1000;
+    throw tooManyRequests('daily_limit_reached', `The daily limit of ${limit} messages is reached.`, reset);
+  }
+  const burst = deps.limits.perMailbox.hit(mailbox.id);
+  if (!burst.allowed) {
+    throw tooManyRequests(
+      'rate_limited',
+      'This mailbox is sending too fast. Slow down.',
+      burst.retryAfterSeconds,
+    );
+  }
+}
+
+/** `in_reply_to` may name one of our messages (either id form) or carry a Message-ID header value. */
+function resolveParent(deps: Deps, orgId: string, reference: string | undefined): MessageRow | string | null {
+  if (!reference) return null;
+  if (/^<.+>$/.test(reference)) return reference;
+  const message = deps.repos.messages.get(orgId, reference);
+  if (!message)
+    throw new ApiError(422, 'validation_error', 'in_reply_to names no message of this organization.', {
+      details: [{ path: 'in_reply_to', message: 'unknown message' }],
+    });
+  return message;
+}
+
+interface Threading {
+  inReplyTo: string | null;
+  references: string[];
+  thread: ThreadRow | null;
+}
+
+// Step: find the thread the reply continues, by our stored Message-IDs.
+function threading(deps: Deps, mailbox: MailboxRow, request: SendRequest): Threading {
+  const parent = resolveParent(deps, mailbox.org_id, request.in_reply_to);
+  const parentId = typeof parent === 'string' ? parent : (parent?.message_id_header ?? null);
+  const parentRefs =
+    parent && typeof parent !== 'string' ? (JSON.parse(parent.references_ids) as string[]) : [];
+  const references = [
+    ...new Set([...parentRefs, ...request.references, ...(parentId ? [parentId] : [])]),
+  ].slice(-50);
+  const known = deps.repos.messages.byMessageIds(mailbox.org_id, mailbox.id, [...references].reverse());
+  const threadId =
+    typeof parent !== 'string' && parent?.mailbox_id === mailbox.id ? parent.thread_id : known[0]?.thread_id;
+  return {
+    inReplyTo: parentId,
+    references,
+    thread: threadId ? (deps.repos.threads.get(mailbox.org_id, threadId) ?? null) : null,
+  };
+}
+
+const uniqueRecipients = (request: SendRequest) => [
+  ...new Set([...request.to, ...request.cc, ...request.bcc]),
+];
+
+/**
+ * The send checklist of CONTRACT §5, each step named: idempotency → mailbox → restricted mode →
+ * suppressions → limits → approval policies → compose and sign → persist (message, deliveries,
+ * events, idempotency key; one transaction, durable) → the caller answers 201.
+ */
+export async function sendMessage(deps: Deps, ctx: SendContext, request: SendRequest): Promise<SendResult> {
+  const requestHash = createHash('sha256').update(JSON.stringify(ctx.requestForHash)).digest('hex');
+  const prior = replayed(deps, ctx, requestHash);
+  if (prior) return { message: prior, replayed: true };
+
+  const mailbox = sendingMailbox(deps, ctx.org.id, request.mailbox_id);
+  const recipients = uniqueRecipients(request);
+  checkRestricted(ctx.org, recipients);
+  checkSuppressions(deps, ctx.org.id, recipients);
+  checkLimits(deps, ctx.org, mailbox);
+  const verdict = evaluatePolicies(deps.repos.approvalPolicies.enabled(ctx.org.id), {
+    mailbox,
+    recipients,
+    metadata: request.metadata,
+  });
+
+  const thread = threading(deps, mailbox, request);
+  const now = deps.clock.now();
+  const id = deps.ids.uuid();
+  const messageIdHeader = `<${id}@${mailbox.domain}>`;
+  const bodies = renderBodies({
+    text: request.body_text,
+    html: request.body_html,
+    markdown: request.body_markdown,
+  });
+  const raw = await signMessage(
+    await compose({
+      from: { address: mailbox.address, name: mailbox.display_name },
+      to: request.to,
+      cc: request.cc,
+      replyTo: request.reply_to,
+      subject: request.subject,
+      text: bodies.text,
+      html: bodies.html,
+      attachments: request.attachments,
+      headers: request.headers,
+      messageId: messageIdHeader,
+      inReplyTo: thread.inReplyTo,
+      references: thread.references,
+      date: now,
+    }),
+    signingKey(deps, mailbox.domain),
+  );
+  if (raw.length > deps.config.maxMessageBytes) {
+    throw new ApiError(
+      413,
+      'message_too_large',
+      `The message is larger than ${deps.config.maxMessageBytes} bytes.`,
+    );
+  }
+
+  return deps.db.transaction((): SendResult => {
+    // A concurrent request with the same key may have committed while we composed.
+    const raced = replayed(deps, ctx, requestHash);
+    if (raced) return { message: raced, replayed: true };
+    const message = persist(deps, {
+      ctx,
+      mailbox,
+      request,
+      verdict,
+      thread,
+      id,
+      messageIdHeader,
+      raw,
+      bodies,
+      recipients,
+    });
+    if (ctx.idempotencyKey) {
+      deps.repos.idempotency.put({
+        org_id: ctx.org.id,
+        key: ctx.idempotencyKey,
+        request_hash: requestHash,
+        message_id: message.id,
+        created_at: toIso(now),
+      });
+    }
+    return { message, replayed: false };
+  })();
+}
+
+function statusFor(verdict: PolicyVerdict, sendAt: Date | undefined, now: Date): string {
+  if (verdict.action === 'block') return 'blocked';
+  if (verdict.action === 'require_approval') return 'pending_approval';
+  return sendAt && sendAt > now ? 'scheduled' : 'queued';
+}
+
+const EVENT_FOR_STATUS: Record<string, EventType> = {
+  blocked: 'message.blocked',
+  pending_approval: 'message.pending_approval',
+  scheduled: 'message.queued',
+  queued: 'message.queued',
+};
+
+// Step: persist — message, thread, one delivery per recipient, search entry and events, together.
+function persist(
+  deps: Deps,
+  input: {
+    ctx: SendContext;
+    mailbox: MailboxRow;
+    request: SendRequest;
+    verdict: PolicyVerdict;
+    thread: Threading;
+    id: string;
+    messageIdHeader: string;
+    raw: Buffer;
+    bodies: { text: string | null; html: string | null };
+    recipients: string[];
+  },
+): MessageRow {
+  const { mailbox, request, verdict, recipients } = input;
+  const nowDate = deps.clock.now();
+  const now = toIso(nowDate);
+  const status = statusFor(verdict, request.send_at, nowDate);
+  let thread = input.thread.thread;
+  let threadCreated = false;
+  if (!thread) {
+    thread = {
+      id: deps.ids.uuid(),
+      org_id: mailbox.org_id,
+      mailbox_id: mailbox.id,
+      subject: request.subject,
+      subject_key: subjectKey(request.subject),
+      participants: '[]',
+      message_count: 0,
+      last_message_at: now,
+      created_at: now,
+    };
+    deps.repos.threads.insert(thread);
+    threadCreated = true;
+  }
+  const people = [
+    ...new Set([...(JSON.parse(thread.participants) as string[]), mailbox.address, ...recipients]),
+  ].slice(0, 50);
+  const asAddresses = (list: string[]) => JSON.stringify(list.map((address) => ({ address })));
+  const message: MessageRow = {
+    id: input.id,
+    public_id: deps.ids.publicId('msg'),
+    org_id: mailbox.org_id,
+    mailbox_id: mailbox.id,
+    agent_id: mailbox.agent_id,
+    thread_id: thread.id,
+    inbound_id: null,
+    direction: 'outgoing',
+    status,
+    from_addr: JSON.stringify({
+      address: mailbox.address,
+      ...(mailbox.display_name ? { name: mailbox.display_name } : {}),
+    }),
+    to_addrs: asAddresses(request.to),
+    cc_addrs: asAddresses(request.cc),
+    bcc_addrs: asAddresses(request.bcc),
+    reply_to: asAddresses(request.reply_to),
+    envelope_from: null,
+    subject: request.subject,
+    body_text: input.bodies.text,
+    body_html: input.bodies.html,
+    body_markdown: request.body_markdown ?? null,
+    extracted_text: null,
+    message_id_header: input.messageIdHeader,
+    in_reply_to: input.thread.inReplyTo,
+    references_ids: JSON.stringify(input.thread.references),
+    labels: '[]',
+    metadata: JSON.stringify(request.metadata),
+    auth: null,
+    injection_score: null,
+    injection_categories: '[]',
+    injection_signals: '[]',
+    raw_hash: deps.repos.blobs.put(input.raw),
+    size_bytes: input.raw.length,
+    acked_at: null,
+    archived_at: null,
+    trashed_at: null,
+    scheduled_at: request.send_at ? toIso(request.send_at) : null,
+    sent_at: null,
+    delivered_at: null,
+    received_at: null,
+    created_at: now,
+    approval_policy_id: verdict.action === 'send' ? null : verdict.policy.id,
+    approval_reason: verdict.action === 'send' ? null : verdict.reason,
+    decided_by: null,
+    decided_at: null,
+    decision_reason: null,
+  };
+  deps.repos.messages.insert(message, { addresses: people.join(' '), body: input.bodies.text ?? '' });
+
+  const attachments = request.attachments.map((a, position) => {
+    const row = {
+      id: deps.ids.uuid(),
+      org_id: mailbox.org_id,
+      message_id: message.id,
+      position,
+      blob_hash: deps.repos.blobs.put(a.content),
+      filename: a.filename,
+      content_type: a.contentType,
+      size_bytes: a.content.length,
+      content_id: a.contentId,
+      inline: a.inline ? 1 : 0,
+    };
+    deps.repos.attachments.insert(row);
+    return row;
+  });
+
+  if (status !== 'blocked') {
+    const deliveryStatus = status === 'pending_approval' ? 'held' : 'queued';
+    const due =
+      status === 'pending_approval'
+        ? null
+        : toIso(request.send_at && request.send_at > nowDate ? request.send_at : nowDate);
+    for (const recipient of recipients) {
+      const delivery: DeliveryRow = {
+        id: deps.ids.uuid(),
+        org_id: mailbox.org_id,
+        message_id: message.id,
+        recipient,
+        domain: recipient.slice(recipient.lastIndexOf('@') + 1),
+        verp_token: randomBase32(20),
+        status: deliveryStatus,
+        attempts: 0,
+        next_attempt_at: due,
+        lease_until: null,
+        last_response: null,
+        last_status: null,
+        created_at: now,
+        updated_at: now,
+      };
+      deps.repos.deliveries.insert(delivery);
+    }
+  }
+  deps.repos.threads.recordMessage(mailbox.org_id, thread.id, people, now);
+
+  const base = {
+    orgId: mailbox.org_id,
+    agentId: mailbox.agent_id,
+    mailboxId: mailbox.id,
+    mailbox: mailbox.address,
+    threadId: thread.id,
+  };
+  if (threadCreated) {
+    const stored = deps.repos.threads.get(mailbox.org_id, thread.id);
+    appendEvent(deps, {
+      ...base,
+      type: 'thread.created',
+      data: { thread: stored ? threadView(stored) : null },
+    });
+  }
+  const view = messageView(message, attachments);
+  appendEvent(deps, {
+    ...base,
+    type: EVENT_FOR_STATUS[status] ?? 'message.queued',
+    messageId: message.id,
+    data: {
+      message: view,
+      ...(verdict.action === 'send' ? {} : { policy_id: verdict.policy.id, reason: verdict.reason }),
+    },
+  });
+  if (status === 'queued') deps.wakeQueue();
+  return message;
+}

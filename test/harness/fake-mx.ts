@@ -1,0 +1,86 @@
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+
+export interface Reply {
+  code: number;
+  message: string;
+}
+
+/** What the fake MX answers at each step; null (or absent) accepts. Called per attempt. */
+export interface Playbook {
+  mailFrom?: (address: string, attempt: number) => Reply | null;
+  rcptTo?: (address: string, attempt: number) => Reply | null;
+  data?: (raw: Buffer, attempt: number) => Reply | null;
+}
+
+export interface ReceivedMail {
+  mailFrom: string;
+  rcptTo: string[];
+  raw: Buffer;
+}
+
+export interface FakeMx {
+  host: string;
+  port: number;
+  received: ReceivedMail[];
+  /** MAIL FROM commands seen, including transactions that failed later. */
+  attempts: number;
+  playbook: Playbook;
+  close(): Promise<void>;
+}
+
+const error = (reply: Reply) => Object.assign(new Error(reply.message), { responseCode: reply.code });
+
+/**
+ * An in-process smtp-server standing in for a remote MX: records every envelope and the exact DATA
+ * bytes, and answers by a playbook (Haraka-style), so tests can script 4xx/5xx at any stage.
+ */
+export async function startFakeMx(
+  options: { host?: string; port?: number; playbook?: Playbook } = {},
+): Promise<FakeMx> {
+  const host = options.host ?? '127.0.0.1';
+  const mx: FakeMx = {
+    host,
+    port: 0,
+    received: [],
+    attempts: 0,
+    playbook: options.playbook ?? {},
+    close: async () => {},
+  };
+  const config: SMTPServerOptions = {
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    logger: false,
+    onMailFrom(address, _session, callback) {
+      mx.attempts += 1;
+      const reply = mx.playbook.mailFrom?.(address.address, mx.attempts) ?? null;
+      callback(reply ? error(reply) : null);
+    },
+    onRcptTo(address, _session, callback) {
+      const reply = mx.playbook.rcptTo?.(address.address, mx.attempts) ?? null;
+      callback(reply ? error(reply) : null);
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        const reply = mx.playbook.data?.(raw, mx.attempts) ?? null;
+        if (reply) return callback(error(reply));
+        mx.received.push({
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((r) => r.address),
+          raw,
+        });
+        callback(null, '2.0.0 Ok: queued');
+      });
+    },
+  };
+  const server = new SMTPServer(config);
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  mx.port = (server.server.address() as { port: number }).port;
+  mx.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return mx;
+}
