@@ -22,7 +22,7 @@ import type { Clock } from './lib/clock.js';
 import { IdFactory } from './lib/ids.js';
 import type { Logger } from './lib/logger.js';
 import type { DnsResolve } from './lib/resolver.js';
-import { CaptureSystemMailer, type SystemMailer } from './mail/system-mailer.js';
+import { PipelineSystemMailer, type SystemMailer } from './mail/system-mailer.js';
 import { RateLimiter } from './policy/rate-limit.js';
 
 export interface Repos {
@@ -84,7 +84,7 @@ export interface DepsInput {
 }
 
 export function buildDeps(input: DepsInput): Deps {
-  const { config, db, clock, log } = input;
+  const { config, db, clock } = input;
   const ids = new IdFactory(clock);
   const repos: Repos = {
     organizations: new OrganizationsRepo(db),
@@ -106,14 +106,10 @@ export function buildDeps(input: DepsInput): Deps {
     approvalPolicies: new ApprovalPoliciesRepo(db),
     idempotency: new IdempotencyRepo(db),
   };
-  const mailer =
-    input.mailer ??
-    new CaptureSystemMailer({ repo: repos.capturedMail, ids, clock, log, mailDomain: config.mailDomain });
-  return {
+  const deps: Omit<Deps, 'mailer'> & { mailer?: SystemMailer } = {
     ...input,
     ids,
     repos,
-    mailer,
     mxHost: config.mxHost ?? `mx.${config.mailDomain}`,
     returnPathHost: config.returnPathHost ?? `bounces.${config.mailDomain}`,
     wakeQueue: () => {},
@@ -124,4 +120,7 @@ export function buildDeps(input: DepsInput): Deps {
       perMailbox: new RateLimiter(clock, config.mailboxSendRate, 60_000),
     },
   };
+  // The system mailer needs the finished deps: it sends through the same pipeline as tenants.
+  deps.mailer = input.mailer ?? new PipelineSystemMailer(deps as Deps);
+  return deps as Deps;
 }

@@ -151,6 +151,7 @@ export class DeliveryQueue {
         envelopeFrom: local
           ? ((JSON.parse(message.from_addr ?? '{}') as { address?: string }).address ?? '')
           : `bounces+${delivery.verp_token}@${deps.returnPathHost}`,
+        kind: String((JSON.parse(message.metadata) as { system_kind?: unknown }).system_kind ?? 'outbound'),
         recipient: delivery.recipient,
         domain: delivery.domain,
         raw,

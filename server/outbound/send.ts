@@ -14,6 +14,7 @@ import { subjectKey } from '../inbound/threading.js';
 import { compose, renderBodies, type OutgoingAttachment } from './compose.js';
 import { signingKey, signMessage } from './dkim.js';
 import { evaluatePolicies, type PolicyVerdict } from './policies.js';
+import { systemMailbox } from '../mail/system-identity.js';
 
 /** A send request after validation (the route's zod schema): addresses lower-cased, bodies decoded. */
 export interface SendRequest {
@@ -178,6 +179,70 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
   });
 
   const thread = threading(deps, mailbox, request);
+  const composed = await composeSigned(deps, mailbox, request, thread);
+
+  return deps.db.transaction((): SendResult => {
+    // A concurrent request with the same key may have committed while we composed.
+    const raced = replayed(deps, ctx, requestHash);
+    if (raced) return { message: raced, replayed: true };
+    const message = persist(deps, { mailbox, request, verdict, thread, recipients, ...composed });
+    if (ctx.idempotencyKey) {
+      deps.repos.idempotency.put({
+        org_id: ctx.org.id,
+        key: ctx.idempotencyKey,
+        request_hash: requestHash,
+        message_id: message.id,
+        created_at: toIso(deps.clock.now()),
+      });
+    }
+    return { message, replayed: false };
+  })();
+}
+
+export interface SystemMail {
+  to: string;
+  subject: string;
+  text: string;
+  /** signup_code, welcome, claim_code: kept in metadata and shown in the operator's view. */
+  kind: string;
+}
+
+/**
+ * The server's own mail (codes, welcome, claim) through the same pipeline — composed, DKIM-signed,
+ * persisted with a delivery row, queued and retried — from the system mailbox. None of the tenant
+ * checks apply: these messages are how tenants come to exist.
+ */
+export async function sendSystemMessage(deps: Deps, mail: SystemMail): Promise<MessageRow> {
+  const mailbox = systemMailbox(deps);
+  const request: SendRequest = {
+    mailbox_id: mailbox.id,
+    to: [mail.to],
+    cc: [],
+    bcc: [],
+    reply_to: [],
+    subject: mail.subject,
+    body_text: mail.text,
+    references: [],
+    headers: { 'Auto-Submitted': 'auto-generated' },
+    metadata: { system_kind: mail.kind },
+    attachments: [],
+  };
+  const thread: Threading = { inReplyTo: null, references: [], thread: null };
+  const composed = await composeSigned(deps, mailbox, request, thread);
+  return deps.db.transaction(() =>
+    persist(deps, {
+      mailbox,
+      request,
+      verdict: { action: 'send' },
+      thread,
+      recipients: [mail.to],
+      ...composed,
+    }),
+  )();
+}
+
+// Step: compose and sign; the stored bytes are exactly what every attempt sends.
+async function composeSigned(deps: Deps, mailbox: MailboxRow, request: SendRequest, thread: Threading) {
   const now = deps.clock.now();
   const id = deps.ids.uuid();
   const messageIdHeader = `<${id}@${mailbox.domain}>`;
@@ -211,34 +276,7 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
       `The message is larger than ${deps.config.maxMessageBytes} bytes.`,
     );
   }
-
-  return deps.db.transaction((): SendResult => {
-    // A concurrent request with the same key may have committed while we composed.
-    const raced = replayed(deps, ctx, requestHash);
-    if (raced) return { message: raced, replayed: true };
-    const message = persist(deps, {
-      ctx,
-      mailbox,
-      request,
-      verdict,
-      thread,
-      id,
-      messageIdHeader,
-      raw,
-      bodies,
-      recipients,
-    });
-    if (ctx.idempotencyKey) {
-      deps.repos.idempotency.put({
-        org_id: ctx.org.id,
-        key: ctx.idempotencyKey,
-        request_hash: requestHash,
-        message_id: message.id,
-        created_at: toIso(now),
-      });
-    }
-    return { message, replayed: false };
-  })();
+  return { id, messageIdHeader, raw, bodies };
 }
 
 function statusFor(verdict: PolicyVerdict, sendAt: Date | undefined, now: Date): string {
@@ -258,7 +296,6 @@ const EVENT_FOR_STATUS: Record<string, EventType> = {
 function persist(
   deps: Deps,
   input: {
-    ctx: SendContext;
     mailbox: MailboxRow;
     request: SendRequest;
     verdict: PolicyVerdict;

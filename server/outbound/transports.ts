@@ -5,6 +5,8 @@ import { toIso } from '../lib/clock.js';
 import { classifyError, classifyReply, type Classification, type SmtpStage } from './classify.js';
 
 export interface DeliveryJob {
+  /** What the message is, for the operator's capture view: outbound, or a system mail kind. */
+  kind: string;
   envelopeFrom: string;
   recipient: string;
   domain: string;
@@ -34,7 +36,7 @@ export function captureTransport(deps: Deps): Transport {
       deps.repos.capturedMail.insert({
         id: deps.ids.uuid(),
         org_id: job.orgId,
-        kind: 'outbound',
+        kind: job.kind,
         envelope_from: job.envelopeFrom,
         envelope_to: job.recipient,
         subject:

@@ -9,7 +9,8 @@ export interface Reply {
 export interface Playbook {
   mailFrom?: (address: string, attempt: number) => Reply | null;
   rcptTo?: (address: string, attempt: number) => Reply | null;
-  data?: (raw: Buffer, attempt: number) => Reply | null;
+  /** May return a promise: the reply to the final dot is held until it settles (a slow MX). */
+  data?: (raw: Buffer, attempt: number) => Reply | null | Promise<Reply | null>;
 }
 
 export interface ReceivedMail {
@@ -62,9 +63,9 @@ export async function startFakeMx(
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
+      stream.on('end', async () => {
         const raw = Buffer.concat(chunks);
-        const reply = mx.playbook.data?.(raw, mx.attempts) ?? null;
+        const reply = (await mx.playbook.data?.(raw, mx.attempts)) ?? null;
         if (reply) return callback(error(reply));
         mx.received.push({
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',

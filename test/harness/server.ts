@@ -23,8 +23,10 @@ export interface TestServer {
     path: string,
     options?: { key?: string; body?: unknown; headers?: Record<string, string> },
   ): Promise<ApiResponse>;
-  /** The newest 6-digit code mailed to `email` (read from the captured system mail). */
+  /** The newest 6-digit code mailed to `email` (read from the system mail the server queued). */
   lastCode(email: string): string;
+  /** System mail (codes, welcome, claim) queued for `email`, newest first. */
+  systemMail(email: string): { kind: string; subject: string; raw: Buffer }[];
   /** Owner signup + verify: a verified org and its admin key. */
   signupOrg(email?: string, name?: string): Promise<{ key: string; orgId: string; keyId: string }>;
   /** A verified org with an agent and a mailbox at `<localPart>@<mail domain>`. */
@@ -95,10 +97,26 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     return { status: response.status, headers: response.headers, body: parsed, text };
   };
 
+  const systemMail: TestServer['systemMail'] = (email) =>
+    (
+      running.deps.db
+        .prepare(
+          `SELECT m.subject, m.metadata, m.raw_hash FROM messages m JOIN system_identity s ON s.org_id = m.org_id
+           WHERE m.to_addrs = ? ORDER BY m.id DESC`,
+        )
+        .all(JSON.stringify([{ address: email.toLowerCase() }])) as {
+        subject: string;
+        metadata: string;
+        raw_hash: string;
+      }[]
+    ).map((m) => ({
+      kind: String((JSON.parse(m.metadata) as { system_kind?: string }).system_kind),
+      subject: m.subject,
+      raw: running.deps.repos.blobs.get(m.raw_hash) ?? Buffer.alloc(0),
+    }));
+
   const lastCode = (email: string): string => {
-    const mail = running.deps.repos.capturedMail
-      .list({ to: email.toLowerCase(), limit: 20 })
-      .find((m) => m.kind === 'signup_code' || m.kind === 'claim_code');
+    const mail = systemMail(email).find((m) => m.kind === 'signup_code' || m.kind === 'claim_code');
     const match = mail && /\b(\d{6})\b/.exec(mail.subject);
     if (!match?.[1]) throw new Error(`no code mailed to ${email}`);
     return match[1];
@@ -140,6 +158,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     api,
     lastCode,
     signupOrg,
+    systemMail,
     mailbox,
     async close() {
       await running.close();

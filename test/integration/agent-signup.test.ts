@@ -50,7 +50,7 @@ describe('agent self-signup', () => {
     const agent = await server.api('GET', `/v1/agents/${res.agent_id}`, { key: res.api_key });
     expect(agent.body.name).toBe('Research Bot');
 
-    const claimMail = server.deps.repos.capturedMail.list({ to: owner, limit: 5 })[0];
+    const claimMail = server.systemMail(owner)[0];
     expect(claimMail?.kind).toBe('claim_code');
     const decoded = (claimMail?.raw.toString('utf8') ?? '').replace(/=\r\n/g, '').replace(/=3D/g, '=');
     expect(decoded).toContain(`/claim?org_id=${res.org_id}`);
@@ -102,12 +102,12 @@ describe('claim', () => {
   it('starts by email and answers 202 for unknown orgs and emails alike', async () => {
     const owner = ownerEmail();
     const res = await selfSignup(owner);
-    const before = server.deps.repos.capturedMail.list({ to: owner, limit: 10 }).length;
+    const before = server.systemMail(owner).length;
     const byEmail = await server.api('POST', '/v1/auth/claim/start', {
       body: { email: owner.toUpperCase() },
     });
     expect(byEmail.status).toBe(202);
-    expect(server.deps.repos.capturedMail.list({ to: owner, limit: 10 }).length).toBe(before + 1);
+    expect(server.systemMail(owner).length).toBe(before + 1);
     const unknownOrg = await server.api('POST', '/v1/auth/claim/start', {
       body: { org_id: '01a1fd3f-0000-7000-8000-000000000000' },
     });

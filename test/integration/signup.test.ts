@@ -38,7 +38,7 @@ describe('owner signup', () => {
     expect(context.body.granted_scopes).toEqual(['send', 'receive', 'admin']);
     expect(context.body.effective_scopes).toContain('keys:manage');
 
-    const welcome = server.deps.repos.capturedMail.list({ to: email, limit: 1 })[0];
+    const welcome = server.systemMail(email)[0];
     expect(welcome?.kind).toBe('welcome');
     const body = welcome?.raw.toString('utf8') ?? '';
     expect(body).toContain('100 outbound messages per day');

@@ -1,0 +1,79 @@
+import type { MailboxRow } from '../db/repos/mailboxes.js';
+import type { Deps } from '../deps.js';
+import { toIso } from '../lib/clock.js';
+import { randomBase32 } from '../lib/ids.js';
+
+/**
+ * The mailbox system mail is sent from: no-reply@<mail domain>, in an organization of the server's
+ * own that no API key can reach. Created on first start; moved when the mail domain changes.
+ */
+export function systemMailbox(deps: Deps): MailboxRow {
+  const address = `no-reply@${deps.config.mailDomain}`;
+  const row = deps.db.prepare('SELECT org_id, mailbox_id FROM system_identity WHERE id = 1').get() as
+    { org_id: string; mailbox_id: string } | undefined;
+  const current = row ? deps.repos.mailboxes.get(row.org_id, row.mailbox_id) : undefined;
+  if (current?.address === address) return current;
+
+  return deps.db.transaction((): MailboxRow => {
+    const now = toIso(deps.clock.now());
+    let orgId = row?.org_id;
+    if (!orgId) {
+      orgId = deps.ids.uuid();
+      deps.repos.organizations.insert({
+        id: orgId,
+        name: 'LoftBox system',
+        slug: `loftbox-system-${randomBase32(8)}`,
+        owner_email: `postmaster@${deps.config.mailDomain}`,
+        origin: 'owner_signup',
+        signup_status: 'verified',
+        referrer: null,
+        daily_send_limit: null,
+        created_at: now,
+        verified_at: now,
+      });
+    }
+    const agentId = deps.ids.uuid();
+    deps.repos.agents.insert({
+      id: agentId,
+      org_id: orgId,
+      name: 'LoftBox',
+      slug: `system-${randomBase32(8)}`,
+      external_id: null,
+      description: 'Sends verification codes, welcome and claim mail',
+      purpose: null,
+      owner_label: null,
+      policy_scope: 'agent',
+      metadata: '{}',
+      status: 'active',
+      created_at: now,
+      updated_at: now,
+    });
+    // Direct insert: no-reply is reserved for exactly this mailbox.
+    const mailbox: MailboxRow = {
+      id: deps.ids.uuid(),
+      public_id: deps.ids.publicId('mb'),
+      org_id: orgId,
+      agent_id: agentId,
+      address,
+      local_part: 'no-reply',
+      domain: deps.config.mailDomain,
+      domain_id: null,
+      display_name: 'LoftBox',
+      retention_days: deps.config.retentionDays,
+      is_catch_all: 0,
+      active: 1,
+      webhook_url: null,
+      status: 'active',
+      created_at: now,
+      updated_at: now,
+    };
+    deps.repos.mailboxes.insert(mailbox);
+    deps.db
+      .prepare(
+        `INSERT INTO system_identity (id, org_id, mailbox_id) VALUES (1, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET mailbox_id = excluded.mailbox_id`,
+      )
+      .run(orgId, mailbox.id);
+    return mailbox;
+  })();
+}
