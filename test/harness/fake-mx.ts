@@ -36,7 +36,7 @@ const error = (reply: Reply) => Object.assign(new Error(reply.message), { respon
  * bytes, and answers by a playbook (Haraka-style), so tests can script 4xx/5xx at any stage.
  */
 export async function startFakeMx(
-  options: { host?: string; port?: number; playbook?: Playbook } = {},
+  options: { host?: string; port?: number; playbook?: Playbook; auth?: { user: string; pass: string } } = {},
 ): Promise<FakeMx> {
   const host = options.host ?? '127.0.0.1';
   const mx: FakeMx = {
@@ -47,10 +47,19 @@ export async function startFakeMx(
     playbook: options.playbook ?? {},
     close: async () => {},
   };
+  const auth = options.auth;
   const config: SMTPServerOptions = {
-    authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
+    // A smarthost stand-in requires AUTH (over cleartext: loopback tests only).
+    authOptional: !auth,
+    allowInsecureAuth: Boolean(auth),
+    disabledCommands: auth ? ['STARTTLS'] : ['AUTH', 'STARTTLS'],
     logger: false,
+    onAuth(login, _session, callback) {
+      if (auth && login.username === auth.user && login.password === auth.pass) {
+        return callback(null, { user: login.username });
+      }
+      callback(Object.assign(new Error('5.7.8 Authentication failed'), { responseCode: 535 }));
+    },
     onMailFrom(address, _session, callback) {
       mx.attempts += 1;
       const reply = mx.playbook.mailFrom?.(address.address, mx.attempts) ?? null;

@@ -1,4 +1,5 @@
 import { dkimVerify } from 'mailauth';
+import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResolver } from '../../server/lib/resolver.js';
 import { signingKey } from '../../server/outbound/dkim.js';
@@ -572,5 +573,133 @@ describe('local delivery', () => {
     const failed = await message(unknown.body.id, a.key);
     expect(failed.status).toBe('failed');
     expect(failed.delivery.recipients[0].last_status).toBe('5.1.1');
+  });
+});
+
+describe('more delivery paths', () => {
+  it('defers a recipient whose MX accepts the connection but never greets', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(mx.port, '127.0.0.5', resolve));
+    try {
+      server.dns.set('silent.test', { MX: [{ exchange: 'mx.silent.test', priority: 10 }] });
+      server.dns.set('mx.silent.test', { A: ['127.0.0.5'] });
+      const res = await send({ to: ['quiet@silent.test'] });
+      await drain();
+      const state = await message(res.body.id);
+      expect(state.delivery.recipients[0]).toMatchObject({ status: 'deferred', attempts: 1 });
+      expect(state.delivery.recipients[0].last_status).toMatch(/^4\.4\./);
+      expect(sockets.length).toBe(1);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it('marks a recipient complained and suppresses it on an ARF report to its VERP address', async () => {
+    mx.received.length = 0;
+    const res = await send({ to: ['grumpy@dest.test'] });
+    await drain();
+    const verp = mx.received[0]?.mailFrom ?? '';
+    const arf = [
+      'From: fbl@dest.test',
+      `To: ${verp}`,
+      'Subject: Abuse report',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/report; report-type=feedback-report; boundary="f1"',
+      '',
+      '--f1',
+      'Content-Type: text/plain',
+      '',
+      'This is an abuse report.',
+      '--f1',
+      'Content-Type: message/feedback-report',
+      '',
+      'Feedback-Type: abuse',
+      'User-Agent: FBL/1.0',
+      'Version: 1',
+      'Original-Rcpt-To: grumpy@dest.test',
+      '',
+      '--f1--',
+      '',
+    ].join('\r\n');
+    const smtp = await RawSmtp.open(server.smtpPort);
+    try {
+      await smtp.command('EHLO fbl.dest.test');
+      await smtp.command('MAIL FROM:<>');
+      expect(code(await smtp.command(`RCPT TO:<${verp}>`))).toBe(250);
+      await smtp.command('DATA');
+      expect(code(await smtp.command(`${arf}.`))).toBe(250);
+    } finally {
+      smtp.close();
+    }
+    await server.running.inbound.idle();
+    const state = await message(res.body.id);
+    expect(state.status).toBe('complained');
+    expect(await eventTypes(res.body.id)).toContain('message.complained');
+    const list = await server.api('GET', '/v1/suppressions?limit=100', { key: box.key });
+    expect(list.body.data.find((s: Json) => s.address === 'grumpy@dest.test')?.reason).toBe('complaint');
+  });
+
+  it('manages suppressions by hand, pages them with before, and lifts them', async () => {
+    const created: string[] = [];
+    for (const address of ['m1@dest.test', 'm2@dest.test', 'm3@dest.test']) {
+      const res = await server.api('POST', '/v1/suppressions', { key: box.key, body: { address } });
+      expect(res.status).toBe(201);
+      expect(res.body.reason).toBe('manual');
+      created.push(res.body.id);
+    }
+    expect((await send({ to: ['m2@dest.test'] })).status).toBe(409);
+    const page1 = await server.api('GET', '/v1/suppressions?limit=2', { key: box.key });
+    expect(page1.body.data).toHaveLength(2);
+    const page2 = await server.api('GET', `/v1/suppressions?limit=2&before=${page1.body.next_cursor}`, {
+      key: box.key,
+    });
+    expect(page2.body.data.map((s: Json) => s.id)).not.toContain(page1.body.data[0].id);
+    const m2 = created[1] ?? '';
+    expect((await server.api('DELETE', `/v1/suppressions/${m2}`, { key: box.key })).status).toBe(200);
+    expect((await send({ to: ['m2@dest.test'] })).status).toBe(201);
+    const other = await server.mailbox('suppression-other-org');
+    expect((await server.api('DELETE', `/v1/suppressions/${created[0]}`, { key: other.key })).status).toBe(
+      404,
+    );
+  });
+});
+
+describe('relay delivery', () => {
+  it('hands everything to the smarthost with AUTH and reports it sent', async () => {
+    const smarthost = await startFakeMx({ auth: { user: 'relay-user', pass: 's3cret' } });
+    const relayed = await startTestServer({
+      delivery: 'relay',
+      relayUrl: `smtp://relay-user:s3cret@127.0.0.1:${smarthost.port}`,
+      outboundTimeout: 2000,
+    });
+    try {
+      const sender = await relayed.mailbox('relay-sender');
+      const res = await relayed.api('POST', '/v1/messages', {
+        key: sender.key,
+        body: {
+          mailbox_id: sender.mailboxId,
+          to: ['anyone@anywhere.test'],
+          subject: 'Via relay',
+          body_text: 'x',
+        },
+      });
+      for (let i = 0; i < 5; i++) if ((await relayed.running.queue.tick()) === 0) break;
+      const state = (await relayed.api('GET', `/v1/messages/${res.body.id}`, { key: sender.key })).body;
+      expect(state.status).toBe('sent');
+      // The server's own mail (the signup code and welcome of this test's org) took the same road.
+      const ours = smarthost.received.filter((m) => m.rcptTo[0] === 'anyone@anywhere.test');
+      expect(ours).toHaveLength(1);
+      expect(ours[0]?.mailFrom).toMatch(/^bounces\+/);
+      expect(
+        smarthost.received.some((m) =>
+          m.raw.toString().includes('From: LoftBox <no-reply@loftbox.localhost>'),
+        ),
+      ).toBe(true);
+    } finally {
+      await relayed.close();
+      await smarthost.close();
+    }
   });
 });
