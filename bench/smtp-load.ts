@@ -40,7 +40,7 @@ export async function sendLoad(options: {
   return { seconds: (performance.now() - started) / 1000, accepted };
 }
 
-class Session {
+export class Session {
   private buffer = '';
   private lines: string[] = [];
   private wake: (() => void) | null = null;

@@ -184,6 +184,39 @@ export const settings = {
     '60s',
     'Greeting and per-command timeout when talking to remote SMTP servers.',
   ),
+  webhookAllow: setting(
+    'LOFTBOX_WEBHOOK_ALLOW',
+    z
+      .string()
+      .regex(/^[0-9a-fA-F:./]+(,[0-9a-fA-F:./]+)*$/, 'comma-separated addresses or CIDRs')
+      .nullable(),
+    null,
+    'Addresses/CIDRs webhooks may reach despite the private-address guard (self-hosted internal targets, tests).',
+  ),
+  webhookRetrySchedule: setting(
+    'LOFTBOX_WEBHOOK_RETRY_SCHEDULE',
+    durationList,
+    '5s,30s,2m,10m,30m,1h,3h,6h,12h,24h',
+    'Waits between webhook attempts after a failure; after the last the delivery is failed (replayable).',
+  ),
+  webhookTimeout: setting(
+    'LOFTBOX_WEBHOOK_TIMEOUT',
+    duration,
+    '10s',
+    'How long a webhook receiver has to answer 2xx.',
+  ),
+  webhookDisableAfter: setting(
+    'LOFTBOX_WEBHOOK_DISABLE_AFTER',
+    positiveInt,
+    50,
+    'Consecutive failed attempts after which an endpoint is disabled (410 Gone disables at once).',
+  ),
+  wsPingInterval: setting(
+    'LOFTBOX_WS_PING_INTERVAL',
+    duration,
+    '30s',
+    'WebSocket ping interval; a peer that misses a pong by the next ping is closed.',
+  ),
   mailboxSendRate: setting(
     'LOFTBOX_MAILBOX_SEND_RATE',
     positiveInt,

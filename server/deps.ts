@@ -18,8 +18,12 @@ import { OrganizationsRepo } from './db/repos/organizations.js';
 import { SuppressionsRepo } from './db/repos/suppressions.js';
 import { ThreadsRepo } from './db/repos/threads.js';
 import { VerificationCodesRepo } from './db/repos/verification-codes.js';
+import { WebhooksRepo } from './db/repos/webhooks.js';
 import type { Clock } from './lib/clock.js';
 import { IdFactory } from './lib/ids.js';
+import type { Dispatcher } from 'undici';
+import { EventBus } from './events/bus.js';
+import { createGuardedDispatcher } from './events/ssrf.js';
 import type { Logger } from './lib/logger.js';
 import type { DnsResolve } from './lib/resolver.js';
 import { PipelineSystemMailer, type SystemMailer } from './mail/system-mailer.js';
@@ -44,6 +48,7 @@ export interface Repos {
   suppressions: SuppressionsRepo;
   approvalPolicies: ApprovalPoliciesRepo;
   idempotency: IdempotencyRepo;
+  webhooks: WebhooksRepo;
 }
 
 /** Everything a request handler, job or pipeline step may touch. Seams are injected here, once. */
@@ -66,6 +71,10 @@ export interface Deps {
   returnPathHost: string;
   /** Wakes the delivery queue when new work is due now (set by the queue once it runs). */
   wakeQueue(): void;
+  /** HTTP dialer for webhooks, with the private-address guard inside it (the SSRF seam). */
+  dialer: Dispatcher;
+  /** Tells the webhook dispatcher and WebSocket streams that the event log grew. */
+  bus: EventBus;
   /** Listeners registered once bound, for /health. */
   listeners: Map<string, { listening: boolean }>;
   /** The URL clients reach us at; known only after the HTTP listener is bound when not configured. */
@@ -81,6 +90,7 @@ export interface DepsInput {
   publicUrl(): string;
   resolve: DnsResolve;
   mailer?: SystemMailer;
+  dialer?: Dispatcher;
 }
 
 export function buildDeps(input: DepsInput): Deps {
@@ -105,6 +115,7 @@ export function buildDeps(input: DepsInput): Deps {
     suppressions: new SuppressionsRepo(db),
     approvalPolicies: new ApprovalPoliciesRepo(db),
     idempotency: new IdempotencyRepo(db),
+    webhooks: new WebhooksRepo(db),
   };
   const deps: Omit<Deps, 'mailer'> & { mailer?: SystemMailer } = {
     ...input,
@@ -114,6 +125,14 @@ export function buildDeps(input: DepsInput): Deps {
     returnPathHost: config.returnPathHost ?? `bounces.${config.mailDomain}`,
     wakeQueue: () => {},
     listeners: new Map(),
+    bus: new EventBus(),
+    dialer:
+      input.dialer ??
+      createGuardedDispatcher({
+        resolve: input.resolve,
+        policy: { allow: config.webhookAllow ? config.webhookAllow.split(',') : [] },
+        connectTimeoutMs: config.webhookTimeout,
+      }),
     limits: {
       perEmail: new RateLimiter(clock, config.signupLimitPerEmail, config.rateWindowMs),
       perIp: new RateLimiter(clock, config.signupLimitPerIp, config.rateWindowMs),

@@ -18,6 +18,8 @@ import { captureTransport, directTransport, relayTransport, type Transport } fro
 import { idempotencyPurge } from './jobs/idempotency.js';
 import { retentionPurge } from './jobs/retention.js';
 import { createMxServer } from './smtp/mx-server.js';
+import { attachEventStream } from './events/ws-stream.js';
+import { WebhookDispatcher } from './events/webhook-dispatcher.js';
 import type { SystemMailer } from './mail/system-mailer.js';
 
 export interface StartOptions {
@@ -38,6 +40,7 @@ export interface RunningServer {
   scheduler: Scheduler;
   inbound: InboundProcessor;
   queue: DeliveryQueue;
+  webhooks: WebhookDispatcher;
   close(): Promise<void>;
 }
 
@@ -109,6 +112,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   log.info({ event: 'smtp.listening', host: mxAddress.address, port: mxAddress.port }, 'smtp listening');
 
   const server = createServer(createApp(deps).callback());
+  const stream = attachEventStream(deps, server);
   const address = await listen(
     server,
     () => server.address() as AddressInfo,
@@ -128,6 +132,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     remote: remoteTransport(deps),
   });
   queue.start();
+  const webhooks = new WebhookDispatcher(deps, deps.dialer);
+  webhooks.start();
 
   const scheduler = new Scheduler(
     [
@@ -145,6 +151,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const close = () =>
     (closing ??= (async () => {
       log.info({ event: 'server.stopping' }, 'stopping');
+      await stream.close();
       const closed = new Promise<void>((done) => server.close(() => done()));
       const mxClosed = new Promise<void>((done) => mx.close(() => done()));
       server.closeIdleConnections();
@@ -153,12 +160,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       clearTimeout(grace);
       await scheduler.stop();
       await queue.stop();
+      await webhooks.stop();
       await inbound.idle();
       db.close();
       log.info({ event: 'server.stopped' }, 'stopped');
     })());
 
-  return { deps, httpUrl, smtpPort: mxAddress.port, scheduler, inbound, queue, close };
+  return { deps, httpUrl, smtpPort: mxAddress.port, scheduler, inbound, queue, webhooks, close };
 }
 
 /** `loftbox server`: resolve config, start, and stop cleanly on SIGTERM/SIGINT. */

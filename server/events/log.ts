@@ -18,7 +18,8 @@ export type EventType =
   | 'message.complained'
   | 'domain.verified'
   | 'domain.failed'
-  | 'dmarc.report.received';
+  | 'dmarc.report.received'
+  | 'webhook.disabled';
 
 export interface NewEvent {
   type: EventType;
@@ -37,7 +38,7 @@ export interface NewEvent {
  */
 export function appendEvent(deps: Deps, event: NewEvent): string {
   const id = `evt_${randomBase32(24)}`;
-  deps.repos.events.append({
+  const seq = deps.repos.events.append({
     id,
     org_id: event.orgId,
     type: event.type,
@@ -49,5 +50,6 @@ export function appendEvent(deps: Deps, event: NewEvent): string {
     data: JSON.stringify(event.data),
     created_at: toIso(deps.clock.now()),
   });
+  deps.bus.notify(event.orgId, seq);
   return id;
 }

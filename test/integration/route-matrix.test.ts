@@ -72,6 +72,7 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /v1/mailboxes/{id}/inbox/ack': { message_ids: ['00000000-0000-7000-8000-000000000000'] },
   'POST /v1/messages/{id}/labels': { labels: ['probe'] },
   'POST /v1/inbound-rules': { rule_type: 'block', pattern_type: 'domain', pattern: 'probe.test' },
+  'POST /v1/agents/{agent_id}/webhooks': { url: 'https://hooks.example.com/probe', event_types: ['*'] },
 };
 const validBodyFor = (def: RouteDef): unknown =>
   label(def) in VALID_BODIES ? VALID_BODIES[label(def)] : sendsBody(def) ? {} : undefined;

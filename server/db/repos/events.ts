@@ -16,6 +16,8 @@ export interface EventRow {
 
 export interface EventFilter {
   type?: string | undefined;
+  /** Any of these types (the WebSocket's ?event_types=a,b). */
+  types?: string[] | undefined;
   agentId?: string | undefined;
   mailboxId?: string | undefined;
 }
@@ -35,11 +37,25 @@ export class EventsRepo {
     );
   }
 
+  get(orgId: string, id: string): EventRow | undefined {
+    return this.db.prepare('SELECT * FROM events WHERE org_id = ? AND id = ?').get(orgId, id) as
+      EventRow | undefined;
+  }
+
+  bySeq(seq: number): EventRow | undefined {
+    return this.db.prepare('SELECT * FROM events WHERE seq = ?').get(seq) as EventRow | undefined;
+  }
+
+  maxSeq(): number {
+    return (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM events').get() as { seq: number }).seq;
+  }
+
   list(orgId: string, afterSeq: number, filter: EventFilter, limit: number): EventRow[] {
     return this.db
       .prepare(
         `SELECT * FROM events WHERE org_id = @orgId AND seq > @afterSeq
            AND (@type IS NULL OR type = @type)
+           AND (@types IS NULL OR type IN (SELECT value FROM json_each(@types)))
            AND (@agentId IS NULL OR agent_id = @agentId)
            AND (@mailboxId IS NULL OR mailbox_id = @mailboxId)
          ORDER BY seq LIMIT @limit`,
@@ -48,6 +64,7 @@ export class EventsRepo {
         orgId,
         afterSeq,
         type: filter.type ?? null,
+        types: filter.types ? JSON.stringify(filter.types) : null,
         agentId: filter.agentId ?? null,
         mailboxId: filter.mailboxId ?? null,
         limit,

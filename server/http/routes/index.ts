@@ -12,7 +12,9 @@ import { messageRoutes } from './messages.js';
 import { metaRoutes } from './meta.js';
 import { outgoingRoutes } from './outgoing.js';
 import { suppressionRoutes } from './suppressions.js';
+import { streamRoutes } from './stream.js';
 import { threadRoutes } from './threads.js';
+import { webhookRoutes } from './webhooks.js';
 
 /** Every HTTP route the server has; the router and openapi.json are both built from this list. */
 export const allRoutes: RouteDef[] = [
@@ -30,4 +32,6 @@ export const allRoutes: RouteDef[] = [
   ...eventRoutes,
   ...approvalPolicyRoutes,
   ...suppressionRoutes,
+  ...webhookRoutes,
+  ...streamRoutes,
 ];

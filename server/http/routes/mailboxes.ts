@@ -9,6 +9,7 @@ import { ApiError, conflict, notFound } from '../../lib/errors.js';
 import { route } from '../route.js';
 import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
 import { loadAgent } from './agents.js';
+import { createWebhook } from './webhooks.js';
 import { Mailbox, mailboxOut } from './serializers.js';
 
 const tag = 'Mailboxes';
@@ -54,7 +55,10 @@ export const mailboxRoutes = [
       is_catch_all: opt(z.boolean()),
     }),
     responses: {
-      201: { description: 'Created', schema: Mailbox },
+      201: {
+        description: 'Created; with `webhook` (id and its secret, shown once) when webhook_url was given',
+        schema: Mailbox.extend({ webhook: z.object({ id: z.string(), secret: z.string() }).optional() }),
+      },
       409: { description: 'address_taken, address_reserved, agent_deleted' },
     },
     handler({ params, body, auth, deps }) {
@@ -62,8 +66,18 @@ export const mailboxRoutes = [
       if (agent.status === 'deleted') throw conflict('agent_deleted', 'The agent is deleted.');
       // Custom domains arrive with domain onboarding; until then no domain id names anything.
       if (body.domain_id !== undefined) throw notFound('domain');
-      const row = createManagedMailbox(deps, auth.org.id, agent, body);
-      return { status: 201, body: mailboxOut(row) };
+      return deps.db.transaction(() => {
+        const row = createManagedMailbox(deps, auth.org.id, agent, body);
+        if (!body.webhook_url) return { status: 201, body: mailboxOut(row) };
+        // A webhook_url at creation registers an endpoint for every event of this mailbox; its
+        // secret is returned here, once, like any webhook's.
+        const { row: hook, secret } = createWebhook(deps, auth.org.id, agent.id, {
+          url: body.webhook_url,
+          event_types: ['*'],
+          mailbox_ids: [row.id],
+        });
+        return { status: 201, body: { ...mailboxOut(row), webhook: { id: hook.id, secret } } };
+      })();
     },
   }),
   route({

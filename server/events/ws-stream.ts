@@ -1,0 +1,171 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { authenticateKey } from '../accounts/api-keys.js';
+import type { EventFilter } from '../db/repos/events.js';
+import type { Deps } from '../deps.js';
+import { eventView } from '../messages/views.js';
+
+/** Past this many unsent bytes a consumer is too slow: it is told `lagged` and closed. */
+export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+const PAGE = 200;
+
+function refuse(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message, status } });
+  const reason =
+    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[status] ?? 'Error';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `${status === 401 ? 'WWW-Authenticate: Bearer realm="loftbox"\r\n' : ''}Connection: close\r\n\r\n${body}`,
+  );
+}
+
+interface StreamContext {
+  orgId: string;
+  filter: EventFilter;
+  after: number | null;
+}
+
+/** Checks the key and the query before the upgrade: a refused client never gets a WebSocket. */
+function admit(
+  deps: Deps,
+  req: IncomingMessage,
+): StreamContext | { status: number; code: string; message: string } {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  const result = match?.[1] ? authenticateKey(deps, match[1]) : null;
+  if (!result?.ok)
+    return {
+      status: 401,
+      code: 'unauthorized',
+      message: 'Send a valid API key as "Authorization: Bearer <key>".',
+    };
+  if (!result.auth.effective.has('event:read')) {
+    return {
+      status: 403,
+      code: 'insufficient_scope',
+      message: 'The stream needs the receive (event:read) scope.',
+    };
+  }
+  const url = new URL(req.url ?? '/', 'http://stream.invalid');
+  const orgId = result.auth.org.id;
+  const after = url.searchParams.get('after');
+  if (after !== null && !/^\d{1,15}$/.test(after)) {
+    return { status: 400, code: 'invalid_cursor', message: 'The cursor is not one this server issued.' };
+  }
+  const types = url.searchParams.get('event_types');
+  const agentId = url.searchParams.get('agent_id');
+  const mailboxParam = url.searchParams.get('mailbox_id');
+  let mailboxId: string | undefined;
+  if (mailboxParam) {
+    const mailbox = deps.repos.mailboxes.get(orgId, mailboxParam);
+    if (!mailbox) return { status: 404, code: 'not_found', message: 'The mailbox does not exist.' };
+    mailboxId = mailbox.id;
+  }
+  return {
+    orgId,
+    after: after === null ? null : Number(after),
+    filter: {
+      ...(types
+        ? {
+            types: types
+              .split(',')
+              .map((t) => t.trim())
+              .filter(Boolean),
+          }
+        : {}),
+      ...(agentId ? { agentId } : {}),
+      ...(mailboxId ? { mailboxId } : {}),
+    },
+  };
+}
+
+/**
+ * `GET /v1/ws` (CONTRACT §7): replays the org's log from `after`, then follows it. Each frame carries
+ * its cursor; reconnecting with the last one resumes with no gap and no duplicate.
+ */
+export function attachEventStream(deps: Deps, server: Server): { close(): Promise<void> } {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = new URL(req.url ?? '/', 'http://stream.invalid').pathname;
+    if (path !== '/v1/ws') return refuse(socket, 404, 'not_found', 'No WebSocket here; use /v1/ws.');
+    const admitted = admit(deps, req);
+    if ('status' in admitted) return refuse(socket, admitted.status, admitted.code, admitted.message);
+    wss.handleUpgrade(req, socket, head, (ws) => follow(deps, ws, admitted));
+  });
+
+  const ping = setInterval(() => {
+    for (const client of wss.clients) {
+      const state = client as WebSocket & { alive?: boolean };
+      if (state.alive === false) {
+        client.terminate();
+        continue;
+      }
+      state.alive = false;
+      client.ping();
+    }
+  }, deps.config.wsPingInterval);
+  ping.unref();
+
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(ping);
+        for (const client of wss.clients) client.close(1001, 'server shutting down');
+        wss.close(() => resolve());
+      }),
+  };
+}
+
+function follow(deps: Deps, ws: WebSocket, ctx: StreamContext): void {
+  let cursor = ctx.after ?? deps.repos.events.maxSeq();
+  let pumping = false;
+  let again = false;
+  (ws as WebSocket & { alive?: boolean }).alive = true;
+  ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
+
+  const pump = () => {
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
+    try {
+      for (;;) {
+        const events = deps.repos.events.list(ctx.orgId, cursor, ctx.filter, PAGE);
+        for (const event of events) {
+          if (ws.readyState !== ws.OPEN) return;
+          if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+            ws.send(
+              JSON.stringify({
+                type: 'error',
+                code: 'lagged',
+                message: 'Too far behind; reconnect with ?after=<cursor>.',
+              }),
+            );
+            ws.close(1008, 'lagged');
+            return;
+          }
+          ws.send(JSON.stringify({ type: 'event', event: eventView(event), cursor: String(event.seq) }));
+          cursor = event.seq;
+        }
+        if (events.length < PAGE) break;
+      }
+    } finally {
+      pumping = false;
+    }
+    if (again) {
+      again = false;
+      setImmediate(pump);
+    }
+  };
+
+  const onAppended = (orgId: string) => {
+    if (orgId === ctx.orgId) pump();
+  };
+  deps.bus.on('appended', onAppended);
+  ws.on('close', () => deps.bus.off('appended', onAppended));
+  ws.on('error', () => ws.terminate());
+  ws.send(JSON.stringify({ type: 'ready', cursor: String(cursor) }));
+  pump();
+}
