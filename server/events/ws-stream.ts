@@ -8,7 +8,8 @@ import { eventView } from '../messages/views.js';
 
 /** Past this many unsent bytes a consumer is too slow: it is told `lagged` and closed. */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
-const PAGE = 200;
+/** Events sent per turn of the event loop; between turns the sockets drain and other work runs. */
+const PAGE = 50;
 
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ error: { code, message, status } });
@@ -124,40 +125,35 @@ function follow(deps: Deps, ws: WebSocket, ctx: StreamContext): void {
   (ws as WebSocket & { alive?: boolean }).alive = true;
   ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
 
+  /** Sends one page of the log after the cursor; reschedules itself while there is more. */
+  const step = () => {
+    again = false;
+    const events = deps.repos.events.list(ctx.orgId, cursor, ctx.filter, PAGE);
+    for (const event of events) {
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+        const lagged = {
+          type: 'error',
+          code: 'lagged',
+          message: 'Too far behind; reconnect with ?after=<cursor>.',
+        };
+        ws.send(JSON.stringify(lagged));
+        ws.close(1008, 'lagged');
+        return;
+      }
+      ws.send(JSON.stringify({ type: 'event', event: eventView(event), cursor: String(event.seq) }));
+      cursor = event.seq;
+    }
+    if (events.length === PAGE || again) setImmediate(step);
+    else pumping = false;
+  };
   const pump = () => {
     if (pumping) {
       again = true;
       return;
     }
     pumping = true;
-    try {
-      for (;;) {
-        const events = deps.repos.events.list(ctx.orgId, cursor, ctx.filter, PAGE);
-        for (const event of events) {
-          if (ws.readyState !== ws.OPEN) return;
-          if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-            ws.send(
-              JSON.stringify({
-                type: 'error',
-                code: 'lagged',
-                message: 'Too far behind; reconnect with ?after=<cursor>.',
-              }),
-            );
-            ws.close(1008, 'lagged');
-            return;
-          }
-          ws.send(JSON.stringify({ type: 'event', event: eventView(event), cursor: String(event.seq) }));
-          cursor = event.seq;
-        }
-        if (events.length < PAGE) break;
-      }
-    } finally {
-      pumping = false;
-    }
-    if (again) {
-      again = false;
-      setImmediate(pump);
-    }
+    setImmediate(step);
   };
 
   const onAppended = (orgId: string) => {

@@ -1,13 +1,14 @@
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { appendEvent } from '../../server/events/log.js';
 import { startTestServer, type Json, type TestServer } from '../harness/server.js';
 
 let server: TestServer;
 let box: Awaited<ReturnType<TestServer['mailbox']>>;
 
 beforeAll(async () => {
-  server = await startTestServer({ wsPingInterval: 100, signupLimitPerIp: 1000 });
+  server = await startTestServer({ signupLimitPerIp: 1000 });
   box = await server.mailbox('streamed');
 });
 afterAll(async () => {
@@ -36,8 +37,8 @@ async function connect(key: string, query = '', options: WebSocket.ClientOptions
     });
     ws.on('error', reject);
   });
-  const waitFor = async (count: number) => {
-    const deadline = Date.now() + 5000;
+  const waitFor = async (count: number, timeoutMs = 5000) => {
+    const deadline = Date.now() + timeoutMs;
     while (frames.filter((f) => f.type === 'event').length < count && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -127,10 +128,45 @@ describe('WebSocket event stream', () => {
     spy.ws.close();
   });
 
-  it('closes a peer that stops answering pings', async () => {
-    const silent = await connect(box.key, '', { autoPong: false });
-    const code = await silent.closed;
-    expect(code).toBe(1006);
+  it('tells a consumer that stopped reading it lagged and closes it, while others get everything', async () => {
+    const lagging = await connect(box.key, '?event_types=dmarc.report.received');
+    const healthy = await connect(box.key, '?event_types=dmarc.report.received');
+    // The lagging client's socket stops reading: the server's send buffer for it can only grow.
+    (lagging.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const padding = 'x'.repeat(20_000);
+    for (let i = 0; i < 1500; i++) {
+      appendEvent(server.deps, { type: 'dmarc.report.received', orgId: box.orgId, data: { i, padding } });
+      if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+    }
+    const received = await healthy.waitFor(1500, 20_000);
+    expect(received).toHaveLength(1500);
+    expect(received.map((f) => f.event.data.i)).toEqual(Array.from({ length: 1500 }, (_, i) => i));
+    (lagging.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    const code = await lagging.closed;
+    expect(code).toBe(1008);
+    expect(lagging.frames.some((f) => f.type === 'error' && f.code === 'lagged')).toBe(true);
+    healthy.ws.close();
+  });
+
+  it('closes a peer that stops answering pings, and keeps one that answers', async () => {
+    const pinging = await startTestServer({ wsPingInterval: 50 });
+    try {
+      const owner = await pinging.mailbox('pinged');
+      const url = `${pinging.url.replace('http', 'ws')}/v1/ws`;
+      const open = (options: WebSocket.ClientOptions) =>
+        new Promise<{ ws: WebSocket; closed: Promise<number> }>((resolve) => {
+          const ws = new WebSocket(url, { headers: { authorization: `Bearer ${owner.key}` }, ...options });
+          const closed = new Promise<number>((done) => ws.on('close', (code) => done(code)));
+          ws.on('open', () => resolve({ ws, closed }));
+        });
+      const silent = await open({ autoPong: false });
+      const alive = await open({});
+      expect(await silent.closed).toBe(1006);
+      expect(alive.ws.readyState).toBe(WebSocket.OPEN);
+      alive.ws.close();
+    } finally {
+      await pinging.close();
+    }
   });
 
   it('publishes an AsyncAPI 3 description', async () => {
