@@ -142,6 +142,42 @@ export const settings = {
     null,
     'Host of the per-message VERP bounce addresses (carries the SPF and MX). Default: bounces.<mail domain>.',
   ),
+  dmarcAddress: setting(
+    'LOFTBOX_DMARC_ADDRESS',
+    z.email().nullable(),
+    null,
+    'Where custom domains send DMARC aggregate reports (rua). Default: dmarc@<mail domain>.',
+  ),
+  returnPathLabel: setting(
+    'LOFTBOX_RETURN_PATH_LABEL',
+    z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+    'bounces',
+    'Label of the return-path CNAME custom domains publish (<label>.<domain> → the return-path host).',
+  ),
+  domainRecheckMin: setting(
+    'LOFTBOX_DOMAIN_RECHECK_MIN',
+    duration,
+    '1m',
+    'First wait between background DNS checks of a pending domain; doubles up to LOFTBOX_DOMAIN_RECHECK_MAX.',
+  ),
+  domainRecheckMax: setting(
+    'LOFTBOX_DOMAIN_RECHECK_MAX',
+    duration,
+    '1h',
+    'Longest wait between checks of a pending domain.',
+  ),
+  domainPendingWindow: setting(
+    'LOFTBOX_DOMAIN_PENDING_WINDOW',
+    duration,
+    '72h',
+    'How long a pending domain keeps being checked in the background.',
+  ),
+  domainVerifiedRecheck: setting(
+    'LOFTBOX_DOMAIN_VERIFIED_RECHECK',
+    duration,
+    '6h',
+    'How often a verified domain is checked again; two failed checks in a row flag it and hold its sending.',
+  ),
   dkimSelector: setting(
     'LOFTBOX_DKIM_SELECTOR',
     z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),

@@ -8,6 +8,7 @@ import { BlobsRepo } from './db/repos/blobs.js';
 import { CapturedMailRepo } from './db/repos/captured-mail.js';
 import { DeliveriesRepo } from './db/repos/deliveries.js';
 import { DkimKeysRepo } from './db/repos/dkim-keys.js';
+import { DomainsRepo } from './db/repos/domains.js';
 import { EventsRepo } from './db/repos/events.js';
 import { IdempotencyRepo } from './db/repos/idempotency.js';
 import { InboundRulesRepo } from './db/repos/inbound-rules.js';
@@ -49,6 +50,7 @@ export interface Repos {
   approvalPolicies: ApprovalPoliciesRepo;
   idempotency: IdempotencyRepo;
   webhooks: WebhooksRepo;
+  domains: DomainsRepo;
 }
 
 /** Everything a request handler, job or pipeline step may touch. Seams are injected here, once. */
@@ -116,6 +118,7 @@ export function buildDeps(input: DepsInput): Deps {
     approvalPolicies: new ApprovalPoliciesRepo(db),
     idempotency: new IdempotencyRepo(db),
     webhooks: new WebhooksRepo(db),
+    domains: new DomainsRepo(db),
   };
   const deps: Omit<Deps, 'mailer'> & { mailer?: SystemMailer } = {
     ...input,

@@ -16,6 +16,7 @@ import { localTransport } from './outbound/local-transport.js';
 import { DeliveryQueue } from './outbound/queue.js';
 import { captureTransport, directTransport, relayTransport, type Transport } from './outbound/transports.js';
 import { idempotencyPurge } from './jobs/idempotency.js';
+import { domainChecks } from './jobs/domain-checks.js';
 import { retentionPurge } from './jobs/retention.js';
 import { createMxServer } from './smtp/mx-server.js';
 import { attachEventStream } from './events/ws-stream.js';
@@ -140,6 +141,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       unclaimedOrgPurge(deps),
       retentionPurge(deps),
       idempotencyPurge(deps),
+      domainChecks(deps),
       { name: 'inbound_resume', run: () => ({ resumed: inbound.resumePending() }) },
     ],
     config.jobIntervalMs,

@@ -1,4 +1,5 @@
 import type { AgentRow } from '../db/repos/agents.js';
+import type { DomainRow } from '../db/repos/domains.js';
 import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
@@ -57,23 +58,22 @@ export interface NewMailbox {
 }
 
 /** Mailboxes on the managed domain; custom domains join here once domain verification exists. */
-export function createManagedMailbox(
+/**
+ * A mailbox on the managed domain, or on one of the org's verified custom domains (`customDomain`),
+ * where the reserved names belong to the tenant and one mailbox may be the catch-all.
+ */
+export function createMailbox(
   deps: Deps,
   orgId: string,
   agent: AgentRow,
   input: NewMailbox,
+  customDomain: DomainRow | null = null,
 ): MailboxRow {
-  const domain = deps.config.mailDomain;
-  if (RESERVED_LOCAL_PARTS.has(input.local_part)) {
+  const domain = customDomain?.name ?? deps.config.mailDomain;
+  if (!customDomain && RESERVED_LOCAL_PARTS.has(input.local_part)) {
     throw conflict('address_reserved', `${input.local_part}@${domain} is reserved by the server.`);
   }
-  if (input.is_catch_all) {
-    throw new ApiError(
-      422,
-      'catch_all_not_allowed',
-      'Catch-all mailboxes are only available on verified custom domains.',
-    );
-  }
+  if (input.is_catch_all) assertCatchAllAllowed(deps, customDomain, null);
   const address = `${input.local_part}@${domain}`;
   const holders = deps.repos.mailboxes.holdersOfAddress(address);
   if (holders.some((m) => m.status !== 'deleted' || m.org_id !== orgId)) {
@@ -88,10 +88,10 @@ export function createManagedMailbox(
     address,
     local_part: input.local_part,
     domain,
-    domain_id: null,
+    domain_id: customDomain?.id ?? null,
     display_name: input.display_name ?? null,
     retention_days: input.retention_days ?? deps.config.retentionDays,
-    is_catch_all: 0,
+    is_catch_all: input.is_catch_all ? 1 : 0,
     active: 1,
     webhook_url: input.webhook_url ?? null,
     status: 'active',
@@ -100,4 +100,23 @@ export function createManagedMailbox(
   };
   deps.repos.mailboxes.insert(row);
   return row;
+}
+
+/** Catch-all exists only on custom domains, and only once per domain. */
+export function assertCatchAllAllowed(
+  deps: Deps,
+  customDomain: DomainRow | null,
+  exceptMailboxId: string | null,
+): void {
+  if (!customDomain) {
+    throw new ApiError(
+      422,
+      'catch_all_not_allowed',
+      'Catch-all mailboxes are only available on verified custom domains.',
+    );
+  }
+  const current = deps.repos.mailboxes.catchAllFor(customDomain.id);
+  if (current && current.id !== exceptMailboxId) {
+    throw conflict('catch_all_taken', `${current.address} is already the catch-all of ${customDomain.name}.`);
+  }
 }

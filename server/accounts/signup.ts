@@ -5,7 +5,7 @@ import { ApiError, conflict, tooManyRequests } from '../lib/errors.js';
 import { randomBase32 } from '../lib/ids.js';
 import { mintKey } from './api-keys.js';
 import { consumeCode, issueCode } from './codes.js';
-import { createAgent, createManagedMailbox } from './identities.js';
+import { createAgent, createMailbox } from './identities.js';
 import { slugify } from './names.js';
 
 /** Unauthenticated routes are limited per email and per client IP, whichever runs out first. */
@@ -166,7 +166,7 @@ export async function agentSignup(
     for (;;) {
       const localPart = `bot-${randomBase32(10)}`;
       if (deps.repos.mailboxes.holdersOfAddress(`${localPart}@${deps.config.mailDomain}`).length === 0) {
-        mailbox = createManagedMailbox(deps, org.id, agent, { local_part: localPart });
+        mailbox = createMailbox(deps, org.id, agent, { local_part: localPart });
         break;
       }
     }

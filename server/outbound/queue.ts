@@ -3,6 +3,7 @@ import type { MessageRow } from '../db/repos/messages.js';
 import type { Deps } from '../deps.js';
 import { appendEvent } from '../events/log.js';
 import { addMs, toIso, toIsoCeil } from '../lib/clock.js';
+import { returnPathHostFor } from '../domains/records.js';
 import { messageView } from '../messages/views.js';
 import type { Transport, TransportResult } from './transports.js';
 
@@ -125,8 +126,17 @@ export class DeliveryQueue {
     }
   }
 
+  /** Domains this server receives for: the managed one and live verified custom domains. */
   private hosted(domain: string): boolean {
-    return domain === this.deps.config.mailDomain;
+    if (domain === this.deps.config.mailDomain) return true;
+    const custom = this.deps.repos.domains.liveByName(domain);
+    return custom?.status === 'verified' || custom?.status === 'failed';
+  }
+
+  /** VERP host: a custom domain's own return-path name (aligned SPF), or ours. */
+  private returnPath(message: MessageRow): string {
+    const mailbox = this.deps.repos.mailboxes.get(message.org_id, message.mailbox_id);
+    return mailbox?.domain_id ? returnPathHostFor(this.deps, mailbox.domain) : this.deps.returnPathHost;
   }
 
   private async attempt(delivery: DeliveryRow): Promise<void> {
@@ -150,7 +160,7 @@ export class DeliveryQueue {
         // it); remote ones get the VERP address so bounces find this delivery.
         envelopeFrom: local
           ? ((JSON.parse(message.from_addr ?? '{}') as { address?: string }).address ?? '')
-          : `bounces+${delivery.verp_token}@${deps.returnPathHost}`,
+          : `bounces+${delivery.verp_token}@${this.returnPath(message)}`,
         kind: String((JSON.parse(message.metadata) as { system_kind?: unknown }).system_kind ?? 'outbound'),
         recipient: delivery.recipient,
         domain: delivery.domain,

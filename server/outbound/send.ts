@@ -70,6 +70,16 @@ function sendingMailbox(deps: Deps, orgId: string, id: string): MailboxRow {
   if (mailbox.status === 'deleted' || mailbox.active !== 1) {
     throw conflict('mailbox_inactive', 'This mailbox is deleted or deactivated and cannot send.');
   }
+  if (mailbox.domain_id) {
+    // Sending from a custom domain needs it verified now: a flagged or deleted domain holds its mail.
+    const domain = deps.repos.domains.get(orgId, mailbox.domain_id);
+    if (domain?.status !== 'verified') {
+      throw conflict(
+        'domain_not_verified',
+        `${mailbox.domain} is not verified for sending; check GET /v1/domains/{id}/status.`,
+      );
+    }
+  }
   return mailbox;
 }
 

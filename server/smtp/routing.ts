@@ -1,15 +1,36 @@
+import type { DomainRow } from '../db/repos/domains.js';
 import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { Deps } from '../deps.js';
+import { dmarcAddress } from '../domains/records.js';
 import { senderAllowed } from '../policy/inbound-rules.js';
 import { REPLIES, type SmtpReply } from './replies.js';
 
 export type RcptDecision =
-  { ok: true; mailbox: MailboxRow } | { ok: true; bounceToken: string } | { ok: false; reply: SmtpReply };
+  | { ok: true; mailbox: MailboxRow }
+  | { ok: true; bounceToken: string }
+  | { ok: true; dmarcReport: true }
+  | { ok: false; reply: SmtpReply };
 
 /** VERP return path of one outbound delivery: bounces+<token>@<return-path host>. */
 const VERP_RE = /^bounces\+([a-z2-7]{20})$/;
 
 const DOMAIN_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/**
+ * A custom domain we receive for: verified, or flagged after its records broke (mail still reaching us
+ * is still the owner's). `undefined` when we do not host it at all.
+ */
+function receivingDomain(deps: Deps, domain: string): DomainRow | undefined {
+  const row = deps.repos.domains.liveByName(domain);
+  return row && (row.status === 'verified' || row.status === 'failed') ? row : undefined;
+}
+
+/** Our return-path host, or the `<label>.<custom domain>` CNAME a custom domain points at it. */
+function isReturnPathHost(deps: Deps, domain: string): boolean {
+  if (domain === deps.returnPathHost) return true;
+  const prefix = `${deps.config.returnPathLabel}.`;
+  return domain.startsWith(prefix) && receivingDomain(deps, domain.slice(prefix.length)) !== undefined;
+}
 
 function findMailbox(deps: Deps, localPart: string, domain: string): MailboxRow | undefined {
   const exact = deps.repos.mailboxes.liveByAddress(`${localPart}@${domain}`);
@@ -29,17 +50,21 @@ export function routeRecipient(deps: Deps, recipient: string, envelopeSender: st
   if (at <= 0 || address.startsWith('@')) return { ok: false, reply: REPLIES.badRecipient };
   const localPart = address.slice(0, at);
   const domain = address.slice(at + 1);
-  if (domain === deps.returnPathHost) {
+  if (isReturnPathHost(deps, domain)) {
     // Bounces and complaints for our own outbound mail; only tokens we issued are accepted.
     const token = VERP_RE.exec(localPart)?.[1];
     return token && deps.repos.deliveries.byVerpToken(token)
       ? { ok: true, bounceToken: token }
       : { ok: false, reply: REPLIES.noSuchMailbox };
   }
-  if (!DOMAIN_RE.test(domain) || domain !== deps.config.mailDomain)
-    return { ok: false, reply: REPLIES.relayDenied };
+  if (address === dmarcAddress(deps)) return { ok: true, dmarcReport: true };
+  if (!DOMAIN_RE.test(domain)) return { ok: false, reply: REPLIES.relayDenied };
+  const custom = domain === deps.config.mailDomain ? null : receivingDomain(deps, domain);
+  if (custom === undefined) return { ok: false, reply: REPLIES.relayDenied };
 
-  const mailbox = findMailbox(deps, localPart, domain);
+  const mailbox =
+    findMailbox(deps, localPart, domain) ??
+    (custom ? deps.repos.mailboxes.catchAllFor(custom.id) : undefined);
   if (!mailbox) return { ok: false, reply: REPLIES.noSuchMailbox };
   if (mailbox.active !== 1) return { ok: false, reply: REPLIES.mailboxDisabled };
 

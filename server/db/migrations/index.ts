@@ -3,6 +3,7 @@ import inbound from './0002_inbound.sql';
 import outbound from './0003_outbound.sql';
 import systemIdentity from './0004_system_identity.sql';
 import webhooks from './0005_webhooks.sql';
+import domains from './0006_domains.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
 export const migrations: { version: number; name: string; sql: string }[] = [
@@ -11,4 +12,5 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 3, name: 'outbound', sql: outbound },
   { version: 4, name: 'system_identity', sql: systemIdentity },
   { version: 5, name: 'webhooks', sql: webhooks },
+  { version: 6, name: 'domains', sql: domains },
 ];

@@ -64,6 +64,13 @@ export class MailboxesRepo {
       MailboxRow | undefined;
   }
 
+  /** The live catch-all mailbox of a custom domain. */
+  catchAllFor(domainId: string): MailboxRow | undefined {
+    return this.db
+      .prepare("SELECT * FROM mailboxes WHERE domain_id = ? AND is_catch_all = 1 AND status = 'active'")
+      .get(domainId) as MailboxRow | undefined;
+  }
+
   listForAgent(orgId: string, agentId: string, afterId: string | null, limit: number): MailboxRow[] {
     return this.db
       .prepare(

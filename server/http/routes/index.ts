@@ -3,6 +3,7 @@ import { agentRoutes } from './agents.js';
 import { approvalPolicyRoutes } from './approval-policies.js';
 import { attachmentRoutes } from './attachments.js';
 import { authRoutes } from './auth.js';
+import { domainRoutes } from './domains.js';
 import { eventRoutes } from './events.js';
 import { inboundRuleRoutes } from './inbound-rules.js';
 import { inboxRoutes } from './inbox.js';
@@ -34,4 +35,5 @@ export const allRoutes: RouteDef[] = [
   ...suppressionRoutes,
   ...webhookRoutes,
   ...streamRoutes,
+  ...domainRoutes,
 ];

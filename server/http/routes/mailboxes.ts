@@ -1,14 +1,15 @@
 import { z } from 'zod';
-import { createManagedMailbox } from '../../accounts/identities.js';
+import { assertCatchAllAllowed, createMailbox } from '../../accounts/identities.js';
 import { LOCAL_PART_MAX, LOCAL_PART_RE } from '../../accounts/names.js';
 import type { MailboxPatch, MailboxRow } from '../../db/repos/mailboxes.js';
 import { decodeCursor, toPage } from '../../db/page.js';
 import type { Deps } from '../../deps.js';
 import { toIso } from '../../lib/clock.js';
-import { ApiError, conflict, notFound } from '../../lib/errors.js';
+import { conflict, notFound } from '../../lib/errors.js';
 import { route } from '../route.js';
 import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
 import { loadAgent } from './agents.js';
+import { loadDomain } from './domains.js';
 import { createWebhook } from './webhooks.js';
 import { Mailbox, mailboxOut } from './serializers.js';
 
@@ -59,15 +60,22 @@ export const mailboxRoutes = [
         description: 'Created; with `webhook` (id and its secret, shown once) when webhook_url was given',
         schema: Mailbox.extend({ webhook: z.object({ id: z.string(), secret: z.string() }).optional() }),
       },
-      409: { description: 'address_taken, address_reserved, agent_deleted' },
+      409: {
+        description: 'address_taken, address_reserved, agent_deleted, domain_not_verified, catch_all_taken',
+      },
     },
     handler({ params, body, auth, deps }) {
       const agent = loadAgent(deps, auth.org.id, params.agent_id);
       if (agent.status === 'deleted') throw conflict('agent_deleted', 'The agent is deleted.');
-      // Custom domains arrive with domain onboarding; until then no domain id names anything.
-      if (body.domain_id !== undefined) throw notFound('domain');
+      const domain = body.domain_id !== undefined ? loadDomain(deps, auth.org.id, body.domain_id) : null;
+      if (domain && domain.status !== 'verified') {
+        throw conflict(
+          'domain_not_verified',
+          `${domain.name} is ${domain.status}; verify it before creating mailboxes on it.`,
+        );
+      }
       return deps.db.transaction(() => {
-        const row = createManagedMailbox(deps, auth.org.id, agent, body);
+        const row = createMailbox(deps, auth.org.id, agent, body, domain);
         if (!body.webhook_url) return { status: 201, body: mailboxOut(row) };
         // A webhook_url at creation registers an endpoint for every event of this mailbox; its
         // secret is returned here, once, like any webhook's.
@@ -134,12 +142,11 @@ export const mailboxRoutes = [
     handler({ params, body, auth, deps }) {
       const mailbox = loadMailbox(deps, auth.org.id, params.id);
       if (mailbox.status === 'deleted') throw conflict('mailbox_deleted', 'The mailbox is deleted.');
-      if (body.is_catch_all && mailbox.domain_id === null) {
-        throw new ApiError(
-          422,
-          'catch_all_not_allowed',
-          'Catch-all mailboxes are only available on verified custom domains.',
-        );
+      if (body.is_catch_all) {
+        const domain = mailbox.domain_id
+          ? (deps.repos.domains.get(auth.org.id, mailbox.domain_id) ?? null)
+          : null;
+        assertCatchAllAllowed(deps, domain, mailbox.id);
       }
       const patch: MailboxPatch = {};
       if (body.display_name !== undefined) patch.display_name = body.display_name;

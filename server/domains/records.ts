@@ -1,0 +1,55 @@
+import type { DomainRow } from '../db/repos/domains.js';
+import type { Deps } from '../deps.js';
+import { signingKey } from '../outbound/dkim.js';
+
+export type Purpose = 'ownership' | 'inbound' | 'dkim' | 'return_path' | 'dmarc';
+export type RecordStatus = 'valid' | 'invalid' | 'missing';
+
+export interface DnsRecord {
+  purpose: Purpose;
+  type: 'TXT' | 'MX' | 'CNAME';
+  host: string;
+  value: string;
+  priority?: number;
+}
+
+export const MX_PRIORITY = 10;
+
+export function dmarcAddress(deps: Deps): string {
+  return deps.config.dmarcAddress ?? `dmarc@${deps.config.mailDomain}`;
+}
+
+/** The return-path host under a custom domain, CNAMEd to ours so SPF and bounces align with the domain. */
+export function returnPathHostFor(deps: Deps, domain: string): string {
+  return `${deps.config.returnPathLabel}.${domain}`;
+}
+
+/**
+ * The records a domain must publish (CONTRACT §3 Domains), built from server configuration and the
+ * domain's own DKIM key: clients never make these values up.
+ */
+export function requiredRecords(deps: Deps, domain: DomainRow): DnsRecord[] {
+  const key = signingKey(deps, domain.name);
+  return [
+    {
+      purpose: 'ownership',
+      type: 'TXT',
+      host: `_loftbox.${domain.name}`,
+      value: `loftbox-verification=${domain.ownership_token}`,
+    },
+    { purpose: 'inbound', type: 'MX', host: domain.name, value: deps.mxHost, priority: MX_PRIORITY },
+    { purpose: 'dkim', type: 'TXT', host: `${key.selector}._domainkey.${domain.name}`, value: key.dnsRecord },
+    {
+      purpose: 'return_path',
+      type: 'CNAME',
+      host: returnPathHostFor(deps, domain.name),
+      value: deps.returnPathHost,
+    },
+    {
+      purpose: 'dmarc',
+      type: 'TXT',
+      host: `_dmarc.${domain.name}`,
+      value: `v=DMARC1; p=none; rua=mailto:${dmarcAddress(deps)}`,
+    },
+  ];
+}

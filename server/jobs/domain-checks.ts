@@ -1,0 +1,19 @@
+import type { Deps } from '../deps.js';
+import { checkDomain } from '../domains/onboarding.js';
+import { toIso } from '../lib/clock.js';
+import type { Job } from './scheduler.js';
+
+/** Background DNS checks: pending domains with back-off, verified ones periodically (CONTRACT §3). */
+export function domainChecks(deps: Deps): Job {
+  return {
+    name: 'domain_checks',
+    async run() {
+      let checked = 0;
+      for (const domain of deps.repos.domains.due(toIso(deps.clock.now()), 100)) {
+        await checkDomain(deps, domain);
+        checked += 1;
+      }
+      return { checked };
+    },
+  };
+}
