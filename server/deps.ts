@@ -8,6 +8,7 @@ import { BlobsRepo } from './db/repos/blobs.js';
 import { CapturedMailRepo } from './db/repos/captured-mail.js';
 import { DeliveriesRepo } from './db/repos/deliveries.js';
 import { DkimKeysRepo } from './db/repos/dkim-keys.js';
+import { DmarcReportsRepo } from './db/repos/dmarc-reports.js';
 import { DomainsRepo } from './db/repos/domains.js';
 import { EventsRepo } from './db/repos/events.js';
 import { IdempotencyRepo } from './db/repos/idempotency.js';
@@ -51,6 +52,7 @@ export interface Repos {
   idempotency: IdempotencyRepo;
   webhooks: WebhooksRepo;
   domains: DomainsRepo;
+  dmarcReports: DmarcReportsRepo;
 }
 
 /** Everything a request handler, job or pipeline step may touch. Seams are injected here, once. */
@@ -119,6 +121,7 @@ export function buildDeps(input: DepsInput): Deps {
     idempotency: new IdempotencyRepo(db),
     webhooks: new WebhooksRepo(db),
     domains: new DomainsRepo(db),
+    dmarcReports: new DmarcReportsRepo(db),
   };
   const deps: Omit<Deps, 'mailer'> & { mailer?: SystemMailer } = {
     ...input,

@@ -7,6 +7,9 @@ import { extractReplyText } from './extract-reply.js';
 import { parseMessage, type ParsedMessage } from './parse.js';
 import { applyReport, verpToken } from '../outbound/bounces.js';
 import { parseReport, type ParsedReport } from '../outbound/reports.js';
+import { ingestDmarcMail, storeDmarcReports } from '../domains/dmarc-ingest.js';
+import type { DmarcReport } from '../domains/dmarc-report.js';
+import { dmarcAddress } from '../domains/records.js';
 import { storeIncoming } from './store.js';
 
 /** A message that fails this often is parked as `failed` for the operator instead of retried forever. */
@@ -17,6 +20,8 @@ interface Prepared {
   row: InboundRow;
   /** Set when the message went to a VERP return path: the bounce or complaint it carries. */
   report: ParsedReport | null;
+  /** DMARC aggregate reports it carried, when it went to our DMARC report address. */
+  dmarcReports: DmarcReport[];
   auth: AuthSummary;
   parsed: ParsedMessage;
   extractedText: string;
@@ -32,9 +37,12 @@ async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
   const auth = await authenticateMessage(deps, raw, row);
   const parsed = await parseMessage(raw);
   const recipients = JSON.parse(row.recipients) as InboundRecipient[];
+  const toReturnPath = recipients.some((r) => r.mailbox_id === null && verpToken(r.address));
+  const toDmarc = recipients.some((r) => r.mailbox_id === null && r.address === dmarcAddress(deps));
   return {
     row,
-    report: recipients.some((r) => r.mailbox_id === null) ? await parseReport(raw) : null,
+    report: toReturnPath ? await parseReport(raw) : null,
+    dmarcReports: toDmarc ? await ingestDmarcMail(deps, { inbound: row, parsed, auth }) : [],
     auth,
     parsed,
     extractedText: extractReplyText(parsed.text),
@@ -54,6 +62,7 @@ function store(deps: Deps, prepared: Prepared): void {
     if (recipient.mailbox_id === null) {
       const token = verpToken(recipient.address);
       if (token) applyReport(deps, token, prepared.report, row.id);
+      else storeDmarcReports(deps, { inbound: row, parsed, auth: prepared.auth }, prepared.dmarcReports);
       continue;
     }
     const mailbox = deps.repos.mailboxes.liveById(recipient.mailbox_id);

@@ -3,6 +3,7 @@ import { agentRoutes } from './agents.js';
 import { approvalPolicyRoutes } from './approval-policies.js';
 import { attachmentRoutes } from './attachments.js';
 import { authRoutes } from './auth.js';
+import { dmarcRoutes } from './dmarc.js';
 import { domainRoutes } from './domains.js';
 import { eventRoutes } from './events.js';
 import { inboundRuleRoutes } from './inbound-rules.js';
@@ -36,4 +37,5 @@ export const allRoutes: RouteDef[] = [
   ...webhookRoutes,
   ...streamRoutes,
   ...domainRoutes,
+  ...dmarcRoutes,
 ];
