@@ -5,6 +5,7 @@ import systemIdentity from './0004_system_identity.sql';
 import webhooks from './0005_webhooks.sql';
 import domains from './0006_domains.sql';
 import dmarcReports from './0007_dmarc_reports.sql';
+import imapUids from './0008_imap_uids.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
 export const migrations: { version: number; name: string; sql: string }[] = [
@@ -15,4 +16,5 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 5, name: 'webhooks', sql: webhooks },
   { version: 6, name: 'domains', sql: domains },
   { version: 7, name: 'dmarc_reports', sql: dmarcReports },
+  { version: 8, name: 'imap_uids', sql: imapUids },
 ];

@@ -45,6 +45,8 @@ export interface MessageRow {
   decided_by: string | null;
   decided_at: string | null;
   decision_reason: string | null;
+  /** Assigned by insert: the message's UID in its IMAP folder (INBOX or Sent). */
+  imap_uid?: number | null;
 }
 
 export interface MessageFilter {
@@ -103,6 +105,7 @@ const COLUMNS = [
   'decided_by',
   'decided_at',
   'decision_reason',
+  'imap_uid',
 ] as const;
 
 export class MessagesRepo {
@@ -110,16 +113,32 @@ export class MessagesRepo {
 
   /** Inserts the message and its full-text entry; returns false when the (inbound, mailbox) pair exists. */
   insert(row: MessageRow, searchText: { addresses: string; body: string }): boolean {
+    const uid = this.nextImapUid(row.mailbox_id, row.direction === 'incoming' ? 'INBOX' : 'Sent', row.created_at);
     const result = this.db
       .prepare(
         `INSERT OR IGNORE INTO messages (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`,
       )
-      .run(row);
+      .run({ ...row, imap_uid: uid });
     if (result.changes === 0) return false;
     this.db
       .prepare('INSERT INTO messages_fts (rowid, subject, addresses, body) VALUES (?, ?, ?, ?)')
       .run(result.lastInsertRowid, row.subject, searchText.addresses, searchText.body);
     return true;
+  }
+
+  /**
+   * Takes the folder's next IMAP UID. UIDVALIDITY is fixed when the folder is first used (seconds since
+   * the epoch, as most servers do) and never changes, because UIDs are never reassigned.
+   */
+  private nextImapUid(mailboxId: string, folder: 'INBOX' | 'Sent', createdAt: string): number {
+    const row = this.db
+      .prepare(
+        `INSERT INTO imap_folders (mailbox_id, folder, uid_validity, uid_next) VALUES (?, ?, ?, 2)
+         ON CONFLICT (mailbox_id, folder) DO UPDATE SET uid_next = uid_next + 1
+         RETURNING uid_next - 1 AS uid`,
+      )
+      .get(mailboxId, folder, Math.floor(new Date(createdAt).getTime() / 1000)) as { uid: number };
+    return row.uid;
   }
 
   /** By UUID or `msg_…` public id. */
