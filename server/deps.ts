@@ -29,6 +29,7 @@ import { createGuardedDispatcher } from './events/ssrf.js';
 import type { Logger } from './lib/logger.js';
 import type { DnsResolve } from './lib/resolver.js';
 import { PipelineSystemMailer, type SystemMailer } from './mail/system-mailer.js';
+import { LoginGuard } from './policy/login-guard.js';
 import { RateLimiter } from './policy/rate-limit.js';
 
 export interface Repos {
@@ -67,6 +68,8 @@ export interface Deps {
   repos: Repos;
   mailer: SystemMailer;
   limits: { perEmail: RateLimiter; perIp: RateLimiter; perMailbox: RateLimiter };
+  /** Failed SMTP/IMAP logins per address and IP, shared by both protocols. */
+  loginGuard: LoginGuard;
   /** Every DNS lookup goes through this seam (LOFTBOX_DNS_SERVERS). */
   resolve: DnsResolve;
   /** Our MX host name: SMTP greeting, Received headers, Authentication-Results. */
@@ -132,6 +135,7 @@ export function buildDeps(input: DepsInput): Deps {
     wakeQueue: () => {},
     listeners: new Map(),
     bus: new EventBus(),
+    loginGuard: new LoginGuard(clock, config.loginFailLimit, config.loginLockout),
     dialer:
       input.dialer ??
       createGuardedDispatcher({

@@ -19,6 +19,8 @@ import { idempotencyPurge } from './jobs/idempotency.js';
 import { domainChecks } from './jobs/domain-checks.js';
 import { retentionPurge } from './jobs/retention.js';
 import { createMxServer } from './smtp/mx-server.js';
+import { createSubmissionServer } from './smtp/submission.js';
+import { loadTlsMaterial } from './lib/tls.js';
 import { attachEventStream } from './events/ws-stream.js';
 import { WebhookDispatcher } from './events/webhook-dispatcher.js';
 import type { SystemMailer } from './mail/system-mailer.js';
@@ -38,6 +40,8 @@ export interface RunningServer {
   deps: Deps;
   httpUrl: string;
   smtpPort: number;
+  /** Bound ports of every listener by name (submission, submission-tls, imap, imaps). */
+  ports: Record<string, number>;
   scheduler: Scheduler;
   inbound: InboundProcessor;
   queue: DeliveryQueue;
@@ -112,6 +116,33 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   announce(`listening smtp ${hostForUrl(mxAddress.address)}:${mxAddress.port}`);
   log.info({ event: 'smtp.listening', host: mxAddress.address, port: mxAddress.port }, 'smtp listening');
 
+  const tls = await loadTlsMaterial({
+    dataDir: dataDir.root,
+    certFile: config.tlsCert,
+    keyFile: config.tlsKey,
+    hostname: config.mailClientHost ?? deps.mxHost,
+  });
+  // Mail-client listeners: submission (STARTTLS, implicit TLS); IMAP joins them in the same list.
+  const clientListeners: { name: string; server: { close(cb: () => void): void } }[] = [];
+  const ports: Record<string, number> = { smtp: mxAddress.port };
+  for (const [name, implicitTls, port] of [
+    ['submission', false, config.submissionPort],
+    ['submission-tls', true, config.submissionTlsPort],
+  ] as const) {
+    const submission = createSubmissionServer(deps, { implicitTls, tls });
+    const bound = await listen(
+      submission,
+      () => submission.server.address() as AddressInfo,
+      config.submissionHost,
+      port,
+    );
+    deps.listeners.set(name, submission.server);
+    clientListeners.push({ name, server: submission });
+    ports[name] = bound.port;
+    announce(`listening ${name} ${hostForUrl(bound.address)}:${bound.port}`);
+    log.info({ event: `${name}.listening`, host: bound.address, port: bound.port }, `${name} listening`);
+  }
+
   const server = createServer(createApp(deps).callback());
   const stream = attachEventStream(deps, server);
   const address = await listen(
@@ -156,9 +187,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       await stream.close();
       const closed = new Promise<void>((done) => server.close(() => done()));
       const mxClosed = new Promise<void>((done) => mx.close(() => done()));
+      const clientsClosed = clientListeners.map(
+        (listener) => new Promise<void>((done) => listener.server.close(() => done())),
+      );
       server.closeIdleConnections();
       const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
-      await Promise.all([closed, mxClosed]);
+      await Promise.all([closed, mxClosed, ...clientsClosed]);
       clearTimeout(grace);
       await scheduler.stop();
       await queue.stop();
@@ -168,7 +202,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       log.info({ event: 'server.stopped' }, 'stopped');
     })());
 
-  return { deps, httpUrl, smtpPort: mxAddress.port, scheduler, inbound, queue, webhooks, close };
+  return { deps, httpUrl, smtpPort: mxAddress.port, ports, scheduler, inbound, queue, webhooks, close };
 }
 
 /** `loftbox server`: resolve config, start, and stop cleanly on SIGTERM/SIGINT. */

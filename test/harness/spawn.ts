@@ -26,6 +26,10 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
       PATH: process.env.PATH ?? '',
       LOFTBOX_HTTP_PORT: '0',
       LOFTBOX_SMTP_PORT: '0',
+      LOFTBOX_SUBMISSION_PORT: '0',
+      LOFTBOX_SUBMISSION_TLS_PORT: '0',
+      LOFTBOX_IMAP_PORT: '0',
+      LOFTBOX_IMAPS_PORT: '0',
       // Nothing listens there: lookups fail fast on loopback instead of leaving the machine.
       LOFTBOX_DNS_SERVERS: '127.0.0.1:9',
       LOFTBOX_JOB_INTERVAL_MS: '3600000',

@@ -113,7 +113,11 @@ export class MessagesRepo {
 
   /** Inserts the message and its full-text entry; returns false when the (inbound, mailbox) pair exists. */
   insert(row: MessageRow, searchText: { addresses: string; body: string }): boolean {
-    const uid = this.nextImapUid(row.mailbox_id, row.direction === 'incoming' ? 'INBOX' : 'Sent', row.created_at);
+    const uid = this.nextImapUid(
+      row.mailbox_id,
+      row.direction === 'incoming' ? 'INBOX' : 'Sent',
+      row.created_at,
+    );
     const result = this.db
       .prepare(
         `INSERT OR IGNORE INTO messages (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`,

@@ -2,6 +2,7 @@ import type { RouteDef } from '../route.js';
 import { agentRoutes } from './agents.js';
 import { approvalPolicyRoutes } from './approval-policies.js';
 import { attachmentRoutes } from './attachments.js';
+import { autoconfigRoutes } from './autoconfig.js';
 import { authRoutes } from './auth.js';
 import { dmarcRoutes } from './dmarc.js';
 import { domainRoutes } from './domains.js';
@@ -38,4 +39,5 @@ export const allRoutes: RouteDef[] = [
   ...streamRoutes,
   ...domainRoutes,
   ...dmarcRoutes,
+  ...autoconfigRoutes,
 ];

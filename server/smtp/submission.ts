@@ -1,0 +1,182 @@
+import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
+import { mailLogin } from '../accounts/mail-login.js';
+import type { MailboxRow } from '../db/repos/mailboxes.js';
+import type { OrganizationRow } from '../db/repos/organizations.js';
+import type { Deps } from '../deps.js';
+import { sanitizeFilename } from '../inbound/filenames.js';
+import { parseMessage, type ParsedMessage } from '../inbound/parse.js';
+import { normaliseLineEndings } from '../inbound/raw.js';
+import { ApiError } from '../lib/errors.js';
+import { sendMessage, type SendRequest } from '../outbound/send.js';
+import type { TlsMaterial } from '../lib/tls.js';
+import { smtpError, type SmtpReply } from './replies.js';
+
+interface Submitter {
+  org: OrganizationRow;
+  mailbox: MailboxRow;
+  keyId: string;
+}
+
+const users = new WeakMap<SMTPServerSession, Submitter>();
+
+const REFUSALS = {
+  senderMismatch: { code: 550, message: '5.7.1 Sender must be the authenticated mailbox' },
+  fromMismatch: { code: 550, message: '5.7.1 From header must be the authenticated mailbox' },
+  badCredentials: { code: 535, message: '5.7.8 Authentication credentials invalid' },
+  lockedOut: { code: 454, message: '4.7.0 Too many failed logins, try again later' },
+  tooBig: { code: 552, message: '5.3.4 Message too big for system' },
+} as const satisfies Record<string, SmtpReply>;
+
+/** A refusal decided here rather than by the send pipeline. */
+class Refusal extends Error {
+  constructor(readonly reply: SmtpReply) {
+    super(reply.message);
+  }
+}
+
+/** API refusals as SMTP replies: limits are temporary (4xx), policy and content refusals permanent. */
+function replyFor(err: unknown): SmtpReply {
+  if (err instanceof Refusal) return err.reply;
+  if (!(err instanceof ApiError)) return { code: 451, message: '4.3.0 Temporary failure, try again later' };
+  const text = err.message.replace(/[\r\n]/g, ' ');
+  switch (err.status) {
+    case 429:
+      return { code: 451, message: `4.7.1 ${text}` };
+    case 403:
+      return { code: 550, message: `5.7.1 ${text}` };
+    case 409:
+      return { code: 550, message: `${err.code === 'recipient_suppressed' ? '5.1.1' : '5.7.1'} ${text}` };
+    case 413:
+      return REFUSALS.tooBig;
+    case 404:
+    case 422:
+      return { code: 554, message: `5.6.0 ${text}` };
+    default:
+      return { code: 451, message: '4.3.0 Temporary failure, try again later' };
+  }
+}
+
+/** Rebuilds the submitted message as an API send: the envelope says who receives it, the headers who is shown. */
+function toSendRequest(mailbox: MailboxRow, parsed: ParsedMessage, envelope: string[]): SendRequest {
+  const shown = new Set([...parsed.to, ...parsed.cc].map((a) => a.address));
+  const to = parsed.to.map((a) => a.address).filter((a) => envelope.includes(a));
+  const cc = parsed.cc.map((a) => a.address).filter((a) => envelope.includes(a));
+  return {
+    mailbox_id: mailbox.id,
+    to: to.length > 0 || cc.length > 0 ? to : envelope.filter((a) => !shown.has(a)),
+    cc,
+    bcc: to.length > 0 || cc.length > 0 ? envelope.filter((a) => !shown.has(a)) : [],
+    reply_to: parsed.replyTo.map((a) => a.address),
+    subject: parsed.subject,
+    body_text: parsed.text === '' && parsed.html ? undefined : parsed.text,
+    ...(parsed.html ? { body_html: parsed.html } : {}),
+    ...(parsed.inReplyTo ? { in_reply_to: parsed.inReplyTo } : {}),
+    references: parsed.references,
+    headers: {},
+    metadata: { submitted_via: 'smtp' },
+    attachments: parsed.attachments.map((a, i) => ({
+      filename: sanitizeFilename(a.filename, `attachment-${i + 1}`),
+      contentType: a.contentType,
+      content: a.content,
+      contentId: a.contentId,
+      inline: a.inline,
+    })),
+  };
+}
+
+/**
+ * SMTP submission (CONTRACT §8), on 587 with STARTTLS (AUTH refused before TLS with 538) and on 465 with
+ * implicit TLS. The username is the mailbox address, the password an API key with send scope. What is
+ * submitted goes through exactly the API's send pipeline: limits, approvals, suppressions, events.
+ */
+export function createSubmissionServer(
+  deps: Deps,
+  options: { implicitTls: boolean; tls: TlsMaterial },
+): SMTPServer {
+  const server = new SMTPServer({
+    name: deps.mxHost,
+    banner: 'LoftBox submission',
+    secure: options.implicitTls,
+    key: options.tls.key,
+    cert: options.tls.cert,
+    minVersion: 'TLSv1.2',
+    size: deps.config.maxMessageBytes,
+    authMethods: ['PLAIN', 'LOGIN'],
+    maxClients: deps.config.smtpMaxClients,
+    socketTimeout: deps.config.smtpSocketTimeoutMs,
+    closeTimeout: deps.config.shutdownGraceMs,
+    disableReverseLookup: true,
+    logger: false,
+
+    onAuth(auth: SMTPServerAuthentication, session, callback) {
+      const result = mailLogin(deps, {
+        username: auth.username ?? '',
+        password: auth.password ?? '',
+        remoteIp: session.remoteAddress,
+        scope: 'message:send',
+      });
+      if (!result.ok)
+        return callback(smtpError(result.reason === 'locked' ? REFUSALS.lockedOut : REFUSALS.badCredentials));
+      users.set(session, { org: result.org, mailbox: result.mailbox, keyId: result.keyId });
+      callback(null, { user: result.mailbox.address });
+    },
+
+    onMailFrom(address, session, callback) {
+      const submitter = users.get(session);
+      if (!submitter || address.address.toLowerCase() !== submitter.mailbox.address) {
+        return callback(smtpError(REFUSALS.senderMismatch));
+      }
+      callback();
+    },
+
+    onRcptTo(_address, session, callback) {
+      if (session.envelope.rcptTo.length >= deps.config.maxRecipients) {
+        return callback(smtpError({ code: 452, message: '4.5.3 Too many recipients' }));
+      }
+      callback();
+    },
+
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const submitter = users.get(session);
+        if (!submitter) return callback(smtpError(REFUSALS.senderMismatch));
+        if (stream.sizeExceeded) return callback(smtpError(REFUSALS.tooBig));
+        void submit(deps, submitter, normaliseLineEndings(Buffer.concat(chunks)), session).then(
+          (reply) => callback(null, reply),
+          (err: unknown) => callback(smtpError(replyFor(err))),
+        );
+      });
+    },
+  });
+  server.on('error', (err) => deps.log.warn({ event: 'submission.error', err }, 'submission server error'));
+  return server;
+}
+
+async function submit(
+  deps: Deps,
+  submitter: Submitter,
+  raw: Buffer,
+  session: SMTPServerSession,
+): Promise<string> {
+  const parsed = await parseMessage(raw);
+  if (parsed.from?.address !== submitter.mailbox.address) throw new Refusal(REFUSALS.fromMismatch);
+  const envelope = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+  const request = toSendRequest(submitter.mailbox, parsed, envelope);
+  const result = await sendMessage(
+    deps,
+    { org: submitter.org, actor: submitter.keyId, requestForHash: { raw: raw.toString('base64'), envelope } },
+    request,
+  );
+  deps.log.info(
+    {
+      event: 'submission.accepted',
+      message_id: result.message.id,
+      org_id: submitter.org.id,
+      status: result.message.status,
+    },
+    'message submitted',
+  );
+  return `2.0.0 Ok: queued as ${result.message.public_id}`;
+}
