@@ -4,6 +4,7 @@ import { approvalPolicyRoutes } from './approval-policies.js';
 import { attachmentRoutes } from './attachments.js';
 import { autoconfigRoutes } from './autoconfig.js';
 import { authRoutes } from './auth.js';
+import { distributionRoutes } from './distribution.js';
 import { dmarcRoutes } from './dmarc.js';
 import { domainRoutes } from './domains.js';
 import { eventRoutes } from './events.js';
@@ -40,4 +41,5 @@ export const allRoutes: RouteDef[] = [
   ...domainRoutes,
   ...dmarcRoutes,
   ...autoconfigRoutes,
+  ...distributionRoutes,
 ];
