@@ -33,9 +33,24 @@ const file = (path: string, name: string, contentType: string, summary: string) 
   });
 
 export const distributionRoutes = [
-  file('/install.sh', 'install.sh', 'text/x-shellscript; charset=utf-8', 'POSIX installer for the skills and the CLI'),
-  file('/cli/loftbox.mjs', 'cli/loftbox.mjs', 'text/javascript; charset=utf-8', 'The bundled loftbox CLI (needs only Node)'),
-  file('/skills/loftbox-skills.tar.gz', 'skills/loftbox-skills.tar.gz', 'application/gzip', 'The skill bundle'),
+  file(
+    '/install.sh',
+    'install.sh',
+    'text/x-shellscript; charset=utf-8',
+    'POSIX installer for the skills and the CLI',
+  ),
+  file(
+    '/cli/loftbox.mjs',
+    'cli/loftbox.mjs',
+    'text/javascript; charset=utf-8',
+    'The bundled loftbox CLI (needs only Node)',
+  ),
+  file(
+    '/skills/loftbox-skills.tar.gz',
+    'skills/loftbox-skills.tar.gz',
+    'application/gzip',
+    'The skill bundle',
+  ),
   route({
     method: 'get',
     path: '/skill-version.json',
@@ -44,11 +59,18 @@ export const distributionRoutes = [
     access: { public: true },
     responses: { 200: { description: 'Skill version manifest', contentType: 'application/json' } },
     handler({ deps }) {
-      const manifest = JSON.parse(readFileSync(distFile('skill-version.json'), 'utf8')) as Record<string, unknown>;
+      const manifest = JSON.parse(readFileSync(distFile('skill-version.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
       const absolute = (value: unknown) =>
         typeof value === 'string' && value.startsWith('/') ? `${deps.publicUrl()}${value}` : value;
       return {
-        body: { ...manifest, archive_url: absolute(manifest.archive_url), cli_url: absolute(manifest.cli_url) },
+        body: {
+          ...manifest,
+          archive_url: absolute(manifest.archive_url),
+          cli_url: absolute(manifest.cli_url),
+        },
         headers: { 'Cache-Control': 'no-cache' },
       };
     },
