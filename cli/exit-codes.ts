@@ -7,3 +7,16 @@ export const EXIT = {
   auth: 4,
   interrupted: 130,
 } as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** The text of `loftbox help exit-codes`; a test keeps it in step with EXIT. */
+export const EXIT_DOCS: Record<keyof typeof EXIT, string> = {
+  ok: 'Success, including a list with no results.',
+  failure: 'The operation failed (API error, network error, bad data).',
+  usage: 'Invalid arguments or flags; nothing was sent to the server.',
+  actionRequired:
+    'A person must act first (a verification code, a confirmation, a missing value) and no prompt was possible.',
+  auth: 'No API key, or the server refused it (HTTP 401/403).',
+  interrupted: 'Interrupted (Ctrl-C).',
+};
