@@ -21,6 +21,8 @@ export const OTHER_ENV: Record<string, string> = {
   CLAUDECODE: 'With CLAUDE_CODE_*: register derives a claude-code:<host>:<dir> external id.',
   'CODEX_*': 'register derives a codex:<host>:<dir> external id.',
   'HERMES_*': 'register derives a hermes:<host>:<dir> external id.',
+  CLOUDFLARE_API_TOKEN: 'domain apply-dns --provider cloudflare: your API token (never sent to LoftBox).',
+  'AWS_*': 'domain apply-dns --provider route53: the standard AWS credential chain (never sent to LoftBox).',
 };
 
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -29,6 +29,8 @@ export const REASONS = {
   cancelled: { exit: EXIT.failure, status: 'error' },
   interrupted: { exit: EXIT.interrupted, status: 'error' },
   internal_error: { exit: EXIT.failure, status: 'error' },
+  dns_apply_failed: { exit: EXIT.failure, status: 'error' },
+  dns_conflict: { exit: EXIT.actionRequired, status: 'action_required' },
 } as const satisfies Record<string, { exit: ExitCode; status: 'error' | 'action_required' }>;
 
 export type Reason = keyof typeof REASONS;
