@@ -128,6 +128,24 @@ export const settings = {
     false,
     'Allow IMAP LOGIN before STARTTLS (development only; credentials would cross the wire in clear).',
   ),
+  imapMaxClients: setting(
+    'LOFTBOX_IMAP_MAX_CLIENTS',
+    positiveInt,
+    100,
+    'Concurrent connections per IMAP listener.',
+  ),
+  imapIdleTimeout: setting(
+    'LOFTBOX_IMAP_IDLE_TIMEOUT',
+    duration,
+    '30m',
+    'Inactivity after login before an IMAP session is logged out (RFC 3501 §5.4: at least 30 minutes).',
+  ),
+  imapPreAuthTimeout: setting(
+    'LOFTBOX_IMAP_PREAUTH_TIMEOUT',
+    duration,
+    '60s',
+    'Time an IMAP client has from connecting to logging in.',
+  ),
   loginFailLimit: setting(
     'LOFTBOX_LOGIN_FAIL_LIMIT',
     positiveInt,

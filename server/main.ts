@@ -21,6 +21,8 @@ import { retentionPurge } from './jobs/retention.js';
 import { createMxServer } from './smtp/mx-server.js';
 import { createSubmissionServer } from './smtp/submission.js';
 import { loadTlsMaterial } from './lib/tls.js';
+import { createKeyAuthenticator } from './imap/auth.js';
+import { createImapServer } from './imap/server.js';
 import { attachEventStream } from './events/ws-stream.js';
 import { WebhookDispatcher } from './events/webhook-dispatcher.js';
 import type { SystemMailer } from './mail/system-mailer.js';
@@ -125,22 +127,43 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   // Mail-client listeners: submission (STARTTLS, implicit TLS); IMAP joins them in the same list.
   const clientListeners: { name: string; server: { close(cb: () => void): void } }[] = [];
   const ports: Record<string, number> = { smtp: mxAddress.port };
+  const bindClientListener = async (
+    name: string,
+    listener: Listenable & { close(cb: () => void): void },
+    socket: { listening: boolean; address(): unknown },
+    port: number,
+  ) => {
+    const bound = await listen(listener, () => socket.address() as AddressInfo, config.submissionHost, port);
+    deps.listeners.set(name, socket);
+    clientListeners.push({ name, server: listener });
+    ports[name] = bound.port;
+    announce(`listening ${name} ${hostForUrl(bound.address)}:${bound.port}`);
+    log.info({ event: `${name}.listening`, host: bound.address, port: bound.port }, `${name} listening`);
+  };
   for (const [name, implicitTls, port] of [
     ['submission', false, config.submissionPort],
     ['submission-tls', true, config.submissionTlsPort],
   ] as const) {
     const submission = createSubmissionServer(deps, { implicitTls, tls });
-    const bound = await listen(
-      submission,
-      () => submission.server.address() as AddressInfo,
-      config.submissionHost,
-      port,
-    );
-    deps.listeners.set(name, submission.server);
-    clientListeners.push({ name, server: submission });
-    ports[name] = bound.port;
-    announce(`listening ${name} ${hostForUrl(bound.address)}:${bound.port}`);
-    log.info({ event: `${name}.listening`, host: bound.address, port: bound.port }, `${name} listening`);
+    await bindClientListener(name, submission, submission.server, port);
+  }
+  const imapAuth = createKeyAuthenticator(deps);
+  for (const [name, implicitTls, port] of [
+    ['imap', false, config.imapPort],
+    ['imaps', true, config.imapsPort],
+  ] as const) {
+    const imap = createImapServer(deps, {
+      tls,
+      implicitTls,
+      allowPlainLogin: config.allowPlainLogin,
+      auth: imapAuth,
+      limits: {
+        maxClients: config.imapMaxClients,
+        idleTimeoutMs: config.imapIdleTimeout,
+        preAuthTimeoutMs: config.imapPreAuthTimeout,
+      },
+    });
+    await bindClientListener(name, imap, imap, port);
   }
 
   const server = createServer(createApp(deps).callback());

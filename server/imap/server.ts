@@ -1,0 +1,113 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Deps } from '../deps.js';
+import type { ImapAuthenticator } from './auth.js';
+import { ImapSession, type ImapLimits } from './session.js';
+
+export type { ImapLimits } from './session.js';
+
+export interface ImapServerOptions {
+  tls: { key: string | Buffer; cert: string | Buffer };
+  /** true: TLS from the first byte (993); false: cleartext with STARTTLS (143). */
+  implicitTls: boolean;
+  /** Allow LOGIN/AUTHENTICATE before STARTTLS on the cleartext listener (development only). */
+  allowPlainLogin: boolean;
+  auth: ImapAuthenticator;
+  limits?: Partial<ImapLimits>;
+}
+
+export const DEFAULT_IMAP_LIMITS: ImapLimits = {
+  maxClients: 100,
+  idleTimeoutMs: 30 * 60_000,
+  preAuthTimeoutMs: 60_000,
+  maxLineBytes: 64 * 1024,
+  maxLiteralBytes: 1024 * 1024,
+};
+
+/** How long shutdown waits for sessions to say BYE before cutting what is left. */
+const SHUTDOWN_GRACE_MS = 2_000;
+
+function remoteIp(socket: net.Socket): string {
+  return (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+}
+
+/**
+ * The read-only IMAP listener (CONTRACT §8), one factory for both ports. `close()` also ends open
+ * sessions with `* BYE` (RFC 3501 §7.1.5), so a graceful stop does not wait on idling clients.
+ */
+export function createImapServer(deps: Deps, options: ImapServerOptions): net.Server | tls.Server {
+  const limits: ImapLimits = { ...DEFAULT_IMAP_LIMITS, ...options.limits };
+  const tlsOptions = { key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2' as const };
+  const secureContext = tls.createSecureContext(tlsOptions);
+  /** Every accepted TCP connection, TLS handshakes still running included: the connection cap counts these. */
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<ImapSession>();
+
+  const admit = (socket: net.Socket): boolean => {
+    if (sockets.size >= limits.maxClients) {
+      deps.log.warn(
+        { event: 'imap.too_many_clients', remote_ip: remoteIp(socket) },
+        'imap connection refused',
+      );
+      return false;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    // Responses are written whole; Nagle would hold each one back for the previous segment's ACK.
+    socket.setNoDelay(true);
+    return true;
+  };
+
+  const begin = (socket: net.Socket, secure: boolean): void => {
+    const session = new ImapSession(
+      deps,
+      {
+        allowPlainLogin: options.allowPlainLogin,
+        auth: options.auth,
+        limits,
+        startTls: secure ? null : (raw) => new tls.TLSSocket(raw, { isServer: true, secureContext }),
+      },
+      socket,
+      secure,
+      remoteIp(socket),
+    );
+    sessions.add(session);
+    socket.once('close', () => sessions.delete(session));
+    session.start();
+  };
+
+  let server: net.Server | tls.Server;
+  if (options.implicitTls) {
+    const secureServer = tls.createServer({ ...tlsOptions, handshakeTimeout: limits.preAuthTimeoutMs });
+    // Refused before the handshake: a flood of connections costs no TLS work.
+    secureServer.on('connection', (socket: net.Socket) => {
+      if (!admit(socket)) socket.destroy();
+    });
+    secureServer.on('secureConnection', (socket: tls.TLSSocket) => begin(socket, true));
+    secureServer.on('tlsClientError', (err, socket) => {
+      deps.log.debug({ event: 'imap.tls_failed', err: err.message }, 'imap TLS handshake failed');
+      socket.destroy();
+    });
+    server = secureServer;
+  } else {
+    server = net.createServer((socket) => {
+      if (!admit(socket)) {
+        socket.end('* BYE Too many connections, try again later\r\n');
+        return;
+      }
+      begin(socket, false);
+    });
+  }
+  server.on('error', (err) => deps.log.warn({ event: 'imap.error', err }, 'imap server error'));
+
+  const stopListening = server.close.bind(server);
+  server.close = ((callback?: (err?: Error) => void) => {
+    stopListening(callback);
+    for (const session of sessions) session.shutdown();
+    setTimeout(() => {
+      for (const socket of sockets) socket.destroy();
+    }, SHUTDOWN_GRACE_MS).unref();
+    return server;
+  }) as typeof server.close;
+  return server;
+}
