@@ -7,6 +7,7 @@ import { unseal } from '../lib/seal.js';
 import { eventView } from '../messages/views.js';
 import { appendEvent } from './log.js';
 import { signDelivery } from './signing.js';
+import { WorkerLoop } from '../lib/worker-loop.js';
 
 export const SECRET_PURPOSE = 'webhook-secret';
 /** What an attempt keeps of the receiver's answer (Outline keeps the same). */
@@ -114,55 +115,29 @@ export async function postEvent(
  * per endpoint, retried on the schedule, at least once (a crash mid-attempt is retried after the lease).
  */
 export class WebhookDispatcher {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
-  private rerun = false;
-  private stopped = false;
-  private readonly onAppended = () => this.wake();
+  private readonly loop: WorkerLoop;
+  private readonly onAppended = () => this.loop.wake();
 
   constructor(
     private readonly deps: Deps,
     private readonly dialer: Dispatcher,
-  ) {}
+  ) {
+    this.loop = new WorkerLoop(() => this.run(), 1000);
+  }
 
   start(): void {
     this.deps.bus.on('appended', this.onAppended);
-    this.schedule(0);
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
+  stop(): Promise<void> {
     this.deps.bus.off('appended', this.onAppended);
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
-  }
-
-  wake(): void {
-    if (this.stopped) return;
-    if (this.running) this.rerun = true;
-    else this.schedule(0);
-  }
-
-  private schedule(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick(), ms);
-    this.timer.unref();
+    return this.loop.stop();
   }
 
   /** Fans out and delivers everything due; resolves with the number of attempts. Tests call it. */
-  async tick(): Promise<number> {
-    if (this.running) {
-      this.rerun = true;
-      return this.running;
-    }
-    this.running = this.run();
-    try {
-      return await this.running;
-    } finally {
-      this.running = null;
-      if (!this.stopped) this.schedule(this.rerun ? 0 : 1000);
-      this.rerun = false;
-    }
+  tick(): Promise<number> {
+    return this.loop.tick();
   }
 
   private async run(): Promise<number> {

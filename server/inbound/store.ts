@@ -5,6 +5,7 @@ import type { ThreadRow } from '../db/repos/threads.js';
 import type { Deps } from '../deps.js';
 import { appendEvent } from '../events/log.js';
 import { toIso } from '../lib/clock.js';
+import { storeAttachments } from '../messages/attachments.js';
 import { messageView, threadView } from '../messages/views.js';
 import type { InjectionRisk } from '../policy/injection.js';
 import type { AuthSummary } from './authenticate.js';
@@ -124,22 +125,15 @@ export function storeIncoming(deps: Deps, input: IncomingForMailbox): MessageRow
       body: parsed.text.slice(0, 1024 * 1024),
     });
 
-    const attachments = parsed.attachments.map((a, position) => {
-      const row = {
-        id: deps.ids.uuid(),
-        org_id: mailbox.org_id,
-        message_id: message.id,
-        position,
-        blob_hash: deps.repos.blobs.put(a.content),
+    const attachments = storeAttachments(
+      deps,
+      mailbox.org_id,
+      message.id,
+      parsed.attachments.map((a, position) => ({
+        ...a,
         filename: sanitizeFilename(a.filename, `attachment-${position + 1}`),
-        content_type: a.contentType,
-        size_bytes: a.content.length,
-        content_id: a.contentId,
-        inline: a.inline ? 1 : 0,
-      };
-      deps.repos.attachments.insert(row);
-      return row;
-    });
+      })),
+    );
 
     deps.repos.threads.recordMessage(mailbox.org_id, thread.id, threadPeople, inbound.received_at);
     const base = {

@@ -1,13 +1,8 @@
 import { marked } from 'marked';
 import MailComposer from 'nodemailer/lib/mail-composer';
+import type { AttachmentInput } from '../messages/attachments.js';
 
-export interface OutgoingAttachment {
-  filename: string;
-  contentType: string;
-  content: Buffer;
-  contentId: string | null;
-  inline: boolean;
-}
+export type OutgoingAttachment = AttachmentInput;
 
 export interface Composition {
   from: { address: string; name: string | null };

@@ -5,6 +5,7 @@ import { appendEvent } from '../events/log.js';
 import { addMs, toIso, toIsoCeil } from '../lib/clock.js';
 import { returnPathHostFor } from '../domains/records.js';
 import { messageView } from '../messages/views.js';
+import { WorkerLoop } from '../lib/worker-loop.js';
 import type { Transport, TransportResult } from './transports.js';
 
 export interface QueueTransports {
@@ -37,61 +38,29 @@ export function aggregateStatus(current: string, deliveries: DeliveryRow[]): str
  * records it with its events in one transaction.
  */
 export class DeliveryQueue {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
-  private stopped = false;
-  private rerun = false;
+  private readonly loop: WorkerLoop;
   private readonly inFlight = new Map<string, number>();
   private readonly waiting = new Map<string, (() => void)[]>();
 
   constructor(
     private readonly deps: Deps,
     private readonly transports: QueueTransports,
-  ) {}
+  ) {
+    this.loop = new WorkerLoop(() => this.runDue(), deps.config.queuePoll);
+  }
 
   start(): void {
-    this.deps.wakeQueue = () => this.wake();
-    this.schedule(0);
+    this.deps.wakeQueue = () => this.loop.wake();
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
-  }
-
-  wake(): void {
-    if (this.stopped) return;
-    if (this.running) this.rerun = true;
-    else this.schedule(0);
-  }
-
-  private schedule(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick(), ms);
-    this.timer.unref();
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Runs everything due now; resolves with the number of attempts made. Tests call it directly. */
-  async tick(): Promise<number> {
-    if (this.running) {
-      this.rerun = true;
-      return this.running;
-    }
-    this.running = this.runDue();
-    try {
-      return await this.running;
-    } finally {
-      this.running = null;
-      if (!this.stopped) {
-        if (this.rerun) {
-          this.rerun = false;
-          this.schedule(0);
-        } else {
-          this.schedule(this.deps.config.queuePoll);
-        }
-      }
-    }
+  tick(): Promise<number> {
+    return this.loop.tick();
   }
 
   private async runDue(): Promise<number> {
@@ -286,10 +255,5 @@ export class DeliveryQueue {
       },
       'delivery attempt',
     );
-  }
-
-  /** When the next delivery is due, for tests and for sleeping precisely. */
-  nextDue(): string | null {
-    return this.deps.repos.deliveries.nextDue();
   }
 }

@@ -9,6 +9,7 @@ import { appendEvent, type EventType } from '../events/log.js';
 import { DAY_MS, toIso } from '../lib/clock.js';
 import { ApiError, conflict, forbidden, notFound, tooManyRequests } from '../lib/errors.js';
 import { randomBase32 } from '../lib/ids.js';
+import { storeAttachments } from '../messages/attachments.js';
 import { messageView, threadView } from '../messages/views.js';
 import { subjectKey } from '../inbound/threading.js';
 import { compose, renderBodies, type OutgoingAttachment } from './compose.js';
@@ -393,22 +394,7 @@ function persist(
   };
   deps.repos.messages.insert(message, { addresses: people.join(' '), body: input.bodies.text ?? '' });
 
-  const attachments = request.attachments.map((a, position) => {
-    const row = {
-      id: deps.ids.uuid(),
-      org_id: mailbox.org_id,
-      message_id: message.id,
-      position,
-      blob_hash: deps.repos.blobs.put(a.content),
-      filename: a.filename,
-      content_type: a.contentType,
-      size_bytes: a.content.length,
-      content_id: a.contentId,
-      inline: a.inline ? 1 : 0,
-    };
-    deps.repos.attachments.insert(row);
-    return row;
-  });
+  const attachments = storeAttachments(deps, mailbox.org_id, message.id, request.attachments);
 
   if (status !== 'blocked') {
     const deliveryStatus = status === 'pending_approval' ? 'held' : 'queued';

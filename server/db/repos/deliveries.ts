@@ -97,17 +97,6 @@ export class DeliveriesRepo {
       .all({ now, leaseUntil, limit }) as DeliveryRow[];
   }
 
-  nextDue(): string | null {
-    const row = this.db
-      .prepare(
-        `SELECT MIN(t) AS t FROM (
-           SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE status IN ('queued', 'deferred')
-           UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE status = 'sending')`,
-      )
-      .get() as { t: string | null };
-    return row.t;
-  }
-
   update(
     id: string,
     patch: Partial<
