@@ -36,42 +36,36 @@ const TYPE_NAMES = Object.fromEntries(
 export async function startDnsServer(initial: Record<string, ZoneRecords> = {}): Promise<DnsZoneServer> {
   const zone = new Map<string, ZoneRecords>(Object.entries(initial).map(([k, v]) => [k.toLowerCase(), v]));
   const queries: { name: string; type: string }[] = [];
-  const server = dns2.createServer({
-    udp: true,
-    tcp: true,
-    handle(request, send) {
-      const response = Packet.createResponseFromRequest(request);
-      const [question] = request.questions;
-      if (!question) return send(response);
-      const name = question.name.toLowerCase();
-      const type = TYPE_NAMES[question.type] ?? String(question.type);
-      queries.push({ name, type });
-      const records = zone.get(name);
-      if (!records) {
-        response.header.rcode = NXDOMAIN;
-        return send(response);
-      }
-      const base = { name: question.name, class: Packet.CLASS.IN, ttl: 60 };
-      const answers = response.answers as unknown as Record<string, unknown>[];
-      if (records.CNAME && type !== 'CNAME') {
-        answers.push({ ...base, type: Packet.TYPE.CNAME, domain: records.CNAME });
-      } else if (type === 'A') {
-        for (const address of records.A ?? []) answers.push({ ...base, type: Packet.TYPE.A, address });
-      } else if (type === 'AAAA') {
-        for (const address of records.AAAA ?? []) answers.push({ ...base, type: Packet.TYPE.AAAA, address });
-      } else if (type === 'MX') {
-        for (const mx of records.MX ?? []) answers.push({ ...base, type: Packet.TYPE.MX, ...mx });
-      } else if (type === 'TXT') {
-        for (const data of records.TXT ?? []) answers.push({ ...base, type: Packet.TYPE.TXT, data });
-      } else if (type === 'CNAME' && records.CNAME) {
-        answers.push({ ...base, type: Packet.TYPE.CNAME, domain: records.CNAME });
-      }
-      send(response);
-    },
-  });
-  // Node's resolver uses one port for UDP and for TCP fallback, so both listen on the same free port.
-  const udp = await freeUdpPort();
-  await server.listen({ udp: { port: udp, address: '127.0.0.1' }, tcp: { port: udp, address: '127.0.0.1' } });
+  const handle: Parameters<typeof dns2.createServer>[0]['handle'] = (request, send) => {
+    const response = Packet.createResponseFromRequest(request);
+    const [question] = request.questions;
+    if (!question) return send(response);
+    const name = question.name.toLowerCase();
+    const type = TYPE_NAMES[question.type] ?? String(question.type);
+    queries.push({ name, type });
+    const records = zone.get(name);
+    if (!records) {
+      response.header.rcode = NXDOMAIN;
+      return send(response);
+    }
+    const base = { name: question.name, class: Packet.CLASS.IN, ttl: 60 };
+    const answers = response.answers as unknown as Record<string, unknown>[];
+    if (records.CNAME && type !== 'CNAME') {
+      answers.push({ ...base, type: Packet.TYPE.CNAME, domain: records.CNAME });
+    } else if (type === 'A') {
+      for (const address of records.A ?? []) answers.push({ ...base, type: Packet.TYPE.A, address });
+    } else if (type === 'AAAA') {
+      for (const address of records.AAAA ?? []) answers.push({ ...base, type: Packet.TYPE.AAAA, address });
+    } else if (type === 'MX') {
+      for (const mx of records.MX ?? []) answers.push({ ...base, type: Packet.TYPE.MX, ...mx });
+    } else if (type === 'TXT') {
+      for (const data of records.TXT ?? []) answers.push({ ...base, type: Packet.TYPE.TXT, data });
+    } else if (type === 'CNAME' && records.CNAME) {
+      answers.push({ ...base, type: Packet.TYPE.CNAME, domain: records.CNAME });
+    }
+    send(response);
+  };
+  const { server, port: udp } = await listenOnOnePort(handle);
   return {
     server: `127.0.0.1:${udp}`,
     set: (name, records) => zone.set(name.toLowerCase(), records),
@@ -79,6 +73,34 @@ export async function startDnsServer(initial: Record<string, ZoneRecords> = {}):
     queries,
     close: () => server.close(),
   };
+}
+
+/**
+ * Node's resolver uses one port for UDP and for the TCP fallback, so both must listen on the same
+ * number. A port free for UDP may be taken for TCP by another test process: try again on a new one.
+ */
+async function listenOnOnePort(handle: Parameters<typeof dns2.createServer>[0]['handle']) {
+  for (let attempt = 0; ; attempt++) {
+    const server = dns2.createServer({ udp: true, tcp: true, handle });
+    const port = await freeUdpPort();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server
+          .listen({ udp: { port, address: '127.0.0.1' }, tcp: { port, address: '127.0.0.1' } })
+          .then(() => {
+            server.off('error', reject);
+            resolve();
+          }, reject);
+      });
+      // A late socket error (a client resetting a TCP query) must not take the test process down.
+      server.on('error', () => undefined);
+      return { server, port };
+    } catch (err) {
+      await server.close().catch(() => undefined);
+      if (attempt >= 20) throw err;
+    }
+  }
 }
 
 function freeUdpPort(): Promise<number> {
