@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startDnsServer } from '../test/harness/dns.js';
-import { spawnServer } from '../test/harness/spawn.js';
+import { apiJson, onboard, spawnServer } from '../test/harness/spawn.js';
 import { Session } from './smtp-load.js';
 
 const perRun = Number(process.argv[2] ?? 200);
@@ -82,23 +82,11 @@ const server = await spawnServer({
 });
 try {
   const smtpPort = Number((await server.waitFor(/^listening smtp \S+:(\d+)$/m))[1]);
-  const post = async (path: string, body: unknown, key?: string) =>
-    (await (
-      await fetch(`${server.url}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-        body: JSON.stringify(body),
-      })
-    ).json()) as Record<string, string>;
-  await post('/v1/auth/signup', { email: 'bench@bench.test', organization_name: 'Bench' });
-  const code = (await server.waitFor(/verification code for bench@bench\.test: (\d{6})/))[1];
-  const { api_key: key } = await post('/v1/auth/signup/verify', {
-    email: 'bench@bench.test',
-    verification_token: code,
+  const { key, agentId, address } = await onboard(server, { email: 'bench@bench.test', localPart: 'events' });
+  await apiJson(`${server.url}/v1/agents/${agentId}/webhooks`, {
+    key,
+    body: { url: hookUrl, event_types: ['message.inbound'] },
   });
-  const agent = await post('/v1/agents', { name: 'Bench' }, key);
-  const mailbox = await post(`/v1/agents/${agent.id}/mailboxes`, { local_part: 'events' }, key);
-  await post(`/v1/agents/${agent.id}/webhooks`, { url: hookUrl, event_types: ['message.inbound'] }, key);
 
   const wsArrivals = new Map<string, number>();
   let fanoutReceived = 0;
@@ -128,7 +116,7 @@ try {
         await session.expect(1);
         for (let i = 0; i < perSender; i++) {
           const subject = `${label}-${s}-${i}`;
-          session.write(`MAIL FROM:<a@outside.test>\r\nRCPT TO:<${mailbox.address}>\r\nDATA\r\n`);
+          session.write(`MAIL FROM:<a@outside.test>\r\nRCPT TO:<${address}>\r\nDATA\r\n`);
           await session.expect(3);
           session.write(`Subject: ${subject}\r\n\r\nhello\r\n.\r\n`);
           sent.set(subject, performance.now());

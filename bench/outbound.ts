@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { startDnsServer } from '../test/harness/dns.js';
-import { spawnServer } from '../test/harness/spawn.js';
+import { apiJson, onboard, spawnServer } from '../test/harness/spawn.js';
 
 const total = Number(process.argv[2] ?? 1000);
 const concurrency = Number(process.argv[3] ?? 20);
@@ -115,30 +115,14 @@ async function loftbox(
     LOFTBOX_QUEUE_POLL: '50ms',
   });
   try {
-    const post = async (path: string, body: unknown, key?: string) =>
-      (await (
-        await fetch(`${server.url}${path}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-          body: JSON.stringify(body),
-        })
-      ).json()) as Record<string, string>;
-    await post('/v1/auth/signup', { email: 'bench@bench.test', organization_name: 'Bench' });
-    const code = (await server.waitFor(/verification code for bench@bench\.test: (\d{6})/))[1];
-    const { api_key: key } = await post('/v1/auth/signup/verify', {
-      email: 'bench@bench.test',
-      verification_token: code,
-    });
-    const agent = await post('/v1/agents', { name: 'Bench' }, key);
-    const mailbox = await post(`/v1/agents/${agent.id}/mailboxes`, { local_part: 'bench' }, key);
+    const { key, mailboxId } = await onboard(server, { email: 'bench@bench.test', localPart: 'bench' });
     const before = delivered();
     const started = performance.now();
     const api = await inParallel(total, async (i) => {
-      const res = await post(
-        '/v1/messages',
-        { mailbox_id: mailbox.id, to: ['b@sink.test'], subject: `bench ${i}`, body_text: text },
+      const res = await apiJson(`${server.url}/v1/messages`, {
         key,
-      );
+        body: { mailbox_id: mailboxId, to: ['b@sink.test'], subject: `bench ${i}`, body_text: text },
+      });
       if (!res.id) throw new Error(`send failed: ${JSON.stringify(res)}`);
     });
     while (delivered() - before < total) await new Promise((resolve) => setTimeout(resolve, 5));

@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type DnsZoneServer } from '../harness/dns.js';
-import type { Json } from '../harness/server.js';
 import { code, RawSmtp } from '../harness/smtp.js';
-import { spawnServer, type SpawnedServer } from '../harness/spawn.js';
+import { apiJson, onboard, spawnServer, type SpawnedServer } from '../harness/spawn.js';
 
 let dir: string;
 let dns: DnsZoneServer;
@@ -17,18 +16,6 @@ afterAll(async () => {
   await dns.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function json(url: string, init: { method?: string; key?: string; body?: unknown } = {}) {
-  const res = await fetch(url, {
-    method: init.method ?? (init.body ? 'POST' : 'GET'),
-    headers: {
-      ...(init.body ? { 'content-type': 'application/json' } : {}),
-      ...(init.key ? { authorization: `Bearer ${init.key}` } : {}),
-    },
-    body: init.body ? JSON.stringify(init.body) : undefined,
-  });
-  return (await res.json()) as Json;
-}
 
 const smtpPortOf = async (server: SpawnedServer) =>
   Number((await server.waitFor(/^listening smtp \S+:(\d+)$/m))[1]);
@@ -42,16 +29,9 @@ describe('durable acceptance', () => {
       LOFTBOX_DNS_SERVERS: dns.server,
     };
     const first = await spawnServer(env);
-    const email = 'kill@example.com';
-    await json(`${first.url}/v1/auth/signup`, { body: { email, organization_name: 'Kill' } });
-    const codeLine = await first.waitFor(/verification code for kill@example\.com: (\d{6})/);
-    const { api_key: key } = await json(`${first.url}/v1/auth/signup/verify`, {
-      body: { email, verification_token: codeLine[1] },
-    });
-    const agent = await json(`${first.url}/v1/agents`, { key, body: { name: 'Kill agent' } });
-    const mailbox = await json(`${first.url}/v1/agents/${agent.id}/mailboxes`, {
-      key,
-      body: { local_part: 'durable' },
+    const { key, mailboxId, address } = await onboard(first, {
+      email: 'kill@example.com',
+      localPart: 'durable',
     });
 
     const smtp = await RawSmtp.open(await smtpPortOf(first));
@@ -59,7 +39,7 @@ describe('durable acceptance', () => {
     for (const subject of subjects) {
       await smtp.command('EHLO client.test');
       await smtp.command('MAIL FROM:<sender@sender.test>');
-      await smtp.command(`RCPT TO:<${mailbox.address}>`);
+      await smtp.command(`RCPT TO:<${address}>`);
       await smtp.command('DATA');
       const reply = await smtp.command(`Subject: ${subject}\r\n\r\nkeep me\r\n.`);
       expect(code(reply)).toBe(250);
@@ -74,7 +54,7 @@ describe('durable acceptance', () => {
       const deadline = Date.now() + 15_000;
       let found: string[] = [];
       while (Date.now() < deadline) {
-        const inbox = await json(`${second.url}/v1/mailboxes/${mailbox.id}/inbox`, { key });
+        const inbox = await apiJson(`${second.url}/v1/mailboxes/${mailboxId}/inbox`, { key });
         found = (inbox.data as { subject: string }[]).map((m) => m.subject);
         if (found.length >= subjects.length) break;
         await new Promise((resolve) => setImmediate(resolve));

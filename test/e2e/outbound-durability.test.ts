@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type DnsZoneServer } from '../harness/dns.js';
 import { startFakeMx, type FakeMx } from '../harness/fake-mx.js';
-import type { Json } from '../harness/server.js';
-import { spawnServer } from '../harness/spawn.js';
+import { apiJson, onboard, spawnServer } from '../harness/spawn.js';
 
 let dir: string;
 let dns: DnsZoneServer;
@@ -26,18 +25,6 @@ afterAll(async () => {
   await dns.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function json(url: string, init: { key?: string; body?: unknown } = {}): Promise<Json> {
-  const res = await fetch(url, {
-    method: init.body ? 'POST' : 'GET',
-    headers: {
-      ...(init.body ? { 'content-type': 'application/json' } : {}),
-      ...(init.key ? { authorization: `Bearer ${init.key}` } : {}),
-    },
-    body: init.body ? JSON.stringify(init.body) : undefined,
-  });
-  return res.json();
-}
 
 describe('delivery across a crash', () => {
   it('delivers after kill -9 mid-delivery, with the same Message-ID, once the lease runs out', async () => {
@@ -63,21 +50,11 @@ describe('delivery across a crash', () => {
       },
     };
     const first = await spawnServer(env);
-    const email = 'owner@outbound-kill.test';
-    await json(`${first.url}/v1/auth/signup`, { body: { email, organization_name: 'Kill out' } });
-    const code = await first.waitFor(/verification code for owner@outbound-kill\.test: (\d{6})/);
-    const { api_key: key } = await json(`${first.url}/v1/auth/signup/verify`, {
-      body: { email, verification_token: code[1] },
-    });
-    const agent = await json(`${first.url}/v1/agents`, { key, body: { name: 'Sender' } });
-    const mailbox = await json(`${first.url}/v1/agents/${agent.id}/mailboxes`, {
-      key,
-      body: { local_part: 'out' },
-    });
-    const sent = await json(`${first.url}/v1/messages`, {
+    const { key, mailboxId } = await onboard(first, { email: 'owner@outbound-kill.test', localPart: 'out' });
+    const sent = await apiJson(`${first.url}/v1/messages`, {
       key,
       body: {
-        mailbox_id: mailbox.id,
+        mailbox_id: mailboxId,
         to: ['someone@dest.test'],
         subject: 'Survive a crash',
         body_text: 'still here',
@@ -94,7 +71,7 @@ describe('delivery across a crash', () => {
       const deadline = Date.now() + 20_000;
       let status = '';
       while (Date.now() < deadline && status !== 'delivered') {
-        status = (await json(`${second.url}/v1/messages/${sent.id}`, { key })).status;
+        status = (await apiJson(`${second.url}/v1/messages/${sent.id}`, { key })).status;
         if (status !== 'delivered') await new Promise((resolve) => setTimeout(resolve, 50));
       }
       expect(status).toBe('delivered');

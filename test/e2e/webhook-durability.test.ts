@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type DnsZoneServer } from '../harness/dns.js';
-import type { Json } from '../harness/server.js';
 import { code, RawSmtp } from '../harness/smtp.js';
-import { spawnServer } from '../harness/spawn.js';
+import { apiJson, onboard, spawnServer } from '../harness/spawn.js';
 import { startWebhookReceiver } from '../harness/webhook-receiver.js';
 
 let dir: string;
@@ -18,18 +17,6 @@ afterAll(async () => {
   await dns.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function json(url: string, init: { key?: string; body?: unknown } = {}): Promise<Json> {
-  const res = await fetch(url, {
-    method: init.body ? 'POST' : 'GET',
-    headers: {
-      ...(init.body ? { 'content-type': 'application/json' } : {}),
-      ...(init.key ? { authorization: `Bearer ${init.key}` } : {}),
-    },
-    body: init.body ? JSON.stringify(init.body) : undefined,
-  });
-  return res.json();
-}
 
 describe('webhooks across a crash', () => {
   it('re-sends the same webhook-id after kill -9 while the receiver was still answering', async () => {
@@ -54,18 +41,11 @@ describe('webhooks across a crash', () => {
     try {
       const first = await spawnServer(env);
       const smtpPort = Number((await first.waitFor(/^listening smtp \S+:(\d+)$/m))[1]);
-      const email = 'owner@hook-kill.test';
-      await json(`${first.url}/v1/auth/signup`, { body: { email, organization_name: 'Hook kill' } });
-      const verification = await first.waitFor(/verification code for owner@hook-kill\.test: (\d{6})/);
-      const { api_key: key } = await json(`${first.url}/v1/auth/signup/verify`, {
-        body: { email, verification_token: verification[1] },
+      const { key, agentId, address } = await onboard(first, {
+        email: 'owner@hook-kill.test',
+        localPart: 'hooked',
       });
-      const agent = await json(`${first.url}/v1/agents`, { key, body: { name: 'Hooked' } });
-      const mailbox = await json(`${first.url}/v1/agents/${agent.id}/mailboxes`, {
-        key,
-        body: { local_part: 'hooked' },
-      });
-      await json(`${first.url}/v1/agents/${agent.id}/webhooks`, {
+      await apiJson(`${first.url}/v1/agents/${agentId}/webhooks`, {
         key,
         body: { url: `${receiver.url}/hook`, event_types: ['message.inbound'] },
       });
@@ -73,7 +53,7 @@ describe('webhooks across a crash', () => {
       const smtp = await RawSmtp.open(smtpPort);
       await smtp.command('EHLO client.test');
       await smtp.command('MAIL FROM:<someone@outside.test>');
-      await smtp.command(`RCPT TO:<${mailbox.address}>`);
+      await smtp.command(`RCPT TO:<${address}>`);
       await smtp.command('DATA');
       expect(code(await smtp.command('Subject: crash me\r\n\r\nbody\r\n.'))).toBe(250);
       smtp.close();

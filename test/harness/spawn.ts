@@ -96,3 +96,43 @@ export function runCli(
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** JSON over HTTP to a spawned server: POST when there is a body, GET otherwise. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- callers read arbitrary API JSON
+export async function apiJson(url: string, init: { key?: string; body?: unknown } = {}): Promise<any> {
+  const res = await fetch(url, {
+    method: init.body ? 'POST' : 'GET',
+    headers: {
+      ...(init.body ? { 'content-type': 'application/json' } : {}),
+      ...(init.key ? { authorization: `Bearer ${init.key}` } : {}),
+    },
+    body: init.body ? JSON.stringify(init.body) : undefined,
+  });
+  return res.json();
+}
+
+/**
+ * Onboards through the public API of a server started with LOFTBOX_DEV=1: owner signup with the code
+ * read from its log, then an agent with one mailbox.
+ */
+export async function onboard(
+  server: SpawnedServer,
+  options: { email: string; localPart: string },
+): Promise<{ key: string; agentId: string; mailboxId: string; address: string }> {
+  const { email } = options;
+  await apiJson(`${server.url}/v1/auth/signup`, { body: { email, organization_name: `Org of ${email}` } });
+  const escaped = email.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const code = (await server.waitFor(new RegExp(`verification code for ${escaped}: (\\d{6})`)))[1];
+  const { api_key: key } = await apiJson(`${server.url}/v1/auth/signup/verify`, {
+    body: { email, verification_token: code },
+  });
+  const agent = await apiJson(`${server.url}/v1/agents`, {
+    key,
+    body: { name: `Agent ${options.localPart}` },
+  });
+  const mailbox = await apiJson(`${server.url}/v1/agents/${agent.id}/mailboxes`, {
+    key,
+    body: { local_part: options.localPart },
+  });
+  return { key, agentId: agent.id, mailboxId: mailbox.id, address: mailbox.address };
+}
