@@ -1,4 +1,6 @@
+import type { MessageRow } from '../db/repos/messages.js';
 import type { Deps } from '../deps.js';
+import { threadView } from '../messages/views.js';
 import { toIso } from '../lib/clock.js';
 import { randomBase32 } from '../lib/ids.js';
 
@@ -52,4 +54,34 @@ export function appendEvent(deps: Deps, event: NewEvent): string {
   });
   deps.bus.notify(event.orgId, seq);
   return id;
+}
+
+/**
+ * The routing fields of an event about one message: its org, agent, mailbox (id and address), thread
+ * and id. The address is looked up unless the caller already holds the mailbox.
+ */
+export function aboutMessage(
+  deps: Deps,
+  message: MessageRow,
+  mailboxAddress?: string,
+): Omit<NewEvent, 'type' | 'data'> {
+  return {
+    orgId: message.org_id,
+    agentId: message.agent_id,
+    mailboxId: message.mailbox_id,
+    mailbox: mailboxAddress ?? deps.repos.mailboxes.get(message.org_id, message.mailbox_id)?.address ?? null,
+    threadId: message.thread_id,
+    messageId: message.id,
+  };
+}
+
+/** `thread.created` for a message that started a new thread (the event is about the thread alone). */
+export function appendThreadCreated(deps: Deps, about: Omit<NewEvent, 'type' | 'data'>): void {
+  const thread = about.threadId ? deps.repos.threads.get(about.orgId, about.threadId) : undefined;
+  appendEvent(deps, {
+    ...about,
+    messageId: null,
+    type: 'thread.created',
+    data: { thread: thread ? threadView(thread) : null },
+  });
 }

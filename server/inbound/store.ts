@@ -3,10 +3,10 @@ import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { MessageRow } from '../db/repos/messages.js';
 import type { ThreadRow } from '../db/repos/threads.js';
 import type { Deps } from '../deps.js';
-import { appendEvent } from '../events/log.js';
+import { aboutMessage, appendEvent, appendThreadCreated } from '../events/log.js';
 import { toIso } from '../lib/clock.js';
 import { storeAttachments } from '../messages/attachments.js';
-import { messageView, threadView } from '../messages/views.js';
+import { messageView } from '../messages/views.js';
 import type { InjectionRisk } from '../policy/injection.js';
 import type { AuthSummary } from './authenticate.js';
 import { sanitizeFilename } from './filenames.js';
@@ -136,25 +136,11 @@ export function storeIncoming(deps: Deps, input: IncomingForMailbox): MessageRow
     );
 
     deps.repos.threads.recordMessage(mailbox.org_id, thread.id, threadPeople, inbound.received_at);
-    const base = {
-      orgId: mailbox.org_id,
-      agentId: mailbox.agent_id,
-      mailboxId: mailbox.id,
-      mailbox: mailbox.address,
-      threadId: thread.id,
-    };
-    if (threadCreated) {
-      const stored = deps.repos.threads.get(mailbox.org_id, thread.id);
-      appendEvent(deps, {
-        ...base,
-        type: 'thread.created',
-        data: { thread: stored ? threadView(stored) : null },
-      });
-    }
+    const about = aboutMessage(deps, message, mailbox.address);
+    if (threadCreated) appendThreadCreated(deps, about);
     appendEvent(deps, {
-      ...base,
+      ...about,
       type: 'message.inbound',
-      messageId: message.id,
       data: { message: messageView(message, attachments) },
     });
     return message;

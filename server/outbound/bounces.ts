@@ -1,6 +1,6 @@
 import type { DeliveryRow } from '../db/repos/deliveries.js';
 import type { Deps } from '../deps.js';
-import { appendEvent, type EventType } from '../events/log.js';
+import { aboutMessage, appendEvent, type EventType } from '../events/log.js';
 import { toIso } from '../lib/clock.js';
 import { messageView } from '../messages/views.js';
 import { aggregateStatus } from './queue.js';
@@ -102,13 +102,8 @@ function settle(
     deps.repos.messages.setStatus(delivery.org_id, message.id, aggregateStatus(message.status, deliveries));
     const updated = deps.repos.messages.get(delivery.org_id, message.id) ?? message;
     appendEvent(deps, {
+      ...aboutMessage(deps, message),
       type: EVENT[status] ?? 'message.bounced',
-      orgId: delivery.org_id,
-      agentId: message.agent_id,
-      mailboxId: message.mailbox_id,
-      mailbox: deps.repos.mailboxes.get(delivery.org_id, message.mailbox_id)?.address ?? null,
-      threadId: message.thread_id,
-      messageId: message.id,
       data: {
         recipient: delivery.recipient,
         status: detail.status,

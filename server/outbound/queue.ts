@@ -1,7 +1,7 @@
 import type { DeliveryRow } from '../db/repos/deliveries.js';
 import type { MessageRow } from '../db/repos/messages.js';
 import type { Deps } from '../deps.js';
-import { appendEvent } from '../events/log.js';
+import { aboutMessage, appendEvent } from '../events/log.js';
 import { addMs, toIso, toIsoCeil } from '../lib/clock.js';
 import { returnPathHostFor } from '../domains/records.js';
 import { messageView } from '../messages/views.js';
@@ -214,7 +214,6 @@ export class DeliveryQueue {
         ...(status === 'delivered' ? { delivered_at: at } : {}),
       });
       const updated = deps.repos.messages.get(delivery.org_id, message.id) ?? message;
-      const mailbox = deps.repos.mailboxes.get(delivery.org_id, message.mailbox_id);
       const eventType =
         status === 'delivered'
           ? 'message.delivered'
@@ -224,13 +223,8 @@ export class DeliveryQueue {
               ? 'message.deferred'
               : 'message.failed';
       appendEvent(deps, {
+        ...aboutMessage(deps, message),
         type: eventType,
-        orgId: delivery.org_id,
-        agentId: message.agent_id,
-        mailboxId: message.mailbox_id,
-        mailbox: mailbox?.address ?? null,
-        threadId: message.thread_id,
-        messageId: message.id,
         data: {
           recipient: delivery.recipient,
           attempt: attempts,

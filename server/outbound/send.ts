@@ -5,12 +5,12 @@ import type { MessageRow } from '../db/repos/messages.js';
 import type { OrganizationRow } from '../db/repos/organizations.js';
 import type { ThreadRow } from '../db/repos/threads.js';
 import type { Deps } from '../deps.js';
-import { appendEvent, type EventType } from '../events/log.js';
+import { aboutMessage, appendEvent, appendThreadCreated, type EventType } from '../events/log.js';
 import { DAY_MS, toIso } from '../lib/clock.js';
 import { ApiError, conflict, forbidden, notFound, tooManyRequests } from '../lib/errors.js';
 import { randomBase32 } from '../lib/ids.js';
 import { storeAttachments } from '../messages/attachments.js';
-import { messageView, threadView } from '../messages/views.js';
+import { messageView } from '../messages/views.js';
 import { subjectKey } from '../inbound/threading.js';
 import { compose, renderBodies, type OutgoingAttachment } from './compose.js';
 import { signingKey, signMessage } from './dkim.js';
@@ -424,26 +424,12 @@ function persist(
   }
   deps.repos.threads.recordMessage(mailbox.org_id, thread.id, people, now);
 
-  const base = {
-    orgId: mailbox.org_id,
-    agentId: mailbox.agent_id,
-    mailboxId: mailbox.id,
-    mailbox: mailbox.address,
-    threadId: thread.id,
-  };
-  if (threadCreated) {
-    const stored = deps.repos.threads.get(mailbox.org_id, thread.id);
-    appendEvent(deps, {
-      ...base,
-      type: 'thread.created',
-      data: { thread: stored ? threadView(stored) : null },
-    });
-  }
+  const about = aboutMessage(deps, message, mailbox.address);
+  if (threadCreated) appendThreadCreated(deps, about);
   const view = messageView(message, attachments);
   appendEvent(deps, {
-    ...base,
+    ...about,
     type: EVENT_FOR_STATUS[status] ?? 'message.queued',
-    messageId: message.id,
     data: {
       message: view,
       ...(verdict.action === 'send' ? {} : { policy_id: verdict.policy.id, reason: verdict.reason }),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { sanitizeFilename } from '../../inbound/filenames.js';
 import { toIso, DAY_MS } from '../../lib/clock.js';
 import { ApiError, conflict } from '../../lib/errors.js';
-import { appendEvent } from '../../events/log.js';
+import { aboutMessage, appendEvent } from '../../events/log.js';
 import { MessageView } from '../../messages/views.js';
 import { sendMessage } from '../../outbound/send.js';
 import { route } from '../route.js';
@@ -215,14 +215,7 @@ export const outgoingRoutes = [
         });
         deps.repos.deliveries.releaseHeld(auth.org.id, message.id, 'queued', due, toIso(now));
         const updated = fullMessage(deps, loadMessage(deps, auth.org.id, message.id));
-        const base = {
-          orgId: auth.org.id,
-          agentId: message.agent_id,
-          mailboxId: message.mailbox_id,
-          mailbox: deps.repos.mailboxes.get(auth.org.id, message.mailbox_id)?.address ?? null,
-          threadId: message.thread_id,
-          messageId: message.id,
-        };
+        const base = aboutMessage(deps, message);
         appendEvent(deps, {
           ...base,
           type: 'message.approved',
@@ -261,13 +254,8 @@ export const outgoingRoutes = [
         });
         deps.repos.deliveries.releaseHeld(auth.org.id, message.id, 'cancelled', null, now);
         appendEvent(deps, {
+          ...aboutMessage(deps, message),
           type: 'message.rejected',
-          orgId: auth.org.id,
-          agentId: message.agent_id,
-          mailboxId: message.mailbox_id,
-          mailbox: deps.repos.mailboxes.get(auth.org.id, message.mailbox_id)?.address ?? null,
-          threadId: message.thread_id,
-          messageId: message.id,
           data: {
             message: fullMessage(deps, loadMessage(deps, auth.org.id, message.id)),
             reason: body.reason ?? null,
