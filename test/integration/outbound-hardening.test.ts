@@ -198,6 +198,40 @@ describe('a hung MX holds only its own attempt', () => {
   });
 });
 
+describe('how much of a domain one attempt tries', () => {
+  it('dials at most LOFTBOX_OUTBOUND_MAX_MX hosts and LOFTBOX_OUTBOUND_MAX_ADDRESSES addresses, then defers', async () => {
+    const { mx, server } = await setup({ outboundMaxMx: 2, outboundMaxAddresses: 3 });
+    const hosts = ['127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6'];
+    const dials = new Map<string, number>(hosts.map((h) => [h, 0]));
+    for (const host of hosts) {
+      // Every host is busy (RFC 5321 §3.8: 421 at the greeting), so each one passes to the next.
+      const busy = await startRawMx(host, mx.port, (socket) => {
+        dials.set(host, (dials.get(host) ?? 0) + 1);
+        socket.end('421 4.3.2 busy\r\n');
+      });
+      cleanups.push(() => busy.close());
+    }
+    server.dns.set('many.test', {
+      MX: [1, 2, 3, 4].map((n) => ({ exchange: `mx${n}.many.test`, priority: n * 10 })),
+    });
+    server.dns.set('mx1.many.test', { A: ['127.0.0.3', '127.0.0.4'] });
+    server.dns.set('mx2.many.test', { A: ['127.0.0.5', '127.0.0.6'] });
+    server.dns.set('mx3.many.test', { A: ['127.0.0.3'] });
+    server.dns.set('mx4.many.test', { A: ['127.0.0.4'] });
+    const a = await server.mailbox('alpha');
+    const sent = await sendAs(server, a, 'someone@many.test');
+    await server.running.queue.tick();
+
+    expect(Object.fromEntries(dials)).toEqual({
+      '127.0.0.3': 1,
+      '127.0.0.4': 1,
+      '127.0.0.5': 1,
+      '127.0.0.6': 0,
+    });
+    expect((await messageOf(server, a.key, sent.id)).delivery.recipients[0].status).toBe('deferred');
+  });
+});
+
 describe('database faults under the delivery queue', () => {
   it('logs, backs off and keeps going when leasing or recording fails, then delivers once the fault is gone', async () => {
     const { mx, server } = await setup({ deliveryLease: 60_000 });
