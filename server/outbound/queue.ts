@@ -62,6 +62,11 @@ export class DeliveryQueue {
   private readonly loop: WorkerLoop;
   private readonly inFlight = new Map<string, InFlight>();
   private completed = 0;
+  /**
+   * Attempts started per organization since the queue was last idle: organizations take turns by it,
+   * so one with a backlog gets its next slot only after the others have had theirs.
+   */
+  private readonly turns = new Map<string, number>();
   private stopping = false;
 
   constructor(
@@ -121,24 +126,24 @@ export class DeliveryQueue {
     const free = deps.config.outboundConcurrency - this.inFlight.size;
     if (this.stopping || free <= 0) return 0;
     const busyDomains: Record<string, number> = {};
-    const busyOrgs: Record<string, number> = {};
     for (const { delivery } of this.inFlight.values()) {
       busyDomains[delivery.domain] = (busyDomains[delivery.domain] ?? 0) + 1;
-      busyOrgs[delivery.org_id] = (busyOrgs[delivery.org_id] ?? 0) + 1;
     }
     const now = deps.clock.now();
     const leased = deps.repos.deliveries.lease(toIso(now), toIso(addMs(now, deps.config.deliveryLease)), {
       limit: free,
       perDomain: deps.config.domainConcurrency,
       busyDomains,
-      busyOrgs,
+      busyOrgs: Object.fromEntries(this.turns),
       inFlight: [...this.inFlight.keys()],
     });
+    if (leased.length === 0 && this.inFlight.size === 0) this.turns.clear();
     for (const delivery of leased) this.begin(delivery);
     return leased.length;
   }
 
   private begin(delivery: DeliveryRow): void {
+    this.turns.set(delivery.org_id, (this.turns.get(delivery.org_id) ?? 0) + 1);
     const abort = new AbortController();
     const deadline = setTimeout(
       () => abort.abort(new AttemptAborted('deadline')),

@@ -198,6 +198,30 @@ describe('a hung MX holds only its own attempt', () => {
   });
 });
 
+describe('fairness between organizations', () => {
+  it("serves another org's mail next instead of after one org's whole backlog", async () => {
+    const { mx, server } = await setup({ outboundConcurrency: 1, domainConcurrency: 1 });
+    const { deps } = server.running;
+    const a = await server.mailbox('alpha');
+    const b = await server.mailbox('beta');
+    await server.running.queue.stop();
+    for (const n of [1, 2, 3, 4]) await sendAs(server, a, `a${n}@ok.test`);
+    await sendAs(server, b, 'b1@ok.test');
+
+    const queue = new DeliveryQueue(deps, { local: captureTransport(deps), remote: directTransport(deps) });
+    queue.start();
+    cleanups.push(() => queue.stop());
+    await queue.tick();
+    expect(mx.received.map((m) => m.rcptTo[0])).toEqual([
+      'a1@ok.test',
+      'b1@ok.test',
+      'a2@ok.test',
+      'a3@ok.test',
+      'a4@ok.test',
+    ]);
+  });
+});
+
 describe('how much of a domain one attempt tries', () => {
   it('dials at most LOFTBOX_OUTBOUND_MAX_MX hosts and LOFTBOX_OUTBOUND_MAX_ADDRESSES addresses, then defers', async () => {
     const { mx, server } = await setup({ outboundMaxMx: 2, outboundMaxAddresses: 3 });

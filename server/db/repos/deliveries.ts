@@ -85,8 +85,8 @@ export class DeliveriesRepo {
    *
    * Fair by construction: no recipient domain gets more than `perDomain` attempts in flight (counting
    * `busyDomains`, those already running), and organizations take turns — each one's n-th due delivery
-   * (after the ones it already has running) comes before anyone's (n+1)-th — so one tenant's backlog or
-   * one slow destination cannot take every slot. Deliveries `inFlight` in this process are never leased
+   * (counting the `busyOrgs` turns it has already had) comes before anyone's (n+1)-th — so one tenant's
+   * backlog or one slow destination cannot take every slot. Deliveries `inFlight` in this process are never leased
    * twice, even when their lease has run out.
    */
   lease(
@@ -105,19 +105,21 @@ export class DeliveriesRepo {
         `UPDATE deliveries SET status = 'sending', lease_until = @leaseUntil, updated_at = @now
          WHERE id IN (
            SELECT id FROM (
-             SELECT d.id, d.next_attempt_at,
-               ROW_NUMBER() OVER (PARTITION BY d.domain ORDER BY d.next_attempt_at, d.id)
-                 + COALESCE(busy_domain.n, 0) AS domain_slot,
-               ROW_NUMBER() OVER (PARTITION BY d.org_id ORDER BY d.next_attempt_at, d.id)
-                 + COALESCE(busy_org.n, 0) AS org_turn
-             FROM deliveries d
+             SELECT due.id, due.next_attempt_at, due.org_turn,
+               ROW_NUMBER() OVER (PARTITION BY due.domain ORDER BY due.org_turn, due.next_attempt_at, due.id)
+                 + COALESCE(busy_domain.n, 0) AS domain_slot
+             FROM (
+               SELECT d.id, d.domain, d.next_attempt_at,
+                 ROW_NUMBER() OVER (PARTITION BY d.org_id ORDER BY d.next_attempt_at, d.id)
+                   + COALESCE(busy_org.n, 0) AS org_turn
+               FROM deliveries d
+               LEFT JOIN (SELECT key AS name, value AS n FROM json_each(@busyOrgs)) busy_org
+                 ON busy_org.name = d.org_id
+               WHERE ((d.status IN ('queued', 'deferred') AND d.next_attempt_at <= @now)
+                   OR (d.status = 'sending' AND d.lease_until < @now))
+                 AND d.id NOT IN (SELECT value FROM json_each(@inFlight))) due
              LEFT JOIN (SELECT key AS name, value AS n FROM json_each(@busyDomains)) busy_domain
-               ON busy_domain.name = d.domain
-             LEFT JOIN (SELECT key AS name, value AS n FROM json_each(@busyOrgs)) busy_org
-               ON busy_org.name = d.org_id
-             WHERE ((d.status IN ('queued', 'deferred') AND d.next_attempt_at <= @now)
-                 OR (d.status = 'sending' AND d.lease_until < @now))
-               AND d.id NOT IN (SELECT value FROM json_each(@inFlight)))
+               ON busy_domain.name = due.domain)
            WHERE domain_slot <= @perDomain
            ORDER BY org_turn, next_attempt_at, id
            LIMIT @limit)
