@@ -248,6 +248,8 @@ export function directTransport(deps: Deps): Transport {
   // Like webhooks (events/ssrf.ts): a tenant's recipient domain must not make the server dial its own
   // loopback or private network, unless the operator lists those ranges.
   const allow = deps.config.outboundAllow ? deps.config.outboundAllow.split(',') : [];
+  // A typo in the list must stop the server at start, not surface in a tenant's delivery result.
+  isForbiddenAddress('127.0.0.1', { allow });
   return {
     async deliver(job) {
       let hosts: string[];
