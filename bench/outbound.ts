@@ -109,6 +109,7 @@ async function loftbox(
     LOFTBOX_DNS_SERVERS: dns.server,
     LOFTBOX_DELIVERY: 'direct',
     LOFTBOX_OUTBOUND_PORT: String(sinkPort),
+    LOFTBOX_OUTBOUND_ALLOW: '127.0.0.0/8',
     LOFTBOX_DAILY_SEND_LIMIT: '1000000',
     LOFTBOX_MAILBOX_SEND_RATE: '1000000',
     LOFTBOX_DOMAIN_CONCURRENCY: String(concurrency),

@@ -294,6 +294,45 @@ export const settings = {
     '60s',
     'Greeting and per-command timeout when talking to remote SMTP servers.',
   ),
+  outboundPhaseTimeout: setting(
+    'LOFTBOX_OUTBOUND_PHASE_TIMEOUT',
+    duration,
+    '5m',
+    'Hard limit on one SMTP phase (connect to EHLO, AUTH, MAIL to the final reply), however slowly the server drips its replies (Postfix: 300 s per command).',
+  ),
+  outboundAttemptTimeout: setting(
+    'LOFTBOX_OUTBOUND_ATTEMPT_TIMEOUT',
+    duration,
+    '10m',
+    'Hard limit on one delivery attempt over every MX host tried; a hung attempt is deferred when it runs out.',
+  ),
+  outboundMaxMx: setting(
+    'LOFTBOX_OUTBOUND_MAX_MX',
+    positiveInt.max(100),
+    5,
+    'MX hosts tried per delivery attempt, in preference order (Postfix smtp_mx_session_limit-style bound).',
+  ),
+  outboundMaxAddresses: setting(
+    'LOFTBOX_OUTBOUND_MAX_ADDRESSES',
+    positiveInt.max(100),
+    5,
+    'Addresses dialed per delivery attempt over all MX hosts (Postfix smtp_mx_address_limit).',
+  ),
+  outboundConcurrency: setting(
+    'LOFTBOX_OUTBOUND_CONCURRENCY',
+    positiveInt.max(10_000),
+    100,
+    'Delivery attempts in flight at once over all domains and organizations.',
+  ),
+  outboundAllow: setting(
+    'LOFTBOX_OUTBOUND_ALLOW',
+    z
+      .string()
+      .regex(/^[0-9a-fA-F:./]+(,[0-9a-fA-F:./]+)*$/, 'comma-separated addresses or CIDRs')
+      .nullable(),
+    null,
+    'CIDRs direct delivery may dial despite the private/loopback guard (internal MX hosts, tests).',
+  ),
   webhookAllow: setting(
     'LOFTBOX_WEBHOOK_ALLOW',
     z

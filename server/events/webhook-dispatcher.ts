@@ -122,7 +122,7 @@ export class WebhookDispatcher {
     private readonly deps: Deps,
     private readonly dialer: Dispatcher,
   ) {
-    this.loop = new WorkerLoop(() => this.run(), 1000);
+    this.loop = new WorkerLoop(() => this.run(), 1000, { name: 'webhooks', log: deps.log });
   }
 
   start(): void {

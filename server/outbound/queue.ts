@@ -6,7 +6,16 @@ import { addMs, toIso, toIsoCeil } from '../lib/clock.js';
 import { returnPathHostFor } from '../domains/records.js';
 import { messageView } from '../messages/views.js';
 import { WorkerLoop } from '../lib/worker-loop.js';
-import type { Transport, TransportResult } from './transports.js';
+import type { DeliveryJob, Transport, TransportResult } from './transports.js';
+
+/** Rejects with the abort reason once `signal` is aborted; never settles otherwise. */
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise<never>((_resolve, reject) => {
+    const fail = () => reject(signal.reason as Error);
+    if (signal.aborted) fail();
+    else signal.addEventListener('abort', fail, { once: true });
+  });
+}
 
 export interface QueueTransports {
   /** Recipients on domains this server hosts. */
@@ -15,8 +24,18 @@ export interface QueueTransports {
   remote: Transport;
 }
 
-/** Leased per tick; bounded so one tick never holds a huge batch of leases. */
-const LEASE_BATCH = 100;
+/** Why an attempt was cut short: its deadline passed, or the server is shutting down. */
+class AttemptAborted extends Error {
+  constructor(readonly why: 'deadline' | 'shutdown') {
+    super(why === 'deadline' ? 'attempt deadline passed' : 'server shutting down');
+  }
+}
+
+interface InFlight {
+  delivery: DeliveryRow;
+  abort: AbortController;
+  done: Promise<void>;
+}
 
 /** Message status from its recipients' deliveries (CONTRACT §3 outgoing statuses). */
 export function aggregateStatus(current: string, deliveries: DeliveryRow[]): string {
@@ -33,66 +52,119 @@ export function aggregateStatus(current: string, deliveries: DeliveryRow[]): str
 }
 
 /**
- * The delivery queue: leases due deliveries (a lease that runs out is taken over, so a crash mid-
- * attempt only delays), runs them with a per-domain concurrency cap, classifies the outcome, and
- * records it with its events in one transaction.
+ * The delivery queue: leases due deliveries and runs each attempt on its own, so a hung MX holds only
+ * its own attempt (never a batch): as attempts finish, more are leased. Leasing is fair: at most
+ * `domainConcurrency` attempts per recipient domain, and organizations take turns. Each attempt has a
+ * hard deadline; the outcome is classified and recorded with its events in one transaction.
+ * Start-up reclaims a dead process's leases at once; a lease that runs out is taken over too.
  */
 export class DeliveryQueue {
   private readonly loop: WorkerLoop;
-  private readonly inFlight = new Map<string, number>();
-  private readonly waiting = new Map<string, (() => void)[]>();
+  private readonly inFlight = new Map<string, InFlight>();
+  private completed = 0;
+  /**
+   * Attempts started per organization since the queue was last idle: organizations take turns by it,
+   * so one with a backlog gets its next slot only after the others have had theirs.
+   */
+  private readonly turns = new Map<string, number>();
+  private stopping = false;
 
   constructor(
     private readonly deps: Deps,
     private readonly transports: QueueTransports,
   ) {
-    this.loop = new WorkerLoop(() => this.runDue(), deps.config.queuePoll);
+    this.loop = new WorkerLoop(() => this.startDue(), deps.config.queuePoll, {
+      name: 'outbound',
+      log: deps.log,
+    });
   }
 
   start(): void {
+    const reclaimed = this.deps.repos.deliveries.reclaimLeases(toIso(this.deps.clock.now()));
+    if (reclaimed > 0) {
+      this.deps.log.info(
+        { event: 'outbound.leases_reclaimed', count: reclaimed },
+        'reclaimed delivery leases',
+      );
+    }
     this.deps.wakeQueue = () => this.loop.wake();
     this.loop.start();
   }
 
-  stop(): Promise<void> {
-    return this.loop.stop();
+  /**
+   * Stops leasing, lets attempts in flight finish within the shutdown grace, then drops the rest: their
+   * deliveries stay leased and the next start takes them over (at least once).
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.loop.stop();
+    const pending = [...this.inFlight.values()];
+    if (pending.length === 0) return;
+    const grace = setTimeout(() => {
+      for (const attempt of pending) attempt.abort.abort(new AttemptAborted('shutdown'));
+    }, this.deps.config.shutdownGraceMs);
+    await Promise.all(pending.map((attempt) => attempt.done));
+    clearTimeout(grace);
   }
 
-  /** Runs everything due now; resolves with the number of attempts made. Tests call it directly. */
-  tick(): Promise<number> {
-    return this.loop.tick();
-  }
-
-  private async runDue(): Promise<number> {
-    let attempts = 0;
+  /**
+   * Runs everything due now to completion; resolves with the number of attempts finished meanwhile.
+   * Tests call it directly; the background loop never waits for attempts.
+   */
+  async tick(): Promise<number> {
+    const before = this.completed;
     for (;;) {
-      const now = this.deps.clock.now();
-      const leased = this.deps.repos.deliveries.lease(
-        toIso(now),
-        toIso(addMs(now, this.deps.config.deliveryLease)),
-        LEASE_BATCH,
-      );
-      if (leased.length === 0) return attempts;
-      await Promise.all(
-        leased.map((delivery) => this.withDomainSlot(delivery.domain, () => this.attempt(delivery))),
-      );
-      attempts += leased.length;
+      const started = await this.loop.tick();
+      if (started === 0 && this.inFlight.size === 0) return this.completed - before;
+      if (this.inFlight.size > 0) await Promise.race([...this.inFlight.values()].map((a) => a.done));
     }
   }
 
-  private async withDomainSlot<T>(domain: string, work: () => Promise<T>): Promise<T> {
-    while ((this.inFlight.get(domain) ?? 0) >= this.deps.config.domainConcurrency) {
-      await new Promise<void>((resolve) =>
-        this.waiting.set(domain, [...(this.waiting.get(domain) ?? []), resolve]),
-      );
+  /** Leases as many due deliveries as there are free slots and starts them; resolves at once. */
+  private async startDue(): Promise<number> {
+    const { deps } = this;
+    const free = deps.config.outboundConcurrency - this.inFlight.size;
+    if (this.stopping || free <= 0) return 0;
+    const busyDomains: Record<string, number> = {};
+    for (const { delivery } of this.inFlight.values()) {
+      busyDomains[delivery.domain] = (busyDomains[delivery.domain] ?? 0) + 1;
     }
-    this.inFlight.set(domain, (this.inFlight.get(domain) ?? 0) + 1);
-    try {
-      return await work();
-    } finally {
-      this.inFlight.set(domain, (this.inFlight.get(domain) ?? 1) - 1);
-      this.waiting.get(domain)?.shift()?.();
-    }
+    const now = deps.clock.now();
+    const leased = deps.repos.deliveries.lease(toIso(now), toIso(addMs(now, deps.config.deliveryLease)), {
+      limit: free,
+      perDomain: deps.config.domainConcurrency,
+      busyDomains,
+      busyOrgs: Object.fromEntries(this.turns),
+      inFlight: [...this.inFlight.keys()],
+    });
+    if (leased.length === 0 && this.inFlight.size === 0) this.turns.clear();
+    for (const delivery of leased) this.begin(delivery);
+    return leased.length;
+  }
+
+  private begin(delivery: DeliveryRow): void {
+    this.turns.set(delivery.org_id, (this.turns.get(delivery.org_id) ?? 0) + 1);
+    const abort = new AbortController();
+    const deadline = setTimeout(
+      () => abort.abort(new AttemptAborted('deadline')),
+      this.deps.config.outboundAttemptTimeout,
+    );
+    const done = this.attempt(delivery, abort.signal)
+      .catch((err: unknown) =>
+        // The database failed under the attempt (locked, full, read-only): the delivery stays leased
+        // and is taken over when its lease runs out or at the next start.
+        this.deps.log.error(
+          { event: 'outbound.attempt_failed', delivery_id: delivery.id, err },
+          'delivery attempt could not be recorded',
+        ),
+      )
+      .finally(() => {
+        clearTimeout(deadline);
+        this.inFlight.delete(delivery.id);
+        this.completed += 1;
+        this.loop.wake();
+      });
+    this.inFlight.set(delivery.id, { delivery, abort, done });
   }
 
   /** Domains this server receives for: the managed one and live verified custom domains. */
@@ -108,7 +180,7 @@ export class DeliveryQueue {
     return mailbox?.domain_id ? returnPathHostFor(this.deps, mailbox.domain) : this.deps.returnPathHost;
   }
 
-  private async attempt(delivery: DeliveryRow): Promise<void> {
+  private async attempt(delivery: DeliveryRow, signal: AbortSignal): Promise<void> {
     const { deps } = this;
     const message = deps.repos.messages.get(delivery.org_id, delivery.message_id);
     const raw = message?.raw_hash ? deps.repos.blobs.get(message.raw_hash) : undefined;
@@ -122,31 +194,41 @@ export class DeliveryQueue {
     }
     const local = this.hosted(delivery.domain);
     const started = performance.now();
+    const job: DeliveryJob = {
+      // Local recipients see the sending mailbox as the envelope sender (their inbound rules apply to
+      // it); remote ones get the VERP address so bounces find this delivery.
+      envelopeFrom: local
+        ? ((JSON.parse(message.from_addr ?? '{}') as { address?: string }).address ?? '')
+        : `bounces+${delivery.verp_token}@${this.returnPath(message)}`,
+      kind: String((JSON.parse(message.metadata) as { system_kind?: unknown }).system_kind ?? 'outbound'),
+      recipient: delivery.recipient,
+      domain: delivery.domain,
+      raw,
+      orgId: delivery.org_id,
+      messageId: message.message_id_header ?? '',
+      signal,
+    };
     let result: TransportResult;
     try {
-      result = await (local ? this.transports.local : this.transports.remote).deliver({
-        // Local recipients see the sending mailbox as the envelope sender (their inbound rules apply to
-        // it); remote ones get the VERP address so bounces find this delivery.
-        envelopeFrom: local
-          ? ((JSON.parse(message.from_addr ?? '{}') as { address?: string }).address ?? '')
-          : `bounces+${delivery.verp_token}@${this.returnPath(message)}`,
-        kind: String((JSON.parse(message.metadata) as { system_kind?: unknown }).system_kind ?? 'outbound'),
-        recipient: delivery.recipient,
-        domain: delivery.domain,
-        raw,
-        orgId: delivery.org_id,
-        messageId: message.message_id_header ?? '',
-      });
+      result = await Promise.race([
+        (local ? this.transports.local : this.transports.remote).deliver(job),
+        aborted(signal),
+      ]);
     } catch (err) {
+      if (err instanceof AttemptAborted && err.why === 'shutdown') return;
       result = {
         outcome: 'deferred',
-        category: 'other',
-        status: '4.3.0',
+        category: err instanceof AttemptAborted ? 'timeout' : 'other',
+        status: err instanceof AttemptAborted ? '4.4.2' : '4.3.0',
         retryAfterSeconds: null,
-        response: (err as Error).message,
+        response:
+          err instanceof AttemptAborted
+            ? `no outcome within ${deps.config.outboundAttemptTimeout} ms; the attempt was cut short`
+            : (err as Error).message,
         host: null,
       };
     }
+    if (signal.reason instanceof AttemptAborted && signal.reason.why === 'shutdown') return;
     this.record(delivery, message, result, Math.round(performance.now() - started));
   }
 

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Deps } from '../deps.js';
+import { isForbiddenAddress } from '../events/ssrf.js';
 import { toIso } from '../lib/clock.js';
 import { classifyError, classifyReply, type Classification, type SmtpStage } from './classify.js';
 
@@ -13,6 +14,8 @@ export interface DeliveryJob {
   raw: Buffer;
   orgId: string;
   messageId: string;
+  /** Aborted when the attempt's deadline passes or the server shuts down: the session is dropped. */
+  signal?: AbortSignal;
 }
 
 export interface TransportResult extends Omit<Classification, 'outcome'> {
@@ -74,6 +77,51 @@ interface NodemailerError extends Error {
   responseCode?: number;
 }
 
+/**
+ * nodemailer's timeouts are idle timeouts: a server that drips one `250-` line a minute never trips
+ * them. Each phase therefore also gets a hard deadline (Postfix: 300 s per command), after which the
+ * session is dropped.
+ */
+function withDeadline<T>(
+  work: Promise<T>,
+  ms: number,
+  command: string,
+  connection: SMTPConnection,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort = () => {};
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        Object.assign(new Error(`${command}: no complete reply within ${ms} ms`), {
+          code: 'ETIMEDOUT',
+          command,
+        }),
+      );
+      connection.close();
+    }, ms);
+    onAbort = () => reject(Object.assign(new Error('attempt aborted'), { code: 'ETIMEDOUT', command }));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([work, expired]).finally(() => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  });
+}
+
+/**
+ * What the tenant sees of a failed reply. A reply to the connection itself (the greeting, or what a
+ * server says as it hangs up) is the remote's banner, which names its software and internal hosts:
+ * only its code and enhanced status code are kept. Replies to our commands are shown whole.
+ */
+function tenantResponse(e: NodemailerError, stage: SmtpStage, code: number): string {
+  const reply = e.response ?? e.message;
+  if (stage !== 'connect') return reply;
+  const enhanced = /^\d{3}[ -]?(\d\.\d{1,3}\.\d{1,3})\b/.exec(reply)?.[1];
+  return `${code}${enhanced ? ` ${enhanced}` : ''} (connection refused by the server)`;
+}
+
 /** Runs one SMTP transaction for one recipient and classifies how it ended. */
 async function smtpTransaction(
   deps: Deps,
@@ -102,20 +150,42 @@ async function smtpTransaction(
     logger: false,
   });
   const host = options.servername;
+  const phase = deps.config.outboundPhaseTimeout;
+  const abort = () => connection.close();
+  job.signal?.addEventListener('abort', abort, { once: true });
   try {
-    await new Promise<void>((resolve, reject) => {
-      connection.once('error', reject);
-      connection.connect((err) => (err ? reject(err) : resolve()));
-    });
+    job.signal?.throwIfAborted();
+    await withDeadline(
+      new Promise<void>((resolve, reject) => {
+        connection.once('error', reject);
+        connection.connect((err) => (err ? reject(err) : resolve()));
+      }),
+      phase,
+      'CONN',
+      connection,
+      job.signal,
+    );
     if (options.auth) {
-      await new Promise<void>((resolve, reject) =>
-        connection.login({ credentials: options.auth }, (err) => (err ? reject(err) : resolve())),
+      await withDeadline(
+        new Promise<void>((resolve, reject) =>
+          connection.login({ credentials: options.auth }, (err) => (err ? reject(err) : resolve())),
+        ),
+        phase,
+        'AUTH',
+        connection,
+        job.signal,
       );
     }
-    const info = await new Promise<{ response: string }>((resolve, reject) =>
-      connection.send({ from: job.envelopeFrom, to: [job.recipient] }, job.raw, (err, result) =>
-        err || !result ? reject(err ?? new Error('no result')) : resolve(result),
+    const info = await withDeadline(
+      new Promise<{ response: string }>((resolve, reject) =>
+        connection.send({ from: job.envelopeFrom, to: [job.recipient] }, job.raw, (err, result) =>
+          err || !result ? reject(err ?? new Error('no result')) : resolve(result),
+        ),
       ),
+      phase,
+      'MAIL FROM',
+      connection,
+      job.signal,
     );
     const parsed = /^(\d{3})[ -]?(.*)$/s.exec(info.response);
     return {
@@ -136,7 +206,7 @@ async function smtpTransaction(
       const message = (e.response ?? e.message).replace(/^\d{3}[ -]?/, '');
       return {
         ...classifyReply({ stage, code: e.responseCode, message }),
-        response: e.response ?? e.message,
+        response: tenantResponse(e, stage, e.responseCode),
         host,
         stage,
       };
@@ -145,6 +215,7 @@ async function smtpTransaction(
       e.code === 'ETIMEDOUT' || /time(d)? ?out/i.test(e.message) ? 'ETIMEDOUT' : (e.code ?? 'ECONNECTION');
     return { ...classifyError({ stage, code, message: e.message }), response: e.message, host, stage };
   } finally {
+    job.signal?.removeEventListener('abort', abort);
     connection.close();
   }
 }
@@ -174,6 +245,11 @@ async function addressesOf(deps: Deps, host: string): Promise<string[]> {
  * answers 421 passes the message to the next; any other reply is the answer.
  */
 export function directTransport(deps: Deps): Transport {
+  // Like webhooks (events/ssrf.ts): a tenant's recipient domain must not make the server dial its own
+  // loopback or private network, unless the operator lists those ranges.
+  const allow = deps.config.outboundAllow ? deps.config.outboundAllow.split(',') : [];
+  // A typo in the list must stop the server at start, not surface in a tenant's delivery result.
+  isForbiddenAddress('127.0.0.1', { allow });
   return {
     async deliver(job) {
       let hosts: string[];
@@ -203,9 +279,32 @@ export function directTransport(deps: Deps): Transport {
         }
       }
       let last: TransportResult | null = null;
-      for (const host of hosts) {
+      // Bounded like Postfix (smtp_mx_session_limit, smtp_mx_address_limit): a domain publishing 30
+      // MX records of unreachable addresses costs a few connection timeouts, not hours.
+      let dials = deps.config.outboundMaxAddresses;
+      for (const host of hosts.slice(0, deps.config.outboundMaxMx)) {
+        if (dials === 0 || job.signal?.aborted) break;
         const addresses = await addressesOf(deps, host);
         for (const address of addresses) {
+          if (dials === 0 || job.signal?.aborted) break;
+          const refused = isForbiddenAddress(address, { allow });
+          if (refused !== null) {
+            deps.log.warn(
+              { event: 'outbound.mx_refused', domain: job.domain, mx: host, address, reason: refused },
+              'MX address not dialed',
+            );
+            last = {
+              outcome: 'deferred',
+              category: 'network',
+              status: '4.4.1',
+              retryAfterSeconds: null,
+              response: `MX ${host} resolves to a ${refused} address (${address}), which is not dialed`,
+              host,
+              stage: 'connect',
+            };
+            continue;
+          }
+          dials -= 1;
           const result = await smtpTransaction(
             deps,
             { host: address, port: deps.config.outboundPort, secure: false, servername: host },

@@ -74,6 +74,8 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
       dnsServers: dns.server,
       logLevel: 'silent',
       jobIntervalMs: 3_600_000,
+      // Fake MX hosts listen on loopback, which direct delivery refuses to dial unless allowed.
+      outboundAllow: '127.0.0.0/8',
       ...overrides,
     },
     clock,

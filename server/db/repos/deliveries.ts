@@ -82,19 +82,72 @@ export class DeliveriesRepo {
   /**
    * Leases due deliveries: queued or deferred ones whose time has come, and `sending` ones whose lease
    * ran out (the process holding them died). The lease is the crash-safety mechanism.
+   *
+   * Fair by construction: no recipient domain gets more than `perDomain` attempts in flight (counting
+   * `busyDomains`, those already running), and organizations take turns — each one's n-th due delivery
+   * (counting the `busyOrgs` turns it has already had) comes before anyone's (n+1)-th — so one tenant's
+   * backlog or one slow destination cannot take every slot. Deliveries `inFlight` in this process are never leased
+   * twice, even when their lease has run out.
    */
-  lease(now: string, leaseUntil: string, limit: number): DeliveryRow[] {
+  lease(
+    now: string,
+    leaseUntil: string,
+    options: {
+      limit: number;
+      perDomain: number;
+      busyDomains: Record<string, number>;
+      busyOrgs: Record<string, number>;
+      inFlight: string[];
+    },
+  ): DeliveryRow[] {
     return this.db
       .prepare(
         `UPDATE deliveries SET status = 'sending', lease_until = @leaseUntil, updated_at = @now
          WHERE id IN (
-           SELECT id FROM deliveries
-           WHERE (status IN ('queued', 'deferred') AND next_attempt_at <= @now)
-              OR (status = 'sending' AND lease_until < @now)
-           ORDER BY next_attempt_at LIMIT @limit)
+           SELECT id FROM (
+             SELECT due.id, due.next_attempt_at, due.org_turn,
+               ROW_NUMBER() OVER (PARTITION BY due.domain ORDER BY due.org_turn, due.next_attempt_at, due.id)
+                 + COALESCE(busy_domain.n, 0) AS domain_slot
+             FROM (
+               SELECT d.id, d.domain, d.next_attempt_at,
+                 ROW_NUMBER() OVER (PARTITION BY d.org_id ORDER BY d.next_attempt_at, d.id)
+                   + COALESCE(busy_org.n, 0) AS org_turn
+               FROM deliveries d
+               LEFT JOIN (SELECT key AS name, value AS n FROM json_each(@busyOrgs)) busy_org
+                 ON busy_org.name = d.org_id
+               WHERE ((d.status IN ('queued', 'deferred') AND d.next_attempt_at <= @now)
+                   OR (d.status = 'sending' AND d.lease_until < @now))
+                 AND d.id NOT IN (SELECT value FROM json_each(@inFlight))) due
+             LEFT JOIN (SELECT key AS name, value AS n FROM json_each(@busyDomains)) busy_domain
+               ON busy_domain.name = due.domain)
+           WHERE domain_slot <= @perDomain
+           ORDER BY org_turn, next_attempt_at, id
+           LIMIT @limit)
          RETURNING *`,
       )
-      .all({ now, leaseUntil, limit }) as DeliveryRow[];
+      .all({
+        now,
+        leaseUntil,
+        limit: options.limit,
+        perDomain: options.perDomain,
+        busyDomains: JSON.stringify(options.busyDomains),
+        busyOrgs: JSON.stringify(options.busyOrgs),
+        inFlight: JSON.stringify(options.inFlight),
+      }) as DeliveryRow[];
+  }
+
+  /**
+   * Start-up: every `sending` row was leased by a process that is gone (one node runs the queue), so its
+   * lease is dead now; the deliveries are due at once instead of after the lease would have run out.
+   */
+  reclaimLeases(now: string): number {
+    return this.db
+      .prepare(
+        `UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END,
+           next_attempt_at = @now, lease_until = NULL, updated_at = @now
+         WHERE status = 'sending'`,
+      )
+      .run({ now }).changes;
   }
 
   update(
