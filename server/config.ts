@@ -252,6 +252,12 @@ export const settings = {
     '6h',
     'How often a verified domain is checked again; two failed checks in a row flag it and hold its sending.',
   ),
+  domainClaimTtl: setting(
+    'LOFTBOX_DOMAIN_CLAIM_TTL',
+    duration,
+    '7d',
+    'How long a pending domain claim lives before it ends; a pending claim never blocks an org that verifies first.',
+  ),
   dkimSelector: setting(
     'LOFTBOX_DKIM_SELECTOR',
     z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),

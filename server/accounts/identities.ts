@@ -75,8 +75,11 @@ export function createMailbox(
   }
   if (input.is_catch_all) assertCatchAllAllowed(deps, customDomain, null);
   const address = `${input.local_part}@${domain}`;
-  const holders = deps.repos.mailboxes.holdersOfAddress(address);
-  if (holders.some((m) => m.status !== 'deleted' || m.org_id !== orgId)) {
+  // A managed-domain address never passes to another org; a custom-domain one follows the domain, so
+  // only a live holder (one whose domain is still its org's) keeps it.
+  const taken = (m: MailboxRow) =>
+    (m.status !== 'deleted' && !m.retired_at) || (!customDomain && m.org_id !== orgId);
+  if (deps.repos.mailboxes.holdersOfAddress(address).some(taken)) {
     throw conflict('address_taken', `${address} is already taken.`);
   }
   const now = toIso(deps.clock.now());

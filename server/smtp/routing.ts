@@ -32,12 +32,26 @@ function isReturnPathHost(deps: Deps, domain: string): boolean {
   return domain.startsWith(prefix) && receivingDomain(deps, domain.slice(prefix.length)) !== undefined;
 }
 
-function findMailbox(deps: Deps, localPart: string, domain: string): MailboxRow | undefined {
-  const exact = deps.repos.mailboxes.liveByAddress(`${localPart}@${domain}`);
+/**
+ * The mailbox at an address on a domain we receive for. A mailbox counts only on the domain row it was
+ * created on, and only while that row is the live one (`custom`, or null for the managed domain): mail
+ * for a custom domain never reaches an org that no longer holds it.
+ */
+function findMailbox(
+  deps: Deps,
+  localPart: string,
+  domain: string,
+  custom: DomainRow | null,
+): MailboxRow | undefined {
+  const at = (address: string) => {
+    const mailbox = deps.repos.mailboxes.liveByAddress(address);
+    return mailbox && mailbox.domain_id === (custom?.id ?? null) ? mailbox : undefined;
+  };
+  const exact = at(`${localPart}@${domain}`);
   if (exact) return exact;
   // Subaddressing (RFC 5233): name+tag@ reaches name@ when no mailbox holds the tagged address.
   const plus = localPart.indexOf('+');
-  return plus > 0 ? deps.repos.mailboxes.liveByAddress(`${localPart.slice(0, plus)}@${domain}`) : undefined;
+  return plus > 0 ? at(`${localPart.slice(0, plus)}@${domain}`) : undefined;
 }
 
 /**
@@ -63,7 +77,7 @@ export function routeRecipient(deps: Deps, recipient: string, envelopeSender: st
   if (custom === undefined) return { ok: false, reply: REPLIES.relayDenied };
 
   const mailbox =
-    findMailbox(deps, localPart, domain) ??
+    findMailbox(deps, localPart, domain, custom) ??
     (custom ? deps.repos.mailboxes.catchAllFor(custom.id) : undefined);
   if (!mailbox) return { ok: false, reply: REPLIES.noSuchMailbox };
   if (mailbox.active !== 1) return { ok: false, reply: REPLIES.mailboxDisabled };
