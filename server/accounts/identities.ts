@@ -4,7 +4,7 @@ import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
 import { ApiError, conflict } from '../lib/errors.js';
-import { RESERVED_LOCAL_PARTS } from './names.js';
+import { OPERATOR_LOCAL_PARTS, RESERVED_LOCAL_PARTS } from './names.js';
 
 export interface NewAgent {
   name: string;
@@ -70,7 +70,9 @@ export function createMailbox(
   customDomain: DomainRow | null = null,
 ): MailboxRow {
   const domain = customDomain?.name ?? deps.config.mailDomain;
-  if (!customDomain && RESERVED_LOCAL_PARTS.has(input.local_part)) {
+  // On a custom domain only postmaster@ and abuse@ stay the server's: they always reach the operator.
+  const reserved = customDomain ? OPERATOR_LOCAL_PARTS : RESERVED_LOCAL_PARTS;
+  if (reserved.has(input.local_part)) {
     throw conflict('address_reserved', `${input.local_part}@${domain} is reserved by the server.`);
   }
   if (input.is_catch_all) assertCatchAllAllowed(deps, customDomain, null);

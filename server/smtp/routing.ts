@@ -2,6 +2,8 @@ import type { DomainRow } from '../db/repos/domains.js';
 import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { Deps } from '../deps.js';
 import { dmarcAddress } from '../domains/records.js';
+import { OPERATOR_LOCAL_PARTS } from '../accounts/names.js';
+import { postmasterMailbox } from '../mail/postmaster.js';
 import { senderAllowed } from '../policy/inbound-rules.js';
 import { REPLIES, type SmtpReply } from './replies.js';
 
@@ -64,6 +66,12 @@ export function routeRecipient(deps: Deps, recipient: string, envelopeSender: st
   if (at <= 0 || address.startsWith('@')) return { ok: false, reply: REPLIES.badRecipient };
   const localPart = address.slice(0, at);
   const domain = address.slice(at + 1);
+  // RFC 5321 §4.5.1: postmaster@ (and RFC 2142 abuse@) of every domain we host reach the operator,
+  // before any mailbox, inbound rule or restricted mode could refuse them or a tenant capture them.
+  const hosted = isReturnPathHost(deps, domain) || domain === deps.config.mailDomain;
+  if (OPERATOR_LOCAL_PARTS.has(localPart) && (hosted || receivingDomain(deps, domain))) {
+    return { ok: true, mailbox: postmasterMailbox(deps) };
+  }
   if (isReturnPathHost(deps, domain)) {
     // Bounces and complaints for our own outbound mail; only tokens we issued are accepted.
     const token = VERP_RE.exec(localPart)?.[1];

@@ -17,6 +17,10 @@ export interface MailboxRow {
   status: 'active' | 'deleted';
   /** Set while the mailbox's custom domain is deleted: the address is free for the domain's next owner. */
   retired_at?: string | null;
+  /** Set while complaints have paused the mailbox's sending (until an admin resumes it). */
+  suspended_at?: string | null;
+  /** Complaints before this instant no longer count (set when an admin resumes the mailbox). */
+  complaints_since?: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -74,6 +78,29 @@ export class MailboxesRepo {
         "SELECT * FROM mailboxes WHERE domain_id = ? AND is_catch_all = 1 AND status = 'active' AND retired_at IS NULL",
       )
       .get(domainId) as MailboxRow | undefined;
+  }
+
+  /** Pauses sending; answers false when it was already suspended. */
+  suspend(orgId: string, id: string, at: string): boolean {
+    return (
+      this.db
+        .prepare(
+          'UPDATE mailboxes SET suspended_at = ?, updated_at = ? WHERE org_id = ? AND id = ? AND suspended_at IS NULL',
+        )
+        .run(at, at, orgId, id).changes > 0
+    );
+  }
+
+  /** Lifts a suspension; complaints received until now stop counting. False when it was not suspended. */
+  resume(orgId: string, id: string, at: string): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE mailboxes SET suspended_at = NULL, complaints_since = ?, updated_at = ?
+           WHERE org_id = ? AND id = ? AND suspended_at IS NOT NULL`,
+        )
+        .run(at, at, orgId, id).changes > 0
+    );
   }
 
   /** A custom domain left its org: its mailboxes keep their mail but give up their addresses. */
