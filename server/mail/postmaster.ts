@@ -80,12 +80,20 @@ function attributeComplaint(deps: Deps, report: ArfReport, source: ComplaintSour
     deps.log.info({ event: 'complaint.unattributed', source }, 'complaint about mail we did not send');
     return;
   }
+  // Anyone can write to abuse@: a complaint counts only for a recipient the message really went to, so
+  // one known Message-ID cannot be multiplied into many complaints by inventing recipients.
+  const named = report.originalRcptTo[0]?.replace(/^<|>$/g, '').toLowerCase() ?? null;
+  const recipients = deps.repos.deliveries.forMessage(message.org_id, message.id).map((d) => d.recipient);
+  const recipient = delivery?.recipient ?? named ?? '';
+  if (!delivery && named !== null && !recipients.includes(named)) {
+    deps.log.info(
+      { event: 'complaint.unknown_recipient', source },
+      'complaint names a recipient we did not send to',
+    );
+    return;
+  }
   deps.db.transaction(() =>
-    recordComplaint(deps, message, {
-      recipient: report.originalRcptTo[0] ?? delivery?.recipient ?? '',
-      source,
-      feedbackType: report.feedbackType,
-    }),
+    recordComplaint(deps, message, { recipient, source, feedbackType: report.feedbackType }),
   )();
 }
 

@@ -267,6 +267,29 @@ describe('complaints suspend a mailbox (issue 11 D)', () => {
     expect(await events('mailbox.suspended')).toHaveLength(1);
   });
 
+  it('counts a complaint to abuse@ only for a recipient the message really went to', async () => {
+    const victim = await server.mailbox('victim');
+    const sent = await server.api('POST', '/v1/messages', {
+      key: victim.key,
+      body: { mailbox_id: victim.mailboxId, to: ['real@dest.test'], subject: 'Hello', body_text: 'Hi' },
+    });
+    await drain();
+    for (const rcpt of ['invented1@dest.test', 'invented2@dest.test', 'invented3@dest.test']) {
+      await deliver(
+        'attacker@sender.example',
+        'abuse@loftbox.localhost',
+        arf('abuse@loftbox.localhost', { messageId: sent.body.message_id_header, rcpt }),
+      );
+    }
+    await server.running.inbound.idle();
+    await server.running.scheduler.tick();
+    const again = await server.api('POST', '/v1/messages', {
+      key: victim.key,
+      body: { mailbox_id: victim.mailboxId, to: ['real@dest.test'], subject: 'Again', body_text: 'Hi' },
+    });
+    expect(again.status).toBe(201);
+  });
+
   it("answers 404 for another org's mailbox on resume", async () => {
     const other = await server.mailbox('other-tenant');
     const res = await server.api('POST', `/v1/mailboxes/${tenant.mailboxId}/resume`, { key: other.key });
