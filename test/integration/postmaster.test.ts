@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runServerCli } from '../../server/cli.js';
 import { operatorKeyFromDataDir } from '../../server/operator-key.js';
 import { startFakeMx, type FakeMx } from '../harness/fake-mx.js';
 import { startTestServer, type Json, type TestServer } from '../harness/server.js';
@@ -121,6 +122,30 @@ describe('postmaster@ and abuse@ reach the operator (issue 11 C)', () => {
       key: operator.api_key,
     });
     expect(operatorView.status).toBe(404);
+  });
+
+  it('mints the operator key from the data directory with `loftbox server operator-key`', async () => {
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      await runServerCli(['--data-dir', server.dataDir, 'operator-key']);
+    } finally {
+      spy.mockRestore();
+    }
+    const minted = JSON.parse(written.join('')) as Json;
+    expect(minted).toMatchObject({
+      mailbox_id: operator.mailbox_id,
+      mailbox_address: 'postmaster@loftbox.localhost',
+    });
+    const inbox = await server.api('GET', `/v1/mailboxes/${minted.mailbox_id}/inbox`, {
+      key: minted.api_key,
+    });
+    expect(inbox.status).toBe(200);
+    const context = await server.api('GET', '/v1/auth/context', { key: minted.api_key });
+    expect(context.body.granted_scopes).toEqual(['receive']);
   });
 
   it("forwards to LOFTBOX_OPERATOR_EMAIL with the original attached, but never bounces or the operator's own mail", async () => {
