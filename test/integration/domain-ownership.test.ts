@@ -199,6 +199,31 @@ describe('pending claims do not squat a domain (issue 11 B)', () => {
     expect((await domainOf(two, second.body.id)).status).toBe('verified');
   });
 
+  it('lets an org that proves ownership take a domain whose holder was flagged after losing it', async () => {
+    const lapsed = await server.mailbox('lapsed-owner');
+    const buyer = await server.mailbox('domain-buyer');
+    const first = await add(lapsed, 'lapsed.test');
+    await publish(lapsed, first.body.id);
+    await verify(lapsed, first.body.id);
+    const box = await createMailbox(lapsed, 'sales', first.body.id);
+    // The registration lapsed: the holder's ownership record is gone and checks flag the domain.
+    server.dns.remove('_loftbox.lapsed.test');
+    await verify(lapsed, first.body.id);
+    expect((await verify(lapsed, first.body.id)).status).toBe('failed');
+
+    const claim = await add(buyer, 'lapsed.test');
+    expect(claim.status).toBe(201);
+    await publish(buyer, claim.body.id);
+    expect((await verify(buyer, claim.body.id)).status).toBe('verified');
+    expect((await domainOf(lapsed, first.body.id)).status).toBe('deleted');
+    expect(
+      (await server.api('GET', `/v1/mailboxes/${box.body.id}`, { key: lapsed.key })).body.retired_at,
+    ).not.toBeNull();
+    expect(code(await rcpt('sales@lapsed.test'))).toBe(550);
+    expect((await createMailbox(buyer, 'sales', claim.body.id)).status).toBe(201);
+    expect(code(await rcpt('sales@lapsed.test'))).toBe(250);
+  });
+
   it('expires a pending claim after LOFTBOX_DOMAIN_CLAIM_TTL', async () => {
     const org = await server.mailbox('slow-claimant');
     const claim = await add(org, 'slow.test');
