@@ -1,3 +1,4 @@
+import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runServerCli } from '../../server/cli.js';
 import { operatorKeyFromDataDir } from '../../server/operator-key.js';
@@ -265,6 +266,22 @@ describe('complaints suspend a mailbox (issue 11 D)', () => {
     expect(refused.body.error.code).toBe('mailbox_suspended');
     const view = await server.api('GET', `/v1/mailboxes/${tenant.mailboxId}`, { key: tenant.key });
     expect(view.body.suspended_at).not.toBeNull();
+    // SMTP submission goes through the same send step: a permanent 5.7.1 refusal.
+    const submission = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: server.running.ports['submission-tls'] ?? 0,
+      secure: true,
+      auth: { user: tenant.address, pass: tenant.key },
+      tls: { rejectUnauthorized: false },
+    });
+    const submitted = await submission
+      .sendMail({ from: tenant.address, to: 'three@dest.test', subject: 'Via SMTP', text: 'Hi' })
+      .then(
+        () => null,
+        (err: { responseCode?: number; response?: string }) => err,
+      );
+    expect(submitted?.responseCode).toBe(550);
+    expect(submitted?.response).toMatch(/5\.7\.1 .*suspended/);
 
     // Resuming needs mailbox:manage; it emits mailbox.resumed and sending works again.
     const child = await server.api('POST', '/v1/auth/keys', { key: tenant.key, body: { scopes: ['send'] } });
