@@ -62,17 +62,18 @@ function findMailbox(
  */
 export function routeRecipient(deps: Deps, recipient: string, envelopeSender: string): RcptDecision {
   const address = recipient.toLowerCase();
+  // RFC 5321 §4.5.1: "RCPT TO:<Postmaster>" without a domain must be accepted too.
+  if (address === 'postmaster') return { ok: true, mailbox: postmasterMailbox(deps) };
   const at = address.lastIndexOf('@');
   if (at <= 0 || address.startsWith('@')) return { ok: false, reply: REPLIES.badRecipient };
   const localPart = address.slice(0, at);
   const domain = address.slice(at + 1);
+  const returnPath = isReturnPathHost(deps, domain);
   // RFC 5321 §4.5.1: postmaster@ (and RFC 2142 abuse@) of every domain we host reach the operator,
   // before any mailbox, inbound rule or restricted mode could refuse them or a tenant capture them.
-  const hosted = isReturnPathHost(deps, domain) || domain === deps.config.mailDomain;
-  if (OPERATOR_LOCAL_PARTS.has(localPart) && (hosted || receivingDomain(deps, domain))) {
-    return { ok: true, mailbox: postmasterMailbox(deps) };
-  }
-  if (isReturnPathHost(deps, domain)) {
+  const hosted = returnPath || domain === deps.config.mailDomain || receivingDomain(deps, domain);
+  if (OPERATOR_LOCAL_PARTS.has(localPart) && hosted) return { ok: true, mailbox: postmasterMailbox(deps) };
+  if (returnPath) {
     // Bounces and complaints for our own outbound mail; only tokens we issued are accepted.
     const token = VERP_RE.exec(localPart)?.[1];
     return token && deps.repos.deliveries.byVerpToken(token)

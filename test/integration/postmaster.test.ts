@@ -93,6 +93,8 @@ describe('postmaster@ and abuse@ reach the operator (issue 11 C)', () => {
         expect(code(res.data ?? ''), `${local}@${domain}`).toBe(250);
       }
     }
+    const bare = await deliver('stranger@sender.example', 'Postmaster', plain('bare postmaster'));
+    expect(code(bare.data ?? bare.rcpt)).toBe(250);
     // The tenant's allow rule still refuses strangers for its own mailboxes.
     expect(code((await deliver('stranger@sender.example', 'info@hosted.test', plain('x'))).rcpt)).toBe(550);
     // Never a relay: postmaster@ of a domain we do not host is refused.
@@ -110,6 +112,7 @@ describe('postmaster@ and abuse@ reach the operator (issue 11 C)', () => {
 
     await server.running.inbound.idle();
     const subjects = (await operatorInbox()).map((m) => m.subject as string);
+    expect(subjects).toContain('bare postmaster');
     for (const domain of domains) {
       expect(subjects).toContain(`postmaster ${domain}`);
       expect(subjects).toContain(`abuse ${domain}`);
