@@ -5,6 +5,7 @@ import { openDatabase } from './db/open.js';
 import { CapturedMailRepo } from './db/repos/captured-mail.js';
 import { prepareDataDir } from './data-dir.js';
 import { runServer } from './main.js';
+import { operatorKeyFromDataDir } from './operator-key.js';
 
 /** Exit codes shared with the loftbox CLI (CLI.md): 1 failure, 2 usage or configuration. */
 const EXIT_FAILURE = 1;
@@ -92,6 +93,15 @@ export function buildServerCommand(): Command {
       } finally {
         db.close();
       }
+    });
+  server
+    .command('operator-key')
+    .description(
+      'Mint a receive key of the server itself to read the postmaster mailbox (postmaster@ and abuse@ of every hosted domain) through the inbox API',
+    )
+    .action((_opts: unknown, cmd: Command) => {
+      const { config } = loadConfig({ flags: flagsFrom(cmd.optsWithGlobals()) });
+      process.stdout.write(`${JSON.stringify(operatorKeyFromDataDir(config), null, 2)}\n`);
     });
   return server;
 }

@@ -252,6 +252,30 @@ export const settings = {
     '6h',
     'How often a verified domain is checked again; two failed checks in a row flag it and hold its sending.',
   ),
+  operatorEmail: setting(
+    'LOFTBOX_OPERATOR_EMAIL',
+    z.email().nullable(),
+    null,
+    'Where mail to postmaster@ and abuse@ of every hosted domain is forwarded (it is always kept in the postmaster mailbox).',
+  ),
+  complaintThreshold: setting(
+    'LOFTBOX_COMPLAINT_THRESHOLD',
+    positiveInt,
+    3,
+    'Complaints (ARF) about one mailbox within LOFTBOX_COMPLAINT_WINDOW that suspend its sending.',
+  ),
+  complaintWindow: setting(
+    'LOFTBOX_COMPLAINT_WINDOW',
+    duration,
+    '7d',
+    'How far back complaints count toward LOFTBOX_COMPLAINT_THRESHOLD.',
+  ),
+  domainClaimTtl: setting(
+    'LOFTBOX_DOMAIN_CLAIM_TTL',
+    duration,
+    '7d',
+    'How long a pending domain claim lives before it ends; a pending claim never blocks an org that verifies first.',
+  ),
   dkimSelector: setting(
     'LOFTBOX_DKIM_SELECTOR',
     z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),

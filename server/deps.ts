@@ -9,6 +9,7 @@ import { CapturedMailRepo } from './db/repos/captured-mail.js';
 import { DeliveriesRepo } from './db/repos/deliveries.js';
 import { DkimKeysRepo } from './db/repos/dkim-keys.js';
 import { DmarcReportsRepo } from './db/repos/dmarc-reports.js';
+import { PostmasterRepo } from './db/repos/postmaster.js';
 import { DomainsRepo } from './db/repos/domains.js';
 import { EventsRepo } from './db/repos/events.js';
 import { IdempotencyRepo } from './db/repos/idempotency.js';
@@ -54,6 +55,7 @@ export interface Repos {
   webhooks: WebhooksRepo;
   domains: DomainsRepo;
   dmarcReports: DmarcReportsRepo;
+  postmaster: PostmasterRepo;
 }
 
 /** Everything a request handler, job or pipeline step may touch. Seams are injected here, once. */
@@ -125,6 +127,7 @@ export function buildDeps(input: DepsInput): Deps {
     webhooks: new WebhooksRepo(db),
     domains: new DomainsRepo(db),
     dmarcReports: new DmarcReportsRepo(db),
+    postmaster: new PostmasterRepo(db),
   };
   const deps: Omit<Deps, 'mailer'> & { mailer?: SystemMailer } = {
     ...input,

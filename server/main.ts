@@ -17,6 +17,7 @@ import { DeliveryQueue } from './outbound/queue.js';
 import { captureTransport, directTransport, relayTransport, type Transport } from './outbound/transports.js';
 import { idempotencyPurge } from './jobs/idempotency.js';
 import { domainChecks } from './jobs/domain-checks.js';
+import { postmasterDesk } from './jobs/postmaster-desk.js';
 import { retentionPurge } from './jobs/retention.js';
 import { createMxServer } from './smtp/mx-server.js';
 import { createSubmissionServer } from './smtp/submission.js';
@@ -196,6 +197,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       retentionPurge(deps),
       idempotencyPurge(deps),
       domainChecks(deps),
+      postmasterDesk(deps),
       { name: 'inbound_resume', run: () => ({ resumed: inbound.resumePending() }) },
     ],
     config.jobIntervalMs,

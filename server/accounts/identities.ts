@@ -4,7 +4,7 @@ import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
 import { ApiError, conflict } from '../lib/errors.js';
-import { RESERVED_LOCAL_PARTS } from './names.js';
+import { OPERATOR_LOCAL_PARTS, RESERVED_LOCAL_PARTS } from './names.js';
 
 export interface NewAgent {
   name: string;
@@ -70,13 +70,18 @@ export function createMailbox(
   customDomain: DomainRow | null = null,
 ): MailboxRow {
   const domain = customDomain?.name ?? deps.config.mailDomain;
-  if (!customDomain && RESERVED_LOCAL_PARTS.has(input.local_part)) {
+  // On a custom domain only postmaster@ and abuse@ stay the server's: they always reach the operator.
+  const reserved = customDomain ? OPERATOR_LOCAL_PARTS : RESERVED_LOCAL_PARTS;
+  if (reserved.has(input.local_part)) {
     throw conflict('address_reserved', `${input.local_part}@${domain} is reserved by the server.`);
   }
   if (input.is_catch_all) assertCatchAllAllowed(deps, customDomain, null);
   const address = `${input.local_part}@${domain}`;
-  const holders = deps.repos.mailboxes.holdersOfAddress(address);
-  if (holders.some((m) => m.status !== 'deleted' || m.org_id !== orgId)) {
+  // A managed-domain address never passes to another org; a custom-domain one follows the domain, so
+  // only a live holder (one whose domain is still its org's) keeps it.
+  const taken = (m: MailboxRow) =>
+    (m.status !== 'deleted' && !m.retired_at) || (!customDomain && m.org_id !== orgId);
+  if (deps.repos.mailboxes.holdersOfAddress(address).some(taken)) {
     throw conflict('address_taken', `${address} is already taken.`);
   }
   const now = toIso(deps.clock.now());

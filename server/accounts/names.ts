@@ -44,3 +44,9 @@ export const RESERVED_LOCAL_PARTS = new Set([
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
+
+/**
+ * RFC 5321 §4.5.1 requires postmaster@ on every domain we accept mail for, and RFC 2142 names abuse@:
+ * on every hosted domain, custom ones too, both reach the operator.
+ */
+export const OPERATOR_LOCAL_PARTS: ReadonlySet<string> = new Set(['postmaster', 'abuse']);

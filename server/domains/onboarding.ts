@@ -47,17 +47,51 @@ const fresh = (): Record<Purpose, RecordStatus> => ({
   dmarc: 'missing',
 });
 
-/** Add semantics of CONTRACT §3: 200 existing, 201 new or reactivated (same id, fresh token), 409 taken. */
+/** Why a domain row ended: its org deleted it, another org verified first, or its claim ran out. */
+export type EndReason = 'deleted' | 'claim_lost' | 'claim_expired' | 'taken_over';
+
+/**
+ * Ends a domain row (inside the caller's transaction): no more checks, and its mailboxes give up their
+ * addresses, because a custom-domain address follows the domain's ownership to its next owner.
+ */
+export function endDomain(deps: Deps, row: DomainRow, reason: EndReason): void {
+  const at = toIso(deps.clock.now());
+  deps.repos.domains.update(row.org_id, row.id, { status: 'deleted', next_check_at: null }, at);
+  deps.repos.mailboxes.retireForDomain(row.id, at);
+  deps.log.info({ event: 'domain.ended', reason, domain_id: row.id, org_id: row.org_id }, 'domain row ended');
+}
+
+function claimExpired(deps: Deps, row: DomainRow, now: Date): boolean {
+  if (row.status !== 'pending' || !row.pending_since) return false;
+  return now.getTime() - new Date(row.pending_since).getTime() >= deps.config.domainClaimTtl;
+}
+
+/** Ends pending claims older than LOFTBOX_DOMAIN_CLAIM_TTL; run by the domain-checks job. */
+export function expireClaims(deps: Deps): number {
+  const cutoff = toIso(addMs(deps.clock.now(), -deps.config.domainClaimTtl));
+  return deps.db.transaction(() => {
+    const expired = deps.repos.domains.expiredClaims(cutoff, 500);
+    for (const row of expired) endDomain(deps, row, 'claim_expired');
+    return expired.length;
+  })();
+}
+
+/**
+ * Add semantics of CONTRACT §3: 200 existing, 201 new or reactivated (same id, fresh token), 409 when
+ * another org has verified the name. Another org's pending claim blocks nothing: each org claims with
+ * its own token and whoever verifies first wins (checkDomain).
+ */
 export function addDomain(deps: Deps, orgId: string, input: string): { row: DomainRow; created: boolean } {
   const name = normaliseDomain(deps, input);
   return deps.db.transaction(() => {
-    const live = deps.repos.domains.liveByName(name);
-    if (live) {
-      if (live.org_id !== orgId)
-        throw conflict('domain_taken', 'Another organization has already added this domain.');
-      return { row: live, created: false };
-    }
     const now = deps.clock.now();
+    const held = deps.repos.domains.liveByName(name);
+    // A flagged holder (records broken) can be displaced by an org that proves ownership now.
+    if (held && held.org_id !== orgId && held.status === 'verified')
+      throw conflict('domain_taken', 'Another organization has verified this domain.');
+    const own = deps.repos.domains.liveForOrg(orgId, name);
+    if (own && !claimExpired(deps, own, now)) return { row: own, created: false };
+    if (own) endDomain(deps, own, 'claim_expired');
     const pending = {
       status: 'pending' as const,
       ownership_token: randomBase32(32),
@@ -85,6 +119,25 @@ export function addDomain(deps: Deps, orgId: string, input: string): { row: Doma
     deps.repos.domains.insert(row);
     return { row, created: true };
   })();
+}
+
+/**
+ * A claim that just proved itself takes the name unless another org holds it and still proves
+ * ownership; every other pending claim on the name ends. Answers whether the claim won.
+ */
+function takeName(deps: Deps, row: DomainRow): boolean {
+  const held = deps.repos.domains.liveByName(row.name);
+  if (held && held.org_id !== row.org_id) {
+    if (held.status === 'verified' || verdicts(held).ownership === 'valid') {
+      endDomain(deps, row, 'claim_lost');
+      return false;
+    }
+    endDomain(deps, held, 'taken_over');
+  }
+  for (const rival of deps.repos.domains.rivalClaims(row.name, row.id)) {
+    if (rival.org_id !== row.org_id) endDomain(deps, rival, 'claim_lost');
+  }
+  return true;
 }
 
 export interface StatusView {
@@ -161,10 +214,17 @@ export async function checkDomain(deps: Deps, row: DomainRow): Promise<DomainRow
   return deps.db.transaction((): DomainRow => {
     const current = deps.repos.domains.get(row.org_id, row.id);
     if (!current || current.status === 'deleted') return current ?? row;
+    if (claimExpired(deps, current, now)) {
+      endDomain(deps, current, 'claim_expired');
+      return deps.repos.domains.get(row.org_id, row.id) as DomainRow;
+    }
     let status = current.status;
     const failures = good ? 0 : current.consecutive_failures + 1;
     let event: 'domain.verified' | 'domain.failed' | null = null;
     if (good && status !== 'verified') {
+      if (!takeName(deps, current)) return deps.repos.domains.get(row.org_id, row.id) as DomainRow;
+      // Reactivated by the org that had it: its mailboxes take their addresses back.
+      deps.repos.mailboxes.unretireForDomain(current.id, at);
       status = 'verified';
       event = 'domain.verified';
     } else if (!good && status === 'verified' && failures >= FLAG_AFTER) {

@@ -18,6 +18,8 @@ export type EventType =
   | 'message.failed'
   | 'message.bounced'
   | 'message.complained'
+  | 'mailbox.suspended'
+  | 'mailbox.resumed'
   | 'domain.verified'
   | 'domain.failed'
   | 'dmarc.report.received'

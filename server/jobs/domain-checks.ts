@@ -1,9 +1,12 @@
 import type { Deps } from '../deps.js';
-import { checkDomain } from '../domains/onboarding.js';
+import { checkDomain, expireClaims } from '../domains/onboarding.js';
 import { toIso } from '../lib/clock.js';
 import type { Job } from './scheduler.js';
 
-/** Background DNS checks: pending domains with back-off, verified ones periodically (CONTRACT §3). */
+/**
+ * Background DNS checks: pending domains with back-off, verified ones periodically (CONTRACT §3);
+ * pending claims older than LOFTBOX_DOMAIN_CLAIM_TTL end.
+ */
 export function domainChecks(deps: Deps): Job {
   return {
     name: 'domain_checks',
@@ -13,7 +16,7 @@ export function domainChecks(deps: Deps): Job {
         await checkDomain(deps, domain);
         checked += 1;
       }
-      return { checked };
+      return { checked, expired: expireClaims(deps) };
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Deps } from '../deps.js';
 import { aboutMessage, appendEvent, type EventType } from '../events/log.js';
 import { toIso } from '../lib/clock.js';
 import { messageView } from '../messages/views.js';
+import { recordComplaint } from './complaints.js';
 import { aggregateStatus } from './queue.js';
 import type { ParsedReport } from './reports.js';
 
@@ -34,6 +35,16 @@ export function applyReport(deps: Deps, token: string, report: ParsedReport | nu
       diagnostic: report.feedbackType,
       suppress: 'complaint',
     });
+    const message = deps.repos.messages.get(delivery.org_id, delivery.message_id);
+    if (message) {
+      deps.db.transaction(() =>
+        recordComplaint(deps, message, {
+          recipient: delivery.recipient,
+          source: 'return_path',
+          feedbackType: report.feedbackType,
+        }),
+      )();
+    }
     return;
   }
   const entry = report.recipients.find(

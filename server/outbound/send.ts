@@ -64,6 +64,16 @@ function replayed(deps: Deps, ctx: SendContext, requestHash: string): MessageRow
   return deps.repos.messages.get(ctx.org.id, prior.message_id) ?? null;
 }
 
+// Step: complaints have not paused the mailbox's sending (CONTRACT §13; resumed by an admin).
+function assertNotSuspended(mailbox: MailboxRow): void {
+  if (mailbox.suspended_at) {
+    throw forbidden(
+      'mailbox_suspended',
+      'Sending from this mailbox is suspended after recipient complaints; an admin can resume it with POST /v1/mailboxes/{id}/resume.',
+    );
+  }
+}
+
 // Step: the mailbox belongs to the org and may send.
 function sendingMailbox(deps: Deps, orgId: string, id: string): MailboxRow {
   const mailbox = deps.repos.mailboxes.get(orgId, id);
@@ -71,6 +81,7 @@ function sendingMailbox(deps: Deps, orgId: string, id: string): MailboxRow {
   if (mailbox.status === 'deleted' || mailbox.active !== 1) {
     throw conflict('mailbox_inactive', 'This mailbox is deleted or deactivated and cannot send.');
   }
+  assertNotSuspended(mailbox);
   if (mailbox.domain_id) {
     // Sending from a custom domain needs it verified now: a flagged or deleted domain holds its mail.
     const domain = deps.repos.domains.get(orgId, mailbox.domain_id);
@@ -216,6 +227,8 @@ export interface SystemMail {
   text: string;
   /** signup_code, welcome, claim_code: kept in metadata and shown in the operator's view. */
   kind: string;
+  /** A forward to the operator carries the original message (message/rfc822). */
+  attachments?: OutgoingAttachment[];
 }
 
 /**
@@ -236,7 +249,7 @@ export async function sendSystemMessage(deps: Deps, mail: SystemMail): Promise<M
     references: [],
     headers: { 'Auto-Submitted': 'auto-generated' },
     metadata: { system_kind: mail.kind },
-    attachments: [],
+    attachments: mail.attachments ?? [],
   };
   const thread: Threading = { inReplyTo: null, references: [], thread: null };
   const composed = await composeSigned(deps, mailbox, request, thread);

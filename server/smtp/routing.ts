@@ -2,6 +2,8 @@ import type { DomainRow } from '../db/repos/domains.js';
 import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { Deps } from '../deps.js';
 import { dmarcAddress } from '../domains/records.js';
+import { OPERATOR_LOCAL_PARTS } from '../accounts/names.js';
+import { postmasterMailbox } from '../mail/postmaster.js';
 import { senderAllowed } from '../policy/inbound-rules.js';
 import { REPLIES, type SmtpReply } from './replies.js';
 
@@ -32,12 +34,26 @@ function isReturnPathHost(deps: Deps, domain: string): boolean {
   return domain.startsWith(prefix) && receivingDomain(deps, domain.slice(prefix.length)) !== undefined;
 }
 
-function findMailbox(deps: Deps, localPart: string, domain: string): MailboxRow | undefined {
-  const exact = deps.repos.mailboxes.liveByAddress(`${localPart}@${domain}`);
+/**
+ * The mailbox at an address on a domain we receive for. A mailbox counts only on the domain row it was
+ * created on, and only while that row is the live one (`custom`, or null for the managed domain): mail
+ * for a custom domain never reaches an org that no longer holds it.
+ */
+function findMailbox(
+  deps: Deps,
+  localPart: string,
+  domain: string,
+  custom: DomainRow | null,
+): MailboxRow | undefined {
+  const at = (address: string) => {
+    const mailbox = deps.repos.mailboxes.liveByAddress(address);
+    return mailbox && mailbox.domain_id === (custom?.id ?? null) ? mailbox : undefined;
+  };
+  const exact = at(`${localPart}@${domain}`);
   if (exact) return exact;
   // Subaddressing (RFC 5233): name+tag@ reaches name@ when no mailbox holds the tagged address.
   const plus = localPart.indexOf('+');
-  return plus > 0 ? deps.repos.mailboxes.liveByAddress(`${localPart.slice(0, plus)}@${domain}`) : undefined;
+  return plus > 0 ? at(`${localPart.slice(0, plus)}@${domain}`) : undefined;
 }
 
 /**
@@ -46,11 +62,18 @@ function findMailbox(deps: Deps, localPart: string, domain: string): MailboxRow 
  */
 export function routeRecipient(deps: Deps, recipient: string, envelopeSender: string): RcptDecision {
   const address = recipient.toLowerCase();
+  // RFC 5321 §4.5.1: "RCPT TO:<Postmaster>" without a domain must be accepted too.
+  if (address === 'postmaster') return { ok: true, mailbox: postmasterMailbox(deps) };
   const at = address.lastIndexOf('@');
   if (at <= 0 || address.startsWith('@')) return { ok: false, reply: REPLIES.badRecipient };
   const localPart = address.slice(0, at);
   const domain = address.slice(at + 1);
-  if (isReturnPathHost(deps, domain)) {
+  const returnPath = isReturnPathHost(deps, domain);
+  // RFC 5321 §4.5.1: postmaster@ (and RFC 2142 abuse@) of every domain we host reach the operator,
+  // before any mailbox, inbound rule or restricted mode could refuse them or a tenant capture them.
+  const hosted = returnPath || domain === deps.config.mailDomain || receivingDomain(deps, domain);
+  if (OPERATOR_LOCAL_PARTS.has(localPart) && hosted) return { ok: true, mailbox: postmasterMailbox(deps) };
+  if (returnPath) {
     // Bounces and complaints for our own outbound mail; only tokens we issued are accepted.
     const token = VERP_RE.exec(localPart)?.[1];
     return token && deps.repos.deliveries.byVerpToken(token)
@@ -63,7 +86,7 @@ export function routeRecipient(deps: Deps, recipient: string, envelopeSender: st
   if (custom === undefined) return { ok: false, reply: REPLIES.relayDenied };
 
   const mailbox =
-    findMailbox(deps, localPart, domain) ??
+    findMailbox(deps, localPart, domain, custom) ??
     (custom ? deps.repos.mailboxes.catchAllFor(custom.id) : undefined);
   if (!mailbox) return { ok: false, reply: REPLIES.noSuchMailbox };
   if (mailbox.active !== 1) return { ok: false, reply: REPLIES.mailboxDisabled };

@@ -187,7 +187,7 @@ describe('custom domain onboarding', () => {
     expect(code(await rcpt(delivered?.mailFrom ?? ''))).toBe(250);
   });
 
-  it('honours the add semantics: 200 existing, 201 reactivated with a fresh token, 409 for another org', async () => {
+  it('honours the add semantics: 200 existing, 201 reactivated with a fresh token, 409 for another org once verified', async () => {
     const first = await add('idem.test');
     expect(first.status).toBe(201);
     const again = await add('IDEM.test');
@@ -199,6 +199,10 @@ describe('custom domain onboarding', () => {
     const oldToken = await tokenOf(first.body.id);
 
     const other = await server.mailbox('domain-rival');
+    await publish(first.body.id);
+    expect(
+      (await server.api('POST', `/v1/domains/${first.body.id}/verify`, { key: owner.key })).body.status,
+    ).toBe('verified');
     const taken = await add('idem.test', other.key);
     expect(taken.status).toBe(409);
     expect(taken.body.error.code).toBe('domain_taken');

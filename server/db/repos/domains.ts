@@ -44,10 +44,37 @@ export class DomainsRepo {
       .get(orgId, idOrPublicId, idOrPublicId) as DomainRow | undefined;
   }
 
-  /** The live row for a name, whatever its org: how the MX and the add route learn who holds it. */
+  /**
+   * The row of the org that holds a name, whatever its org: verified, or flagged after verification.
+   * Pending claims hold nothing. How the MX, the queue and the add route learn who owns a domain.
+   */
   liveByName(name: string): DomainRow | undefined {
-    return this.db.prepare("SELECT * FROM domains WHERE name = ? AND status <> 'deleted'").get(name) as
-      DomainRow | undefined;
+    return this.db
+      .prepare("SELECT * FROM domains WHERE name = ? AND status IN ('verified', 'failed')")
+      .get(name) as DomainRow | undefined;
+  }
+
+  /** The org's own non-deleted row for a name. */
+  liveForOrg(orgId: string, name: string): DomainRow | undefined {
+    return this.db
+      .prepare("SELECT * FROM domains WHERE org_id = ? AND name = ? AND status <> 'deleted'")
+      .get(orgId, name) as DomainRow | undefined;
+  }
+
+  /** Other orgs' pending claims on a name: they end when one org verifies it. */
+  rivalClaims(name: string, exceptId: string): DomainRow[] {
+    return this.db
+      .prepare("SELECT * FROM domains WHERE name = ? AND status = 'pending' AND id <> ?")
+      .all(name, exceptId) as DomainRow[];
+  }
+
+  /** Pending claims made before `cutoff` (LOFTBOX_DOMAIN_CLAIM_TTL). */
+  expiredClaims(cutoff: string, limit: number): DomainRow[] {
+    return this.db
+      .prepare(
+        "SELECT * FROM domains WHERE status = 'pending' AND pending_since IS NOT NULL AND pending_since < ? LIMIT ?",
+      )
+      .all(cutoff, limit) as DomainRow[];
   }
 
   /** The org's most recent deleted row for a name (reactivated by a new add). */

@@ -15,6 +15,12 @@ export interface MailboxRow {
   active: number;
   webhook_url: string | null;
   status: 'active' | 'deleted';
+  /** Set while the mailbox's custom domain is deleted: the address is free for the domain's next owner. */
+  retired_at?: string | null;
+  /** Set while complaints have paused the mailbox's sending (until an admin resumes it). */
+  suspended_at?: string | null;
+  /** Complaints before this instant no longer count (set when an admin resumes the mailbox). */
+  complaints_since?: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -45,8 +51,8 @@ export class MailboxesRepo {
   }
 
   /**
-   * Any mailbox, live or deleted, that ever held the address. Addresses are never handed to another
-   * org, so replies to an old conversation can never reach a stranger.
+   * Any mailbox, live, retired or deleted, that ever held the address. Managed-domain addresses are
+   * never handed to another org, so replies to an old conversation can never reach a stranger.
    */
   holdersOfAddress(address: string): MailboxRow[] {
     return this.db.prepare('SELECT * FROM mailboxes WHERE address = ?').all(address) as MailboxRow[];
@@ -54,8 +60,9 @@ export class MailboxesRepo {
 
   /** The live mailbox at an address, whatever its org: how the MX learns which tenant mail is for. */
   liveByAddress(address: string): MailboxRow | undefined {
-    return this.db.prepare("SELECT * FROM mailboxes WHERE address = ? AND status = 'active'").get(address) as
-      MailboxRow | undefined;
+    return this.db
+      .prepare("SELECT * FROM mailboxes WHERE address = ? AND status = 'active' AND retired_at IS NULL")
+      .get(address) as MailboxRow | undefined;
   }
 
   /** The inbound pipeline spans orgs: it holds the mailbox id the MX routed to, not an org. */
@@ -67,8 +74,54 @@ export class MailboxesRepo {
   /** The live catch-all mailbox of a custom domain. */
   catchAllFor(domainId: string): MailboxRow | undefined {
     return this.db
-      .prepare("SELECT * FROM mailboxes WHERE domain_id = ? AND is_catch_all = 1 AND status = 'active'")
+      .prepare(
+        "SELECT * FROM mailboxes WHERE domain_id = ? AND is_catch_all = 1 AND status = 'active' AND retired_at IS NULL",
+      )
       .get(domainId) as MailboxRow | undefined;
+  }
+
+  /** Pauses sending; answers false when it was already suspended. */
+  suspend(orgId: string, id: string, at: string): boolean {
+    return (
+      this.db
+        .prepare(
+          'UPDATE mailboxes SET suspended_at = ?, updated_at = ? WHERE org_id = ? AND id = ? AND suspended_at IS NULL',
+        )
+        .run(at, at, orgId, id).changes > 0
+    );
+  }
+
+  /** Lifts a suspension; complaints received until now stop counting. False when it was not suspended. */
+  resume(orgId: string, id: string, at: string): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE mailboxes SET suspended_at = NULL, complaints_since = ?, updated_at = ?
+           WHERE org_id = ? AND id = ? AND suspended_at IS NOT NULL`,
+        )
+        .run(at, at, orgId, id).changes > 0
+    );
+  }
+
+  /** A custom domain left its org: its mailboxes keep their mail but give up their addresses. */
+  retireForDomain(domainId: string, at: string): void {
+    this.db
+      .prepare(
+        'UPDATE mailboxes SET retired_at = ?, updated_at = ? WHERE domain_id = ? AND retired_at IS NULL',
+      )
+      .run(at, at, domainId);
+  }
+
+  /** The same org verified the domain again: its mailboxes take their addresses back where still free. */
+  unretireForDomain(domainId: string, at: string): void {
+    this.db
+      .prepare(
+        `UPDATE mailboxes SET retired_at = NULL, updated_at = ?
+         WHERE domain_id = ? AND retired_at IS NOT NULL AND status <> 'deleted'
+           AND NOT EXISTS (SELECT 1 FROM mailboxes other WHERE other.address = mailboxes.address
+             AND other.status <> 'deleted' AND other.retired_at IS NULL)`,
+      )
+      .run(at, domainId);
   }
 
   listForAgent(orgId: string, agentId: string, afterId: string | null, limit: number): MailboxRow[] {

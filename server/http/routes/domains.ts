@@ -2,8 +2,7 @@ import { z } from 'zod';
 import type { DomainRow } from '../../db/repos/domains.js';
 import { decodeCursor, toPage } from '../../db/page.js';
 import type { Deps } from '../../deps.js';
-import { addDomain, checkDomain, dnsView, statusView } from '../../domains/onboarding.js';
-import { toIso } from '../../lib/clock.js';
+import { addDomain, checkDomain, dnsView, endDomain, statusView } from '../../domains/onboarding.js';
 import { notFound } from '../../lib/errors.js';
 import { route } from '../route.js';
 import { pageOf, pageQuery, uuidParam } from '../schemas.js';
@@ -75,13 +74,14 @@ export const domainRoutes = [
     method: 'post',
     path: '/v1/domains',
     tag,
-    summary: 'Add a domain (200 if this org already has it, 201 new or reactivated, 409 if another org does)',
+    summary:
+      "Add a domain (200 if this org already has it, 201 new or reactivated, 409 if another org verified it; other orgs' pending claims do not block: whoever verifies first wins)",
     access: { scope: 'domain:manage' },
     body: z.object({ domain: z.string().max(300) }),
     responses: {
       200: { description: 'Already added', schema: Domain },
       201: { description: 'Added or reactivated with a fresh ownership token', schema: Domain },
-      409: { description: 'domain_taken' },
+      409: { description: 'domain_taken: another organization has verified this domain' },
     },
     handler({ body, auth, deps }) {
       const { row, created } = addDomain(deps, auth.org.id, body.domain);
@@ -118,20 +118,14 @@ export const domainRoutes = [
     method: 'delete',
     path: '/v1/domains/{id}',
     tag,
-    summary: 'Soft-delete a domain (its mailboxes stay, but receive and send nothing until it is back)',
+    summary:
+      'Soft-delete a domain: its mailboxes keep their mail but give up their addresses (the next verified owner may create them); re-adding and verifying it gives them back',
     access: { scope: 'domain:manage' },
     params: idParams,
     responses: { 200: { description: 'Deleted', schema: Domain } },
     handler({ params, auth, deps }) {
       const domain = loadDomain(deps, auth.org.id, params.id);
-      if (domain.status !== 'deleted') {
-        deps.repos.domains.update(
-          auth.org.id,
-          domain.id,
-          { status: 'deleted', next_check_at: null },
-          toIso(deps.clock.now()),
-        );
-      }
+      if (domain.status !== 'deleted') deps.db.transaction(() => endDomain(deps, domain, 'deleted'))();
       return { body: domainView(loadDomain(deps, auth.org.id, domain.id)) };
     },
   }),

@@ -5,6 +5,7 @@ import type { MailboxPatch, MailboxRow } from '../../db/repos/mailboxes.js';
 import { decodeCursor, toPage } from '../../db/page.js';
 import type { Deps } from '../../deps.js';
 import { toIso } from '../../lib/clock.js';
+import { resumeMailbox } from '../../outbound/complaints.js';
 import { conflict, notFound } from '../../lib/errors.js';
 import { route } from '../route.js';
 import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
@@ -155,6 +156,25 @@ export const mailboxRoutes = [
       if (body.webhook_url !== undefined) patch.webhook_url = body.webhook_url;
       if (body.active !== undefined) patch.active = body.active ? 1 : 0;
       deps.repos.mailboxes.update(auth.org.id, mailbox.id, patch, toIso(deps.clock.now()));
+      return { body: mailboxOut(loadMailbox(deps, auth.org.id, mailbox.id)) };
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/v1/mailboxes/{id}/resume',
+    tag,
+    summary:
+      'Resume sending from a mailbox that recipient complaints suspended (mailbox.resumed); complaints so far stop counting',
+    access: { scope: 'mailbox:manage' },
+    params: z.object({ id: uuidParam }),
+    responses: {
+      200: { description: 'Resumed, or was not suspended (idempotent)', schema: Mailbox },
+      409: { description: 'mailbox_deleted' },
+    },
+    handler({ params, auth, deps }) {
+      const mailbox = loadMailbox(deps, auth.org.id, params.id);
+      if (mailbox.status === 'deleted') throw conflict('mailbox_deleted', 'The mailbox is deleted.');
+      deps.db.transaction(() => resumeMailbox(deps, mailbox))();
       return { body: mailboxOut(loadMailbox(deps, auth.org.id, mailbox.id)) };
     },
   }),

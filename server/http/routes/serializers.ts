@@ -72,6 +72,13 @@ export const Mailbox = z
     webhook_url: z.string().nullable(),
     active: z.boolean(),
     status: z.enum(['active', 'deleted']),
+    suspended_at: timestamp.nullable().meta({
+      description:
+        'Set while recipient complaints have paused sending; POST /v1/mailboxes/{id}/resume lifts it',
+    }),
+    retired_at: timestamp.nullable().meta({
+      description: "Set while its custom domain is deleted: the address is free for the domain's next owner",
+    }),
     created_at: timestamp,
     updated_at: timestamp,
   })
@@ -91,6 +98,8 @@ export const mailboxOut = (row: MailboxRow): z.infer<typeof Mailbox> => ({
   webhook_url: row.webhook_url,
   active: row.active === 1,
   status: row.status,
+  suspended_at: row.suspended_at ?? null,
+  retired_at: row.retired_at ?? null,
   created_at: row.created_at,
   updated_at: row.updated_at,
 });

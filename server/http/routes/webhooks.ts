@@ -30,6 +30,8 @@ export const EVENT_TYPES: readonly EventType[] = [
   'message.failed',
   'message.bounced',
   'message.complained',
+  'mailbox.suspended',
+  'mailbox.resumed',
   'domain.verified',
   'domain.failed',
   'dmarc.report.received',
