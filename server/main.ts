@@ -17,7 +17,7 @@ import { DeliveryQueue } from './outbound/queue.js';
 import { captureTransport, directTransport, relayTransport, type Transport } from './outbound/transports.js';
 import { idempotencyPurge } from './jobs/idempotency.js';
 import { domainChecks } from './jobs/domain-checks.js';
-import { retentionPurge } from './jobs/retention.js';
+import { eventRetentionPurge, retentionPurge } from './jobs/retention.js';
 import { createMxServer } from './smtp/mx-server.js';
 import { createSubmissionServer } from './smtp/submission.js';
 import { loadTlsMaterial } from './lib/tls.js';
@@ -194,6 +194,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     [
       unclaimedOrgPurge(deps),
       retentionPurge(deps),
+      eventRetentionPurge(deps),
       idempotencyPurge(deps),
       domainChecks(deps),
       { name: 'inbound_resume', run: () => ({ resumed: inbound.resumePending() }) },

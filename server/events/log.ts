@@ -85,3 +85,14 @@ export function appendThreadCreated(deps: Deps, about: Omit<NewEvent, 'type' | '
     data: { thread: thread ? threadView(thread) : null },
   });
 }
+
+/**
+ * Has the log's own retention deleted events after this cursor? Then a consumer resuming from it would
+ * silently miss them, so it must resync instead (CONTRACT §7 `resync_required`).
+ */
+export function cursorExpired(deps: Deps, afterSeq: number): boolean {
+  return afterSeq < deps.repos.events.mark('retention_floor');
+}
+
+export const RESYNC_MESSAGE =
+  'Events after this cursor are past the event retention; read the current state and start from a new cursor.';

@@ -48,8 +48,13 @@ export class EventsRepo {
     return this.db.prepare('SELECT * FROM events WHERE seq = ?').get(seq) as EventRow | undefined;
   }
 
+  /** The highest sequence ever issued (AUTOINCREMENT keeps it even when retention emptied the log). */
   maxSeq(): number {
-    return (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM events').get() as { seq: number }).seq;
+    return (
+      this.db
+        .prepare("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS seq")
+        .get() as { seq: number }
+    ).seq;
   }
 
   list(orgId: string, afterSeq: number, filter: EventFilter, limit: number): EventRow[] {
