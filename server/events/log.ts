@@ -23,6 +23,27 @@ export type EventType =
   | 'dmarc.report.received'
   | 'webhook.disabled';
 
+/** Every type a webhook may subscribe to and the stream may filter on, in CONTRACT §6 order. */
+export const EVENT_TYPES: readonly EventType[] = [
+  'message.inbound',
+  'thread.created',
+  'message.queued',
+  'message.pending_approval',
+  'message.approved',
+  'message.rejected',
+  'message.blocked',
+  'message.sent',
+  'message.delivered',
+  'message.deferred',
+  'message.failed',
+  'message.bounced',
+  'message.complained',
+  'domain.verified',
+  'domain.failed',
+  'dmarc.report.received',
+  'webhook.disabled',
+];
+
 export interface NewEvent {
   type: EventType;
   orgId: string;
