@@ -36,7 +36,7 @@ describe('a server process and faults nothing caught', () => {
       locker.close();
       await stop(server);
     }
-  }, 60_000);
+  }, 90_000);
 
   it('logs a stray rejection and keeps serving; logs an uncaught exception and exits 1', async () => {
     const trigger = new URL('../fixtures/fault-trigger.mjs', import.meta.url).href;
@@ -49,15 +49,21 @@ describe('a server process and faults nothing caught', () => {
     });
     try {
       appendFileSync(faults, 'reject\n');
-      await server.waitFor(/"event":"process\.unhandled_rejection".*stray rejection raised by the test/);
+      await server.waitFor(
+        /"event":"process\.unhandled_rejection".*stray rejection raised by the test/,
+        30_000,
+      );
       const health = await fetch(`${server.url}/health`);
       expect(health.status).toBe(200);
 
       appendFileSync(faults, 'throw\n');
-      await server.waitFor(/"event":"process\.uncaught_exception".*uncaught exception raised by the test/);
+      await server.waitFor(
+        /"event":"process\.uncaught_exception".*uncaught exception raised by the test/,
+        30_000,
+      );
       expect((await server.exited).code).toBe(1);
     } finally {
       await stop(server);
     }
-  });
+  }, 90_000);
 });
