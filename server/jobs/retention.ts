@@ -43,8 +43,9 @@ export function retentionPurge(deps: Deps): Job {
 }
 
 /**
- * The event log keeps events for LOFTBOX_EVENT_RETENTION. The highest sequence deleted becomes the
- * retention floor: a consumer whose cursor is below it has missed events and must resync.
+ * The event log keeps events for LOFTBOX_EVENT_RETENTION, and webhook delivery attempts as long. The
+ * highest sequence deleted becomes the retention floor: a consumer whose cursor is below it has missed
+ * events and must resync.
  */
 export function eventRetentionPurge(deps: Deps): Job {
   return {
@@ -61,8 +62,13 @@ export function eventRetentionPurge(deps: Deps): Job {
         deleted += batch.deleted;
         if (batch.deleted < BATCH) break;
       }
-      if (deleted > 0) deps.log.info({ event: 'events.purged', events: deleted }, 'event log retention');
-      return { deleted };
+      const attempts = deps.repos.webhooks.deleteAttemptsBefore(before);
+      if (deleted + attempts > 0)
+        deps.log.info(
+          { event: 'events.purged', events: deleted, webhook_attempts: attempts },
+          'event log retention',
+        );
+      return { deleted, attempts };
     },
   };
 }

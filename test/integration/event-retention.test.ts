@@ -2,15 +2,23 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestServer, type Json, type TestServer } from '../harness/server.js';
+import { startWebhookReceiver } from '../harness/webhook-receiver.js';
 
 const DAY = 86_400_000;
 let server: TestServer;
+let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
 
 beforeAll(async () => {
-  server = await startTestServer({ eventRetention: 10 * DAY, signupLimitPerIp: 1000 });
+  receiver = await startWebhookReceiver();
+  server = await startTestServer({
+    eventRetention: 10 * DAY,
+    webhookAllow: '127.0.0.1',
+    signupLimitPerIp: 1000,
+  });
 });
 afterAll(async () => {
   await server.close();
+  await receiver.close();
 });
 
 async function mailIn(to: string, subject: string, text = 'hello') {
@@ -78,7 +86,14 @@ describe('event retention', () => {
       key: box.key,
       body: { retention_days: 30 },
     });
+    const hook = await server.api('POST', `/v1/agents/${box.agentId}/webhooks`, {
+      key: box.key,
+      body: { url: `${receiver.url}/resync`, event_types: ['message.inbound'] },
+    });
     await mailIn(box.address, 'Old news');
+    await server.running.webhooks.tick();
+    const attempts = () => server.api('GET', `/v1/webhooks/${hook.body.id}/deliveries`, { key: box.key });
+    expect((await attempts()).body.data).toHaveLength(1);
     const old = await server.api('GET', '/v1/events?limit=1', { key: box.key });
     const oldCursor = old.body.next_cursor as string;
     expect(oldCursor).toMatch(/^\d+$/);
@@ -98,6 +113,10 @@ describe('event retention', () => {
       (e) => e.data.message?.subject ?? e.data.thread?.subject,
     );
     expect(subjects).toEqual(['Fresh news', 'Fresh news']);
+    // The old delivery attempt went with its event; the fresh event's attempt is kept.
+    await server.running.webhooks.tick();
+    const kept = (await attempts()).body.data as Json[];
+    expect(kept.map((a) => a.event_id)).toEqual([fresh.body.data[1].id]);
     const resumed = await server.api('GET', `/v1/events?after=${fresh.body.next_cursor}`, { key: box.key });
     expect(resumed.status).toBe(200);
 

@@ -9,8 +9,9 @@ INSERT INTO event_marks (name, seq)
   VALUES ('webhook_fanout', COALESCE((SELECT MIN(cursor_seq) FROM webhooks), (SELECT MAX(seq) FROM events), 0));
 INSERT INTO event_marks (name, seq) VALUES ('retention_floor', 0);
 
--- Retention deletes events by age, and with the message or thread they describe.
+-- Retention deletes events (and webhook attempts) by age, and events with the message or thread they describe.
 CREATE INDEX events_created ON events (created_at);
 CREATE INDEX events_message ON events (message_id);
 CREATE INDEX events_thread ON events (thread_id);
 CREATE INDEX webhooks_org ON webhooks (org_id);
+CREATE INDEX webhook_attempts_created ON webhook_attempts (created_at);

@@ -179,4 +179,9 @@ export class WebhooksRepo {
       )
       .all(webhookId, afterId, afterId, limit) as WebhookAttemptRow[];
   }
+
+  /** Attempts recorded before `before`: they outlive their events by no more than the log's retention. */
+  deleteAttemptsBefore(before: string): number {
+    return this.db.prepare('DELETE FROM webhook_attempts WHERE created_at < ?').run(before).changes;
+  }
 }
