@@ -176,7 +176,7 @@ export class WebhookDispatcher {
 
   /** Fans out, then starts a drain for every endpoint with a due job and none running. Never rejects. */
   private async pass(): Promise<number> {
-    if (this.deps.clock.now().getTime() < this.pausedUntil) return 0;
+    if (this.paused()) return 0;
     try {
       this.fanOut();
       let started = 0;
