@@ -408,6 +408,12 @@ export const settings = {
     7,
     'Default inbound retention for new mailboxes.',
   ),
+  eventRetention: setting(
+    'LOFTBOX_EVENT_RETENTION',
+    duration,
+    '30d',
+    'How long the event log keeps events; a cursor older than that must resync (410 / resync_required).',
+  ),
   unclaimedOrgDays: setting(
     'LOFTBOX_UNCLAIMED_ORG_DAYS',
     positiveInt,

@@ -18,7 +18,7 @@ import { captureTransport, directTransport, relayTransport, type Transport } fro
 import { idempotencyPurge } from './jobs/idempotency.js';
 import { domainChecks } from './jobs/domain-checks.js';
 import { postmasterDesk } from './jobs/postmaster-desk.js';
-import { retentionPurge } from './jobs/retention.js';
+import { eventRetentionPurge, retentionPurge } from './jobs/retention.js';
 import { createMxServer } from './smtp/mx-server.js';
 import { createSubmissionServer } from './smtp/submission.js';
 import { loadTlsMaterial } from './lib/tls.js';
@@ -195,6 +195,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     [
       unclaimedOrgPurge(deps),
       retentionPurge(deps),
+      eventRetentionPurge(deps),
       idempotencyPurge(deps),
       domainChecks(deps),
       postmasterDesk(deps),
@@ -230,13 +231,31 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   return { deps, httpUrl, smtpPort: mxAddress.port, ports, scheduler, inbound, queue, webhooks, close };
 }
 
+/**
+ * What the process does with a fault nothing caught. A stray rejection is one failed operation whose
+ * worker has already moved on: it is logged and the server keeps serving. An uncaught exception may
+ * have left any state half-changed, so it is logged and the process exits (a supervisor restarts it,
+ * and accepted mail resumes from the database).
+ */
+function installFaultPolicy(log: Logger): void {
+  process.on('unhandledRejection', (reason) => {
+    log.error({ event: 'process.unhandled_rejection', err: reason }, 'unhandled rejection; still serving');
+  });
+  process.on('uncaughtException', (err, origin) => {
+    log.fatal({ event: 'process.uncaught_exception', err, origin }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
+}
+
 /** `loftbox server`: resolve config, start, and stop cleanly on SIGTERM/SIGINT. */
 export async function runServer(options: {
   flags: Partial<Record<keyof ServerConfig, unknown>>;
   configFile?: string | undefined;
 }): Promise<void> {
   const { config } = loadConfig({ flags: options.flags, file: options.configFile });
-  const running = await startServer({ config });
+  const log = createLogger(config.logLevel);
+  installFaultPolicy(log);
+  const running = await startServer({ config, log });
   const stop = (signal: string) => {
     running.deps.log.info({ event: 'server.signal', signal }, 'signal received');
     running.close().then(

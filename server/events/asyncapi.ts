@@ -11,7 +11,7 @@ export function asyncApiDocument(
       title: 'LoftBox event stream',
       version,
       description:
-        'Realtime events for the organization of the API key. Frames are JSON text: one `ready`, then `event` frames in log order, each with a cursor. Reconnect with ?after=<last cursor> to resume without gaps or duplicates. A consumer too far behind gets an `error` frame with code `lagged` and is closed.',
+        'Realtime events for the organization of the API key. Frames are JSON text: one `ready`, then `event` frames in log order, each with a cursor. Reconnect with ?after=<last cursor> to resume without gaps or duplicates. A consumer too far behind gets an `error` frame with code `lagged` and is closed; a cursor older than the event retention gets `resync_required` and is closed.',
     },
     servers: {
       loftbox: {

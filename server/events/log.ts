@@ -25,6 +25,29 @@ export type EventType =
   | 'dmarc.report.received'
   | 'webhook.disabled';
 
+/** Every type a webhook may subscribe to and the stream may filter on, in CONTRACT §6 order. */
+export const EVENT_TYPES: readonly EventType[] = [
+  'message.inbound',
+  'thread.created',
+  'message.queued',
+  'message.pending_approval',
+  'message.approved',
+  'message.rejected',
+  'message.blocked',
+  'message.sent',
+  'message.delivered',
+  'message.deferred',
+  'message.failed',
+  'message.bounced',
+  'message.complained',
+  'mailbox.suspended',
+  'mailbox.resumed',
+  'domain.verified',
+  'domain.failed',
+  'dmarc.report.received',
+  'webhook.disabled',
+];
+
 export interface NewEvent {
   type: EventType;
   orgId: string;
@@ -87,3 +110,14 @@ export function appendThreadCreated(deps: Deps, about: Omit<NewEvent, 'type' | '
     data: { thread: thread ? threadView(thread) : null },
   });
 }
+
+/**
+ * Has the log's own retention deleted events after this cursor? Then a consumer resuming from it would
+ * silently miss them, so it must resync instead (CONTRACT §7 `resync_required`).
+ */
+export function cursorExpired(deps: Deps, afterSeq: number): boolean {
+  return afterSeq < deps.repos.events.mark('retention_floor');
+}
+
+export const RESYNC_MESSAGE =
+  'Events after this cursor are past the event retention; read the current state and start from a new cursor.';

@@ -23,9 +23,14 @@ export interface AttemptResult {
   retryAfterSeconds: number | null;
 }
 
-/** Does an event belong to this endpoint: its agent, its mailboxes if limited, its types. */
+/**
+ * Does an event belong to this endpoint: its org; its agent, or no agent at all (org-level events such
+ * as `domain.verified` and `dmarc.report.received` go to every endpoint of the org); its mailboxes if it
+ * is limited to some (then org-level events are not its business); its types.
+ */
 export function subscribed(webhook: WebhookRow, event: EventRow): boolean {
-  if (event.agent_id !== webhook.agent_id) return false;
+  if (event.org_id !== webhook.org_id) return false;
+  if (event.agent_id !== null && event.agent_id !== webhook.agent_id) return false;
   const types = JSON.parse(webhook.event_types) as string[];
   if (!types.includes('*') && !types.includes(event.type)) return false;
   const mailboxes = webhook.mailbox_ids ? (JSON.parse(webhook.mailbox_ids) as string[]) : null;
@@ -65,6 +70,7 @@ export async function postEvent(
   dialer: Dispatcher,
   webhook: WebhookRow,
   event: EventRow,
+  cancel?: AbortSignal,
 ): Promise<AttemptResult> {
   const body = JSON.stringify(eventView(event));
   const headers = signDelivery({
@@ -76,7 +82,8 @@ export async function postEvent(
   });
   const started = performance.now();
   const timeout = deps.config.webhookTimeout;
-  const abort = AbortSignal.timeout(timeout);
+  const timedOut = AbortSignal.timeout(timeout);
+  const abort = cancel ? AbortSignal.any([timedOut, cancel]) : timedOut;
   try {
     const response = await request(webhook.url, {
       method: 'POST',
@@ -101,7 +108,7 @@ export async function postEvent(
     const reason = error.cause?.message ?? error.message;
     return {
       statusCode: null,
-      error: abort.aborted ? `timed out after ${timeout} ms` : reason.slice(0, 500),
+      error: timedOut.aborted ? `timed out after ${timeout} ms` : reason.slice(0, 500),
       durationMs: Math.round(performance.now() - started),
       excerpt: null,
       retryAfterSeconds: null,
@@ -109,20 +116,34 @@ export async function postEvent(
   }
 }
 
+/** After a database fault the dispatcher pauses 1 s, doubling up to a minute, then tries again. */
+const FAULT_BACKOFF_MIN_MS = 1000;
+const FAULT_BACKOFF_MAX_MS = 60_000;
+
 /**
- * Webhook delivery from the event log: each active endpoint keeps a cursor; new matching events become
- * jobs (fan-out, in the same transaction as the cursor move), and due jobs are POSTed in event order
- * per endpoint, retried on the schedule, at least once (a crash mid-attempt is retried after the lease).
+ * Webhook delivery from the event log. A fan-out pass turns new events into jobs for the endpoints of
+ * the event's own org (one transaction per batch of events, a shared mark in the log saying how far it
+ * read). Each endpoint then drains its own due jobs one at a time in log order, retried on the schedule,
+ * at least once (a crash mid-attempt is retried after the lease). Endpoints drain independently: one
+ * that never answers holds only its own slot, for at most the webhook timeout per attempt, while every
+ * other endpoint keeps being served. A database fault is logged and the dispatcher backs off; it never
+ * takes the process down.
  */
 export class WebhookDispatcher {
   private readonly loop: WorkerLoop;
   private readonly onAppended = () => this.loop.wake();
+  /** Endpoints with a drain running, by webhook id. */
+  private readonly draining = new Map<string, Promise<void>>();
+  private readonly shutdown = new AbortController();
+  private attempts = 0;
+  private faults = 0;
+  private pausedUntil = 0;
 
   constructor(
     private readonly deps: Deps,
     private readonly dialer: Dispatcher,
   ) {
-    this.loop = new WorkerLoop(() => this.run(), 1000, { name: 'webhooks', log: deps.log });
+    this.loop = new WorkerLoop(() => this.pass(), 1000, { name: 'webhooks', log: deps.log });
   }
 
   start(): void {
@@ -130,72 +151,129 @@ export class WebhookDispatcher {
     this.loop.start();
   }
 
-  stop(): Promise<void> {
+  /** Stops passes and cancels deliveries in flight; their leases run out and they are retried on start. */
+  async stop(): Promise<void> {
     this.deps.bus.off('appended', this.onAppended);
-    return this.loop.stop();
+    this.shutdown.abort();
+    await this.loop.stop();
+    await this.idle();
   }
 
-  /** Fans out and delivers everything due; resolves with the number of attempts. Tests call it. */
-  tick(): Promise<number> {
-    return this.loop.tick();
+  /**
+   * Runs a pass and waits for the deliveries in flight; resolves with the number of attempts made
+   * meanwhile. Tests call it to deliver everything due at the current (injected) clock.
+   */
+  async tick(): Promise<number> {
+    const before = this.attempts;
+    await this.loop.tick();
+    await this.idle();
+    return this.attempts - before;
   }
 
-  private async run(): Promise<number> {
-    this.fanOut();
-    let attempts = 0;
-    for (;;) {
-      const now = this.deps.clock.now();
-      const jobs = this.deps.repos.webhooks.leaseDue(
-        toIso(now),
-        toIso(addMs(now, this.deps.config.webhookTimeout * 3)),
-        LEASE_BATCH,
-      );
-      if (jobs.length === 0) return attempts;
-      const byEndpoint = new Map<string, WebhookJobRow[]>();
-      for (const job of jobs)
-        byEndpoint.set(job.webhook_id, [...(byEndpoint.get(job.webhook_id) ?? []), job]);
-      // Endpoints in parallel; one endpoint's events one after another, in log order.
-      await Promise.all(
-        [...byEndpoint.values()].map(async (queue) => {
-          for (const job of queue) await this.attempt(job);
-        }),
-      );
-      attempts += jobs.length;
+  private async idle(): Promise<void> {
+    while (this.draining.size > 0) await Promise.all(this.draining.values());
+  }
+
+  /** Fans out, then starts a drain for every endpoint with a due job and none running. Never rejects. */
+  private async pass(): Promise<number> {
+    if (this.paused()) return 0;
+    try {
+      this.fanOut();
+      let started = 0;
+      for (;;) {
+        const heads = this.lease(null);
+        for (const job of heads) this.drain(job);
+        started += heads.length;
+        if (heads.length < LEASE_BATCH) break;
+      }
+      this.faults = 0;
+      return started;
+    } catch (err) {
+      this.fault(err);
+      return 0;
     }
   }
 
+  private lease(webhookId: string | null): WebhookJobRow[] {
+    const now = this.deps.clock.now();
+    return this.deps.repos.webhooks.leaseHeads(
+      toIso(now),
+      toIso(addMs(now, this.deps.config.webhookTimeout * 3)),
+      webhookId ? [] : [...this.draining.keys()],
+      LEASE_BATCH,
+      webhookId,
+    );
+  }
+
+  /** One endpoint's deliveries, one after another in log order, until none is due. */
+  private drain(first: WebhookJobRow): void {
+    const webhookId = first.webhook_id;
+    const running = (async () => {
+      try {
+        let job: WebhookJobRow | undefined = first;
+        while (job && !this.shutdown.signal.aborted) {
+          await this.attempt(job);
+          job = this.paused() ? undefined : this.lease(webhookId)[0];
+        }
+      } catch (err) {
+        this.fault(err);
+      } finally {
+        this.draining.delete(webhookId);
+      }
+    })();
+    this.draining.set(webhookId, running);
+  }
+
+  private paused(): boolean {
+    return this.deps.clock.now().getTime() < this.pausedUntil;
+  }
+
+  private fault(err: unknown): void {
+    this.faults += 1;
+    const waitMs = Math.min(FAULT_BACKOFF_MIN_MS * 2 ** (this.faults - 1), FAULT_BACKOFF_MAX_MS);
+    this.pausedUntil = this.deps.clock.now().getTime() + waitMs;
+    this.deps.log.error(
+      { event: 'webhook.dispatch_failed', err, retry_in_ms: waitMs },
+      'webhook dispatcher failed; backing off',
+    );
+  }
+
+  /**
+   * New events become jobs for the subscribed endpoints of their own org. An endpoint's `cursor_seq` is
+   * where it started: it gets only events logged after it was created.
+   */
   private fanOut(): void {
     const { deps } = this;
     const head = deps.repos.events.maxSeq();
-    for (const webhook of deps.repos.webhooks.active()) {
-      if (webhook.cursor_seq >= head) continue;
-      deps.db.transaction(() => {
-        let cursor = webhook.cursor_seq;
-        for (;;) {
-          const events = deps.repos.events.list(
-            webhook.org_id,
-            cursor,
-            { agentId: webhook.agent_id },
-            FANOUT_BATCH,
-          );
-          for (const event of events) {
-            if (!subscribed(webhook, event)) continue;
+    let from = deps.repos.events.mark('webhook_fanout');
+    while (from < head) {
+      from = deps.db.transaction(() => {
+        const events = deps.repos.events.range(from, head, FANOUT_BATCH);
+        const byOrg = new Map<string, WebhookRow[]>();
+        const at = toIso(deps.clock.now());
+        for (const event of events) {
+          let endpoints = byOrg.get(event.org_id);
+          if (!endpoints) {
+            endpoints = deps.repos.webhooks.forOrg(event.org_id);
+            byOrg.set(event.org_id, endpoints);
+          }
+          for (const webhook of endpoints) {
+            if (event.seq <= webhook.cursor_seq || !subscribed(webhook, event)) continue;
             deps.repos.webhooks.addJob({
               webhook_id: webhook.id,
               event_seq: event.seq,
               event_id: event.id,
               status: 'pending',
               attempts: 0,
-              next_attempt_at: toIso(deps.clock.now()),
+              next_attempt_at: at,
               lease_until: null,
-              created_at: toIso(deps.clock.now()),
+              created_at: at,
             });
           }
-          const last = events[events.length - 1];
-          if (!last || events.length < FANOUT_BATCH) break;
-          cursor = last.seq;
         }
-        deps.repos.webhooks.advanceCursor(webhook.id, head);
+        const through = events.length < FANOUT_BATCH ? head : (events[events.length - 1]?.seq ?? head);
+        deps.repos.events.setMark('webhook_fanout', through);
+        return through;
       })();
     }
   }
@@ -205,8 +283,11 @@ export class WebhookDispatcher {
     const webhook = deps.repos.webhooks.byId(job.webhook_id);
     const event = deps.repos.events.bySeq(job.event_seq);
     if (!webhook || webhook.status !== 'active' || !event) return;
-    const result = await postEvent(deps, this.dialer, webhook, event);
+    const result = await postEvent(deps, this.dialer, webhook, event, this.shutdown.signal);
+    // Cut short by shutdown: not the receiver's failure, so nothing is recorded and the lease runs out.
+    if (this.shutdown.signal.aborted) return;
     recordAttempt(deps, webhook, job, event, result);
+    this.attempts += 1;
   }
 }
 

@@ -5,6 +5,7 @@ import { authenticateKey } from '../accounts/api-keys.js';
 import type { EventFilter } from '../db/repos/events.js';
 import type { Deps } from '../deps.js';
 import { eventView } from '../messages/views.js';
+import { cursorExpired, RESYNC_MESSAGE } from './log.js';
 
 /** Past this many unsent bytes a consumer is too slow: it is told `lagged` and closed. */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -162,6 +163,12 @@ function follow(deps: Deps, ws: WebSocket, ctx: StreamContext): void {
   deps.bus.on('appended', onAppended);
   ws.on('close', () => deps.bus.off('appended', onAppended));
   ws.on('error', () => ws.terminate());
+  // The log's retention deleted events after the cursor: resuming from it would skip them silently.
+  if (cursorExpired(deps, cursor)) {
+    ws.send(JSON.stringify({ type: 'error', code: 'resync_required', message: RESYNC_MESSAGE }));
+    ws.close(1008, 'resync_required');
+    return;
+  }
   ws.send(JSON.stringify({ type: 'ready', cursor: String(cursor) }));
   pump();
 }

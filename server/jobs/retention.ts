@@ -2,9 +2,12 @@ import type { Deps } from '../deps.js';
 import { addMs, DAY_MS, toIso } from '../lib/clock.js';
 import type { Job } from './scheduler.js';
 
+const BATCH = 500;
+
 /**
  * CONTRACT §4: incoming messages are kept `retention_days` per mailbox. Expired messages go with their
- * attachments, search entries, emptied threads, and the raw and attachment bytes nothing else uses.
+ * attachments, search entries, emptied threads, the raw and attachment bytes nothing else uses, and the
+ * events about them (a `message.inbound` carries the whole message, so it must not outlive it).
  */
 export function retentionPurge(deps: Deps): Job {
   return {
@@ -12,12 +15,18 @@ export function retentionPurge(deps: Deps): Job {
     run() {
       const now = toIso(deps.clock.now());
       let deleted = 0;
+      let events = 0;
       for (;;) {
-        const batch = deps.repos.messages.expiredIncoming(now, 500);
+        const batch = deps.repos.messages.expiredIncoming(now, BATCH);
         if (batch.length === 0) break;
         deps.db.transaction(() => {
           for (const message of batch) deps.repos.messages.deleteWithSearch(message.id, message.rowid);
-          deps.repos.threads.refreshCounts([...new Set(batch.map((m) => m.thread_id))]);
+          const threads = [...new Set(batch.map((m) => m.thread_id))];
+          deps.repos.threads.refreshCounts(threads);
+          events += deps.repos.events.deleteAbout(
+            batch.map((m) => m.id),
+            threads,
+          );
         })();
         deleted += batch.length;
       }
@@ -27,8 +36,39 @@ export function retentionPurge(deps: Deps): Job {
         inbound: deps.repos.inbound.deleteOrphansBefore(toIso(addMs(deps.clock.now(), -DAY_MS))),
         blobs: deps.repos.blobs.deleteUnreferenced(),
       }))();
-      deps.log.info({ event: 'retention.purged', messages: deleted, ...sweep }, 'retention purge');
-      return { deleted, ...sweep };
+      deps.log.info({ event: 'retention.purged', messages: deleted, events, ...sweep }, 'retention purge');
+      return { deleted, events, ...sweep };
+    },
+  };
+}
+
+/**
+ * The event log keeps events for LOFTBOX_EVENT_RETENTION, and webhook delivery attempts as long. The
+ * highest sequence deleted becomes the retention floor: a consumer whose cursor is below it has missed
+ * events and must resync.
+ */
+export function eventRetentionPurge(deps: Deps): Job {
+  return {
+    name: 'event_retention_purge',
+    run() {
+      const before = toIso(addMs(deps.clock.now(), -deps.config.eventRetention));
+      let deleted = 0;
+      for (;;) {
+        const batch = deps.db.transaction(() => {
+          const result = deps.repos.events.deleteOlderThan(before, BATCH);
+          if (result.deleted > 0) deps.repos.events.setMark('retention_floor', result.throughSeq);
+          return result;
+        })();
+        deleted += batch.deleted;
+        if (batch.deleted < BATCH) break;
+      }
+      const attempts = deps.repos.webhooks.deleteAttemptsBefore(before);
+      if (deleted + attempts > 0)
+        deps.log.info(
+          { event: 'events.purged', events: deleted, webhook_attempts: attempts },
+          'event log retention',
+        );
+      return { deleted, attempts };
     },
   };
 }

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 
 export interface ReceivedHook {
@@ -21,9 +22,12 @@ export async function startWebhookReceiver(
   url: string;
   received: ReceivedHook[];
   setScript(next: typeof script): void;
+  /** The first hook, received already or later, that matches; rejects after `timeoutMs`. */
+  waitFor(match: (hook: ReceivedHook) => boolean, timeoutMs?: number): Promise<ReceivedHook>;
   close(): Promise<void>;
 }> {
   const received: ReceivedHook[] = [];
+  const arrivals = new EventEmitter<{ hook: [ReceivedHook] }>();
   let current = script;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -35,6 +39,7 @@ export async function startWebhookReceiver(
         path: req.url ?? '/',
       };
       received.push(hook);
+      arrivals.emit('hook', hook);
       const reply = current(hook, received.length - 1);
       await reply.wait;
       res.writeHead(reply.status, reply.headers ?? {});
@@ -47,6 +52,22 @@ export async function startWebhookReceiver(
     url: `http://127.0.0.1:${port}`,
     received,
     setScript: (next) => (current = next),
+    waitFor: (match, timeoutMs = 15_000) =>
+      new Promise<ReceivedHook>((resolve, reject) => {
+        const already = received.find(match);
+        if (already) return resolve(already);
+        const onHook = (hook: ReceivedHook) => {
+          if (!match(hook)) return;
+          clearTimeout(timer);
+          arrivals.off('hook', onHook);
+          resolve(hook);
+        };
+        const timer = setTimeout(() => {
+          arrivals.off('hook', onHook);
+          reject(new Error(`no matching webhook within ${timeoutMs} ms (received ${received.length})`));
+        }, timeoutMs);
+        arrivals.on('hook', onHook);
+      }),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -7,6 +7,7 @@ import domains from './0006_domains.sql';
 import dmarcReports from './0007_dmarc_reports.sql';
 import imapUids from './0008_imap_uids.sql';
 import tenancy from './0009_tenancy.sql';
+import eventLogUpkeep from './0010_event_log_upkeep.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
 export const migrations: { version: number; name: string; sql: string }[] = [
@@ -19,4 +20,5 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 7, name: 'dmarc_reports', sql: dmarcReports },
   { version: 8, name: 'imap_uids', sql: imapUids },
   { version: 9, name: 'tenancy', sql: tenancy },
+  { version: 10, name: 'event_log_upkeep', sql: eventLogUpkeep },
 ];

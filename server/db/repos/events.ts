@@ -22,6 +22,8 @@ export interface EventFilter {
   mailboxId?: string | undefined;
 }
 
+export type EventMark = 'webhook_fanout' | 'retention_floor';
+
 /** The append-only event log; `seq` is the order every consumer reads in. */
 export class EventsRepo {
   constructor(private readonly db: Db) {}
@@ -46,8 +48,13 @@ export class EventsRepo {
     return this.db.prepare('SELECT * FROM events WHERE seq = ?').get(seq) as EventRow | undefined;
   }
 
+  /** The highest sequence ever issued (AUTOINCREMENT keeps it even when retention emptied the log). */
   maxSeq(): number {
-    return (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM events').get() as { seq: number }).seq;
+    return (
+      this.db
+        .prepare("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS seq")
+        .get() as { seq: number }
+    ).seq;
   }
 
   list(orgId: string, afterSeq: number, filter: EventFilter, limit: number): EventRow[] {
@@ -69,5 +76,62 @@ export class EventsRepo {
         mailboxId: filter.mailboxId ?? null,
         limit,
       }) as EventRow[];
+  }
+
+  /** Events of every org after `afterSeq` up to `throughSeq`, in log order (the webhook fan-out reads these). */
+  range(afterSeq: number, throughSeq: number, limit: number): EventRow[] {
+    return this.db
+      .prepare('SELECT * FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?')
+      .all(afterSeq, throughSeq, limit) as EventRow[];
+  }
+
+  mark(name: EventMark): number {
+    const row = this.db.prepare('SELECT seq FROM event_marks WHERE name = ?').get(name) as
+      { seq: number } | undefined;
+    return row?.seq ?? 0;
+  }
+
+  setMark(name: EventMark, seq: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO event_marks (name, seq) VALUES (?, ?)
+         ON CONFLICT (name) DO UPDATE SET seq = MAX(seq, excluded.seq)`,
+      )
+      .run(name, seq);
+  }
+
+  /**
+   * Deletes up to `limit` events created before `before`, oldest first, with their webhook jobs; returns
+   * how many and the highest sequence deleted (0 when none).
+   */
+  deleteOlderThan(before: string, limit: number): { deleted: number; throughSeq: number } {
+    const rows = this.db
+      .prepare('SELECT seq FROM events WHERE created_at < ? ORDER BY seq LIMIT ?')
+      .all(before, limit) as { seq: number }[];
+    const seqs = JSON.stringify(rows.map((r) => r.seq));
+    this.db.prepare('DELETE FROM webhook_jobs WHERE event_seq IN (SELECT value FROM json_each(?))').run(seqs);
+    this.db.prepare('DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))').run(seqs);
+    return { deleted: rows.length, throughSeq: rows.reduce((max, r) => Math.max(max, r.seq), 0) };
+  }
+
+  /**
+   * Deletes the events about these messages, and the `thread.created` events of these threads once no
+   * message is left in them, with their webhook jobs: an event lives no longer than what it describes.
+   */
+  deleteAbout(messageIds: string[], threadIds: string[]): number {
+    const doomed = this.db
+      .prepare(
+        `SELECT seq FROM events WHERE message_id IN (SELECT value FROM json_each(@messages))
+         UNION
+         SELECT seq FROM events WHERE thread_id IN (SELECT value FROM json_each(@threads))
+           AND type = 'thread.created'
+           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = events.thread_id)`,
+      )
+      .all({ messages: JSON.stringify(messageIds), threads: JSON.stringify(threadIds) }) as { seq: number }[];
+    if (doomed.length === 0) return 0;
+    const seqs = JSON.stringify(doomed.map((r) => r.seq));
+    this.db.prepare('DELETE FROM webhook_jobs WHERE event_seq IN (SELECT value FROM json_each(?))').run(seqs);
+    return this.db.prepare('DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))').run(seqs)
+      .changes;
   }
 }

@@ -88,9 +88,9 @@ export class WebhooksRepo {
     return this.db.prepare('SELECT * FROM webhooks WHERE id = ?').get(id) as WebhookRow | undefined;
   }
 
-  /** The dispatcher serves every tenant's active endpoints. */
-  active(): WebhookRow[] {
-    return this.db.prepare("SELECT * FROM webhooks WHERE status = 'active'").all() as WebhookRow[];
+  /** Every endpoint of one org, active or not: a disabled one keeps its jobs for when it is re-enabled. */
+  forOrg(orgId: string): WebhookRow[] {
+    return this.db.prepare('SELECT * FROM webhooks WHERE org_id = ?').all(orgId) as WebhookRow[];
   }
 
   update(orgId: string, id: string, patch: WebhookPatch, at: string): void {
@@ -99,10 +99,6 @@ export class WebhooksRepo {
     this.db
       .prepare(`UPDATE webhooks SET ${sets}, updated_at = @at WHERE org_id = @orgId AND id = @id`)
       .run({ ...patch, at, orgId, id });
-  }
-
-  advanceCursor(id: string, seq: number): void {
-    this.db.prepare('UPDATE webhooks SET cursor_seq = MAX(cursor_seq, ?) WHERE id = ?').run(seq, id);
   }
 
   delete(orgId: string, id: string): void {
@@ -118,19 +114,34 @@ export class WebhooksRepo {
       .run(row);
   }
 
-  /** Due jobs, oldest event first; a lease that ran out (a crash mid-delivery) makes a job due again. */
-  leaseDue(now: string, leaseUntil: string, limit: number): WebhookJobRow[] {
+  /**
+   * Leases the oldest due job of each active endpoint not in `busy` (one per endpoint, so one endpoint's
+   * backlog never crowds out another's); a lease that ran out (a crash mid-delivery) makes a job due again.
+   * With `webhookId` only that endpoint is considered.
+   */
+  leaseHeads(
+    now: string,
+    leaseUntil: string,
+    busy: readonly string[],
+    limit: number,
+    webhookId: string | null = null,
+  ): WebhookJobRow[] {
     return this.db
       .prepare(
         `UPDATE webhook_jobs SET lease_until = @leaseUntil
          WHERE rowid IN (
-           SELECT j.rowid FROM webhook_jobs j JOIN webhooks w ON w.id = j.webhook_id
-           WHERE j.status = 'pending' AND w.status = 'active' AND j.next_attempt_at <= @now
-             AND (j.lease_until IS NULL OR j.lease_until < @now)
-           ORDER BY j.event_seq LIMIT @limit)
+           SELECT head FROM (
+             SELECT (SELECT j.rowid FROM webhook_jobs j
+                     WHERE j.webhook_id = w.id AND j.status = 'pending' AND j.next_attempt_at <= @now
+                       AND (j.lease_until IS NULL OR j.lease_until < @now)
+                     ORDER BY j.event_seq LIMIT 1) AS head
+             FROM webhooks w
+             WHERE w.status = 'active' AND (@webhookId IS NULL OR w.id = @webhookId)
+               AND w.id NOT IN (SELECT value FROM json_each(@busy)))
+           WHERE head IS NOT NULL LIMIT @limit)
          RETURNING *`,
       )
-      .all({ now, leaseUntil, limit }) as WebhookJobRow[];
+      .all({ now, leaseUntil, busy: JSON.stringify(busy), limit, webhookId }) as WebhookJobRow[];
   }
 
   job(webhookId: string, eventSeq: number): WebhookJobRow | undefined {
@@ -167,5 +178,10 @@ export class WebhooksRepo {
         'SELECT * FROM webhook_attempts WHERE webhook_id = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?',
       )
       .all(webhookId, afterId, afterId, limit) as WebhookAttemptRow[];
+  }
+
+  /** Attempts recorded before `before`: they outlive their events by no more than the log's retention. */
+  deleteAttemptsBefore(before: string): number {
+    return this.db.prepare('DELETE FROM webhook_attempts WHERE created_at < ?').run(before).changes;
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cursorExpired, RESYNC_MESSAGE } from '../../events/log.js';
 import { ApiError } from '../../lib/errors.js';
 import { EventView, eventView } from '../../messages/views.js';
 import { route } from '../route.js';
@@ -32,9 +33,12 @@ export const eventRoutes = [
         description: 'Events',
         schema: z.object({ data: z.array(EventView), next_cursor: z.string().nullable() }),
       },
+      410: { description: 'The cursor is older than the event retention (`resync_required`)' },
     },
     handler({ query, auth, deps }) {
       const after = parseEventCursor(query.after);
+      if (query.after && cursorExpired(deps, after))
+        throw new ApiError(410, 'resync_required', RESYNC_MESSAGE);
       const mailboxId = query.mailbox_id ? loadMailbox(deps, auth.org.id, query.mailbox_id).id : undefined;
       const rows = deps.repos.events.list(
         auth.org.id,

@@ -4,6 +4,7 @@ import { LOCAL_PART_MAX, LOCAL_PART_RE } from '../../accounts/names.js';
 import type { MailboxPatch, MailboxRow } from '../../db/repos/mailboxes.js';
 import { decodeCursor, toPage } from '../../db/page.js';
 import type { Deps } from '../../deps.js';
+import { createWebhook } from '../../events/endpoints.js';
 import { toIso } from '../../lib/clock.js';
 import { resumeMailbox } from '../../outbound/complaints.js';
 import { conflict, notFound } from '../../lib/errors.js';
@@ -11,7 +12,6 @@ import { route } from '../route.js';
 import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
 import { loadAgent } from './agents.js';
 import { loadDomain } from './domains.js';
-import { createWebhook } from './webhooks.js';
 import { Mailbox, mailboxOut } from './serializers.js';
 
 const tag = 'Mailboxes';

@@ -1,8 +1,8 @@
 import { asyncApiDocument } from '../../events/asyncapi.js';
+import { EVENT_TYPES } from '../../events/log.js';
 import { ApiError } from '../../lib/errors.js';
 import { VERSION } from '../../version.js';
 import { route } from '../route.js';
-import { EVENT_TYPES } from './webhooks.js';
 
 const tag = 'Events';
 

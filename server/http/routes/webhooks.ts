@@ -2,41 +2,18 @@ import { z } from 'zod';
 import type { WebhookRow } from '../../db/repos/webhooks.js';
 import { decodeCursor, toPage } from '../../db/page.js';
 import type { Deps } from '../../deps.js';
-import { type EventType } from '../../events/log.js';
+import { createWebhook, ownMailboxIds, safeWebhookUrl } from '../../events/endpoints.js';
+import { EVENT_TYPES } from '../../events/log.js';
 import { newWebhookSecret } from '../../events/signing.js';
-import { checkWebhookUrl, ForbiddenTargetError } from '../../events/ssrf.js';
 import { postEvent, recordAttempt, SECRET_PURPOSE } from '../../events/webhook-dispatcher.js';
 import { addMs, DAY_MS, toIso } from '../../lib/clock.js';
-import { ApiError, notFound } from '../../lib/errors.js';
+import { notFound } from '../../lib/errors.js';
 import { seal } from '../../lib/seal.js';
 import { route } from '../route.js';
 import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
 import { loadAgent } from './agents.js';
-import { loadMailbox } from './mailboxes.js';
 
 const tag = 'Webhooks';
-
-export const EVENT_TYPES: readonly EventType[] = [
-  'message.inbound',
-  'thread.created',
-  'message.queued',
-  'message.pending_approval',
-  'message.approved',
-  'message.rejected',
-  'message.blocked',
-  'message.sent',
-  'message.delivered',
-  'message.deferred',
-  'message.failed',
-  'message.bounced',
-  'message.complained',
-  'mailbox.suspended',
-  'mailbox.resumed',
-  'domain.verified',
-  'domain.failed',
-  'dmarc.report.received',
-  'webhook.disabled',
-];
 
 const Webhook = z
   .object({
@@ -69,59 +46,6 @@ const eventTypes = z
   .min(1)
   .max(EVENT_TYPES.length + 1);
 const url = z.string().trim().min(1).max(2048);
-
-export function webhookPolicy(deps: Deps) {
-  return { allow: deps.config.webhookAllow ? deps.config.webhookAllow.split(',') : [] };
-}
-
-/** CONTRACT §6: internal targets are refused when the webhook is created (and again at connect time). */
-function safeUrl(deps: Deps, value: string): string {
-  try {
-    return checkWebhookUrl(value, webhookPolicy(deps)).toString();
-  } catch (err) {
-    const reason =
-      err instanceof ForbiddenTargetError ? `not a public target (${err.reason})` : 'not a valid http(s) URL';
-    throw new ApiError(422, 'validation_error', `The webhook URL is ${reason}.`, {
-      details: [{ path: 'url', message: reason }],
-    });
-  }
-}
-
-function mailboxIds(deps: Deps, orgId: string, ids: string[] | undefined): string | null {
-  if (!ids || ids.length === 0) return null;
-  return JSON.stringify([...new Set(ids.map((id) => loadMailbox(deps, orgId, id).id))]);
-}
-
-/** Creates an endpoint for an agent; its secret is returned here and never again. */
-export function createWebhook(
-  deps: Deps,
-  orgId: string,
-  agentId: string,
-  input: { url: string; event_types: string[]; mailbox_ids?: string[] | undefined },
-): { row: WebhookRow; secret: string } {
-  const secret = newWebhookSecret();
-  const now = toIso(deps.clock.now());
-  const row: WebhookRow = {
-    id: deps.ids.uuid(),
-    org_id: orgId,
-    agent_id: agentId,
-    url: safeUrl(deps, input.url),
-    event_types: JSON.stringify([...new Set(input.event_types)]),
-    mailbox_ids: mailboxIds(deps, orgId, input.mailbox_ids),
-    secret_sealed: seal(deps.secret, SECRET_PURPOSE, secret),
-    previous_secret_sealed: null,
-    previous_secret_expires_at: null,
-    status: 'active',
-    disabled_reason: null,
-    // Only events from now on: a new endpoint is not flooded with history (replay covers that).
-    cursor_seq: deps.repos.events.maxSeq(),
-    consecutive_failures: 0,
-    created_at: now,
-    updated_at: now,
-  };
-  deps.repos.webhooks.insert(row);
-  return { row, secret };
-}
 
 function loadWebhook(deps: Deps, orgId: string, id: string): WebhookRow {
   const webhook = deps.repos.webhooks.get(orgId, id);
@@ -205,12 +129,12 @@ export const webhookRoutes = [
         auth.org.id,
         webhook.id,
         {
-          ...(body.url !== undefined ? { url: safeUrl(deps, body.url) } : {}),
+          ...(body.url !== undefined ? { url: safeWebhookUrl(deps, body.url) } : {}),
           ...(body.event_types !== undefined
             ? { event_types: JSON.stringify([...new Set(body.event_types)]) }
             : {}),
           ...(body.mailbox_ids !== undefined
-            ? { mailbox_ids: mailboxIds(deps, auth.org.id, body.mailbox_ids) }
+            ? { mailbox_ids: ownMailboxIds(deps, auth.org.id, body.mailbox_ids) }
             : {}),
           ...(body.status === 'active'
             ? { status: 'active' as const, disabled_reason: null, consecutive_failures: 0 }
