@@ -150,13 +150,19 @@ export const settings = {
     'LOFTBOX_LOGIN_FAIL_LIMIT',
     positiveInt,
     12,
-    'Failed SMTP/IMAP logins per address or client IP before a lockout (which refuses even the right password).',
+    'Failed SMTP/IMAP logins of one client IP (on one address, or across addresses) before that client is locked out (which refuses even the right password).',
   ),
   loginLockout: setting(
     'LOFTBOX_LOGIN_LOCKOUT',
     duration,
     '2m',
     'Window of failed logins and length of a lockout.',
+  ),
+  loginSpreadClients: setting(
+    'LOFTBOX_LOGIN_SPREAD_CLIENTS',
+    positiveInt,
+    10,
+    'Distinct client IPs failing on one address in the window that count as a spread attack; then every client that failed there is locked, while a client with no failures may still log in.',
   ),
   mxHost: setting(
     'LOFTBOX_MX_HOST',

@@ -135,7 +135,11 @@ export function buildDeps(input: DepsInput): Deps {
     wakeQueue: () => {},
     listeners: new Map(),
     bus: new EventBus(),
-    loginGuard: new LoginGuard(clock, config.loginFailLimit, config.loginLockout),
+    loginGuard: new LoginGuard(clock, {
+      limit: config.loginFailLimit,
+      windowMs: config.loginLockout,
+      spreadClients: config.loginSpreadClients,
+    }),
     dialer:
       input.dialer ??
       createGuardedDispatcher({
