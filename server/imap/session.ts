@@ -20,6 +20,10 @@ import { line, list, str } from './wire.js';
 export interface ImapLimits {
   /** Connections per listener; more are refused. */
   maxClients: number;
+  /** Connections one client IP may hold per listener; more are refused. */
+  maxClientsPerIp: number;
+  /** New connections one client IP may open per minute per listener; more are refused. */
+  connectRatePerIp: number;
   /** Inactivity after login before autologout (RFC 3501 §5.4: at least 30 minutes). */
   idleTimeoutMs: number;
   /** Time from connect to a successful login, TLS handshake included. */

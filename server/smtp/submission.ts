@@ -9,7 +9,10 @@ import { normaliseLineEndings } from '../inbound/raw.js';
 import { ApiError } from '../lib/errors.js';
 import { sendMessage, type SendRequest } from '../outbound/send.js';
 import type { TlsMaterial } from '../lib/tls.js';
+import { ConnectionLimits } from '../policy/connection-limits.js';
+import { dataLimits, readData } from './data-limits.js';
 import { smtpError, type SmtpReply } from './replies.js';
+import { SmtpSessionGuard } from './session-guard.js';
 
 interface Submitter {
   org: OrganizationRow;
@@ -93,6 +96,16 @@ export function createSubmissionServer(
   deps: Deps,
   options: { implicitTls: boolean; tls: TlsMaterial },
 ): SMTPServer {
+  const limits = dataLimits(deps.config);
+  const guard = new SmtpSessionGuard(deps.log, {
+    name: 'submission',
+    connections: new ConnectionLimits(deps.clock, {
+      perIp: deps.config.connectionsPerIp,
+      ratePerMinute: deps.config.connectRatePerIp,
+    }),
+    sessionTimeoutMs: deps.config.smtpSessionTimeout,
+    dataTimeoutMs: deps.config.smtpDataTimeout,
+  });
   const server = new SMTPServer({
     name: deps.mxHost,
     banner: 'LoftBox submission',
@@ -107,6 +120,10 @@ export function createSubmissionServer(
     closeTimeout: deps.config.shutdownGraceMs,
     disableReverseLookup: true,
     logger: false,
+
+    onConnect(session, callback) {
+      guard.onConnect(session, callback);
+    },
 
     onAuth(auth: SMTPServerAuthentication, session, callback) {
       const result = mailLogin(deps, {
@@ -137,19 +154,37 @@ export function createSubmissionServer(
     },
 
     onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
-        const submitter = users.get(session);
-        if (!submitter) return callback(smtpError(REFUSALS.senderMismatch));
-        if (stream.sizeExceeded) return callback(smtpError(REFUSALS.tooBig));
-        void submit(deps, submitter, normaliseLineEndings(Buffer.concat(chunks)), session).then(
-          (reply) => callback(null, reply),
-          (err: unknown) => callback(smtpError(replyFor(err))),
-        );
-      });
+      guard.dataStarted(session);
+      // Bounded while streaming: past a limit nothing more is kept, and the refusal comes at the dot.
+      readData(stream, limits).then(
+        (verdict) => {
+          guard.dataEnded(session);
+          const submitter = users.get(session);
+          if (!submitter) return callback(smtpError(REFUSALS.senderMismatch));
+          if (!verdict.ok) {
+            deps.log.info(
+              { event: 'submission.data_refused', session: session.id, reason: verdict.reason },
+              'message refused by a limit',
+            );
+            return callback(smtpError(verdict.reply));
+          }
+          void submit(deps, submitter, normaliseLineEndings(verdict.raw), session).then(
+            (reply) => callback(null, reply),
+            (err: unknown) => callback(smtpError(replyFor(err))),
+          );
+        },
+        (err: Error) => {
+          guard.dataEnded(session);
+          callback(err);
+        },
+      );
+    },
+
+    onClose(session) {
+      guard.onClose(session);
     },
   });
+  guard.attach(server);
   server.on('error', (err) => deps.log.warn({ event: 'submission.error', err }, 'submission server error'));
   return server;
 }
