@@ -24,6 +24,7 @@ import { WebhooksRepo } from './db/repos/webhooks.js';
 import type { Clock } from './lib/clock.js';
 import { IdFactory } from './lib/ids.js';
 import type { Dispatcher } from 'undici';
+import { KeyRevocations } from './accounts/key-revocations.js';
 import { EventBus } from './events/bus.js';
 import { createGuardedDispatcher } from './events/ssrf.js';
 import type { Logger } from './lib/logger.js';
@@ -82,6 +83,8 @@ export interface Deps {
   dialer: Dispatcher;
   /** Tells the webhook dispatcher and WebSocket streams that the event log grew. */
   bus: EventBus;
+  /** Tells live SMTP, IMAP and WebSocket sessions that keys were revoked, so theirs end at once. */
+  revocations: KeyRevocations;
   /** Listeners registered once bound, for /health. */
   listeners: Map<string, { listening: boolean }>;
   /** The URL clients reach us at; known only after the HTTP listener is bound when not configured. */
@@ -135,6 +138,7 @@ export function buildDeps(input: DepsInput): Deps {
     wakeQueue: () => {},
     listeners: new Map(),
     bus: new EventBus(),
+    revocations: new KeyRevocations(),
     loginGuard: new LoginGuard(clock, {
       limit: config.loginFailLimit,
       windowMs: config.loginLockout,

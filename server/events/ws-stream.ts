@@ -6,6 +6,8 @@ import type { EventFilter } from '../db/repos/events.js';
 import type { Deps } from '../deps.js';
 import { eventView } from '../messages/views.js';
 
+/** Close code when the stream's API key is revoked (4000–4999: application-defined, RFC 6455 §7.4.2). */
+export const CLOSE_KEY_REVOKED = 4401;
 /** Past this many unsent bytes a consumer is too slow: it is told `lagged` and closed. */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Events sent per turn of the event loop; between turns the sockets drain and other work runs. */
@@ -23,6 +25,8 @@ function refuse(socket: Duplex, status: number, code: string, message: string): 
 
 interface StreamContext {
   orgId: string;
+  /** The key the stream was opened with: its revocation ends the stream. */
+  keyId: string;
   filter: EventFilter;
   after: number | null;
 }
@@ -64,6 +68,7 @@ function admit(
   }
   return {
     orgId,
+    keyId: result.auth.key.id,
     after: after === null ? null : Number(after),
     filter: {
       ...(types
@@ -161,6 +166,11 @@ function follow(deps: Deps, ws: WebSocket, ctx: StreamContext): void {
   };
   deps.bus.on('appended', onAppended);
   ws.on('close', () => deps.bus.off('appended', onAppended));
+  const onRevoked = (keyIds: ReadonlySet<string>) => {
+    if (keyIds.has(ctx.keyId)) ws.close(CLOSE_KEY_REVOKED, 'api key revoked');
+  };
+  deps.revocations.on('revoked', onRevoked);
+  ws.on('close', () => deps.revocations.off('revoked', onRevoked));
   ws.on('error', () => ws.terminate());
   ws.send(JSON.stringify({ type: 'ready', cursor: String(cursor) }));
   pump();

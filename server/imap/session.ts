@@ -141,7 +141,7 @@ export class ImapSession {
   private socket: Socket;
   private startTls: SessionOptions['startTls'];
   private readonly framer = new CommandFramer();
-  private user: { orgId: string; mailboxId: string } | null = null;
+  private user: { orgId: string; mailboxId: string; keyId: string } | null = null;
   private store: ImapStore | null = null;
   private selection: Selection | null = null;
   private idleTag: string | null = null;
@@ -165,6 +165,14 @@ export class ImapSession {
   };
   private readonly onAppended = (orgId: string) => {
     if (orgId === this.user?.orgId) this.scheduleIdleSync();
+  };
+  private readonly onRevoked = (keyIds: ReadonlySet<string>) => {
+    if (!this.user || !keyIds.has(this.user.keyId)) return;
+    this.deps.log.info(
+      { event: 'imap.session_ended', reason: 'key_revoked', remote_ip: this.remoteIp },
+      'imap session ended: key revoked',
+    );
+    this.bye('Access key revoked');
   };
 
   constructor(
@@ -452,7 +460,8 @@ export class ImapSession {
   private async checkCredentials(tag: string, username: string, password: string): Promise<void> {
     const result = this.options.auth.login(username, password, this.remoteIp);
     if (result.ok) {
-      this.user = { orgId: result.orgId, mailboxId: result.mailboxId };
+      this.user = { orgId: result.orgId, mailboxId: result.mailboxId, keyId: result.keyId };
+      this.deps.revocations.on('revoked', this.onRevoked);
       this.store = new ImapStore(this.deps.db, this.deps.clock, {
         orgId: result.orgId,
         mailboxId: result.mailboxId,
@@ -754,6 +763,7 @@ export class ImapSession {
   private cleanup(): void {
     this.closed = true;
     this.stopIdle();
+    this.deps.revocations.off('revoked', this.onRevoked);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }

@@ -11,7 +11,7 @@ import { sendMessage, type SendRequest } from '../outbound/send.js';
 import type { TlsMaterial } from '../lib/tls.js';
 import { ConnectionLimits } from '../policy/connection-limits.js';
 import { dataLimits, readData } from './data-limits.js';
-import { smtpError, type SmtpReply } from './replies.js';
+import { REPLIES, smtpError, type SmtpReply } from './replies.js';
 import { SmtpSessionGuard } from './session-guard.js';
 
 interface Submitter {
@@ -106,6 +106,13 @@ export function createSubmissionServer(
     sessionTimeoutMs: deps.config.smtpSessionTimeout,
     dataTimeoutMs: deps.config.smtpDataTimeout,
   });
+  /** The key each logged-in session authenticated with, by session id. */
+  const keyOfSession = new Map<string, string>();
+  const onRevoked = (keyIds: ReadonlySet<string>) => {
+    for (const [sessionId, keyId] of keyOfSession) {
+      if (keyIds.has(keyId)) guard.end(sessionId, REPLIES.keyRevoked, 'key_revoked');
+    }
+  };
   const server = new SMTPServer({
     name: deps.mxHost,
     banner: 'LoftBox submission',
@@ -135,6 +142,7 @@ export function createSubmissionServer(
       if (!result.ok)
         return callback(smtpError(result.reason === 'locked' ? REFUSALS.lockedOut : REFUSALS.badCredentials));
       users.set(session, { org: result.org, mailbox: result.mailbox, keyId: result.keyId });
+      keyOfSession.set(session.id, result.keyId);
       callback(null, { user: result.mailbox.address });
     },
 
@@ -181,10 +189,13 @@ export function createSubmissionServer(
     },
 
     onClose(session) {
+      keyOfSession.delete(session.id);
       guard.onClose(session);
     },
   });
   guard.attach(server);
+  deps.revocations.on('revoked', onRevoked);
+  server.on('close', () => deps.revocations.off('revoked', onRevoked));
   server.on('error', (err) => deps.log.warn({ event: 'submission.error', err }, 'submission server error'));
   return server;
 }
