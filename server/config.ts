@@ -210,6 +210,12 @@ export const settings = {
     '10m',
     'Longest one DATA transfer may take (RFC 5321 §4.5.3.2); then the session gets 421 4.4.2 and is closed.',
   ),
+  smtpDataMemory: setting(
+    'LOFTBOX_SMTP_DATA_MEMORY',
+    positiveInt,
+    268_435_456,
+    'Bytes of incoming SMTP DATA all sessions together may hold in memory; a message that would pass it gets 452 4.3.1 (try again later).',
+  ),
   connectionsPerIp: setting(
     'LOFTBOX_CONNECTIONS_PER_IP',
     positiveInt,

@@ -26,6 +26,7 @@ import { IdFactory } from './lib/ids.js';
 import type { Dispatcher } from 'undici';
 import { KeyRevocations } from './accounts/key-revocations.js';
 import { EventBus } from './events/bus.js';
+import { ByteBudget } from './smtp/data-limits.js';
 import { createGuardedDispatcher } from './events/ssrf.js';
 import type { Logger } from './lib/logger.js';
 import type { DnsResolve } from './lib/resolver.js';
@@ -85,6 +86,8 @@ export interface Deps {
   bus: EventBus;
   /** Tells live SMTP, IMAP and WebSocket sessions that keys were revoked, so theirs end at once. */
   revocations: KeyRevocations;
+  /** Bytes of SMTP DATA held in memory by all sessions together (MX and submission). */
+  dataMemory: ByteBudget;
   /** Listeners registered once bound, for /health. */
   listeners: Map<string, { listening: boolean }>;
   /** The URL clients reach us at; known only after the HTTP listener is bound when not configured. */
@@ -139,6 +142,7 @@ export function buildDeps(input: DepsInput): Deps {
     listeners: new Map(),
     bus: new EventBus(),
     revocations: new KeyRevocations(),
+    dataMemory: new ByteBudget(config.smtpDataMemory),
     loginGuard: new LoginGuard(clock, {
       limit: config.loginFailLimit,
       windowMs: config.loginLockout,

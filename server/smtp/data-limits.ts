@@ -13,9 +13,10 @@ export interface DataLimits {
 
 export type DataVerdict = { ok: true; raw: Buffer } | { ok: false; reason: LimitReason; reply: SmtpReply };
 
-export type LimitReason = 'size' | 'header_size' | 'mime_parts' | 'mime_depth';
+export type LimitReason = 'size' | 'header_size' | 'mime_parts' | 'mime_depth' | 'memory';
 
 const REFUSALS: Record<LimitReason, SmtpReply> = {
+  memory: REPLIES.memoryFull,
   size: REPLIES.tooBig,
   header_size: REPLIES.headerTooBig,
   mime_parts: REPLIES.tooManyParts,
@@ -26,6 +27,31 @@ const REFUSALS: Record<LimitReason, SmtpReply> = {
 const INSPECT_BYTES = 1024;
 /** Longest header field kept while looking for Content-Type parameters. */
 const FIELD_BYTES = 8 * 1024;
+
+/**
+ * Bytes of DATA held in memory across all sessions of the process. With it, many concurrent large
+ * messages cannot add up past one bound: a message that would is refused with a temporary 452 and
+ * its sender retries later, instead of the process running out of memory.
+ */
+export class ByteBudget {
+  private held = 0;
+
+  constructor(readonly capacity: number) {}
+
+  get used(): number {
+    return this.held;
+  }
+
+  take(bytes: number): boolean {
+    if (this.held + bytes > this.capacity) return false;
+    this.held += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.held = Math.max(0, this.held - bytes);
+  }
+}
 
 /** One level of MIME structure: a multipart with its boundary, or an embedded message (null). */
 type Level = string | null;
@@ -39,6 +65,8 @@ type Level = string | null;
  */
 export class DataScanner {
   private readonly chunks: Buffer[] = [];
+  /** Bytes of `chunks`, taken from the budget. */
+  private held = 0;
   private bytes = 0;
   private refused: LimitReason | null = null;
   private line: Buffer[] = [];
@@ -55,12 +83,17 @@ export class DataScanner {
   private readonly levels: Level[] = [];
   private parts = 0;
 
-  constructor(private readonly limits: DataLimits) {}
+  constructor(
+    private readonly limits: DataLimits,
+    private readonly budget: ByteBudget,
+  ) {}
 
   push(chunk: Buffer): void {
     this.bytes += chunk.length;
     if (this.refused) return;
     if (this.bytes > this.limits.maxBytes) return this.refuse('size');
+    if (!this.budget.take(chunk.length)) return this.refuse('memory');
+    this.held += chunk.length;
     this.chunks.push(chunk);
     let start = 0;
     for (;;) {
@@ -84,13 +117,22 @@ export class DataScanner {
   finish(sizeExceeded = false): DataVerdict {
     if (sizeExceeded && !this.refused) this.refuse('size');
     if (this.refused) return { ok: false, reason: this.refused, reply: REFUSALS[this.refused] };
-    return { ok: true, raw: Buffer.concat(this.chunks, this.bytes) };
+    const raw = Buffer.concat(this.chunks, this.bytes);
+    this.drop();
+    return { ok: true, raw };
+  }
+
+  /** Lets go of everything held (the transfer failed or was refused). */
+  drop(): void {
+    this.chunks.length = 0;
+    this.line = [];
+    this.budget.give(this.held);
+    this.held = 0;
   }
 
   private refuse(reason: LimitReason): void {
     this.refused = reason;
-    this.chunks.length = 0;
-    this.line = [];
+    this.drop();
   }
 
   private keep(piece: Buffer): void {
@@ -194,11 +236,18 @@ export class DataScanner {
 }
 
 /** Reads one DATA stream through a scanner; resolves at the final dot with the verdict. */
-export function readData(stream: SMTPServerDataStream, limits: DataLimits): Promise<DataVerdict> {
-  const scanner = new DataScanner(limits);
+export function readData(
+  stream: SMTPServerDataStream,
+  limits: DataLimits,
+  budget: ByteBudget,
+): Promise<DataVerdict> {
+  const scanner = new DataScanner(limits, budget);
   return new Promise((resolve, reject) => {
     stream.on('data', (chunk: Buffer) => scanner.push(chunk));
-    stream.once('error', reject);
+    stream.once('error', (err) => {
+      scanner.drop();
+      reject(err);
+    });
     stream.once('end', () => resolve(scanner.finish(stream.sizeExceeded)));
   });
 }

@@ -98,7 +98,7 @@ export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer
 
     onData(stream: SMTPServerDataStream, session, callback) {
       guard.dataStarted(session);
-      readData(stream, limits).then(
+      readData(stream, limits, deps.dataMemory).then(
         (verdict) => {
           guard.dataEnded(session);
           if (!verdict.ok) {

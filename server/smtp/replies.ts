@@ -21,6 +21,7 @@ export const REPLIES = {
   tooBig: { code: 552, message: '5.3.4 Message too big for system' },
   loop: { code: 554, message: '5.4.6 Too many Received headers: mail loop detected' },
   storageBusy: { code: 451, message: '4.3.0 Temporary storage failure, try again later' },
+  memoryFull: { code: 452, message: '4.3.1 Insufficient system storage, try again later' },
   headerTooBig: { code: 552, message: '5.3.4 Message header too large' },
   tooManyParts: { code: 554, message: '5.6.0 Too many MIME parts' },
   nestedTooDeep: { code: 554, message: '5.6.0 MIME parts nested too deeply' },

@@ -164,7 +164,7 @@ export function createSubmissionServer(
     onData(stream, session, callback) {
       guard.dataStarted(session);
       // Bounded while streaming: past a limit nothing more is kept, and the refusal comes at the dot.
-      readData(stream, limits).then(
+      readData(stream, limits, deps.dataMemory).then(
         (verdict) => {
           guard.dataEnded(session);
           const submitter = users.get(session);

@@ -14,7 +14,12 @@ let box: Box;
 
 // Production defaults for the header and MIME limits; only the size and the per-IP cap are shrunk.
 beforeAll(async () => {
-  server = await startTestServer({ maxMessageBytes: 2_500_000, connectionsPerIp: 2, signupLimitPerIp: 1000 });
+  server = await startTestServer({
+    maxMessageBytes: 2_500_000,
+    smtpDataMemory: 3_000_000,
+    connectionsPerIp: 2,
+    signupLimitPerIp: 1000,
+  });
   box = await server.mailbox('limits');
 });
 afterAll(async () => {
@@ -205,6 +210,36 @@ describe('header and MIME limits, decided while streaming (TESTPLAN L7, L8)', ()
     // 32 MB went through; what stayed in memory is bounded by the 2.5 MB limit plus socket buffers.
     expect(peak).toBeLessThan(16 * 1024 * 1024);
   }, 120_000);
+});
+
+describe('memory held by DATA across sessions', () => {
+  it('refuses with 452 4.3.1 a message that would pass the shared budget, and accepts the one holding it', async () => {
+    const body = (subject: string, bytes: number) =>
+      `Subject: ${subject}\r\n\r\n${`${'y'.repeat(998)}\r\n`.repeat(Math.ceil(bytes / 1000))}`;
+    const open = async () => {
+      const smtp = await RawSmtp.open(server.smtpPort);
+      await smtp.command('EHLO client.test');
+      await smtp.command('MAIL FROM:<big@outside.test>');
+      expect(code(await smtp.command(`RCPT TO:<${box.address}>`))).toBe(250);
+      expect(code(await smtp.command('DATA'))).toBe(354);
+      return smtp;
+    };
+    const first = await open();
+    const second = await open();
+    try {
+      first.write(body('holding', 2_000_000));
+      await expect
+        .poll(() => server.deps.dataMemory.used, { timeout: 10_000 })
+        .toBeGreaterThanOrEqual(2_000_000);
+      second.write(body('over budget', 1_500_000));
+      expect(await second.command('.')).toMatch(/^452 4\.3\.1/);
+      expect(await first.command('.')).toMatch(/^250 /);
+    } finally {
+      first.close();
+      second.close();
+    }
+    expect(server.deps.dataMemory.used).toBe(0);
+  });
 });
 
 describe('per-IP connection caps', () => {
