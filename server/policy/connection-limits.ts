@@ -1,4 +1,5 @@
 import type { Clock } from '../lib/clock.js';
+import { clientKey } from './client-key.js';
 import { RateLimiter } from './rate-limit.js';
 
 export interface ConnectionLimitsConfig {
@@ -28,21 +29,22 @@ export class ConnectionLimits {
     this.rate = new RateLimiter(clock, config.ratePerMinute, MINUTE_MS);
   }
 
-  /** Counts a new connection from `ip`; `release` must be called exactly once when it closes. */
+  /** Counts a new connection from `ip` (an IPv6 client by its /64); call `release` once it closes. */
   admit(ip: string): Admission {
-    const current = this.open.get(ip) ?? 0;
+    const key = clientKey(ip);
+    const current = this.open.get(key) ?? 0;
     if (current >= this.config.perIp) return { ok: false, reason: 'too_many_connections' };
-    if (!this.rate.hit(ip).allowed) return { ok: false, reason: 'connecting_too_fast' };
-    this.open.set(ip, current + 1);
+    if (!this.rate.hit(key).allowed) return { ok: false, reason: 'connecting_too_fast' };
+    this.open.set(key, current + 1);
     let released = false;
     return {
       ok: true,
       release: () => {
         if (released) return;
         released = true;
-        const left = (this.open.get(ip) ?? 1) - 1;
-        if (left <= 0) this.open.delete(ip);
-        else this.open.set(ip, left);
+        const left = (this.open.get(key) ?? 1) - 1;
+        if (left <= 0) this.open.delete(key);
+        else this.open.set(key, left);
       },
     };
   }

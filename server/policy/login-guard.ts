@@ -1,4 +1,5 @@
 import type { Clock } from '../lib/clock.js';
+import { clientKey } from './client-key.js';
 
 interface Window {
   start: number;
@@ -24,7 +25,8 @@ export interface LoginGuardLimits {
 const SWEEP_AT = 100_000;
 
 /**
- * Brute-force guard for SMTP and IMAP logins (TESTPLAN §12). Failures lock the client that made them,
+ * Brute-force guard for SMTP and IMAP logins (TESTPLAN §12). Failures lock the client (an IPv4
+ * address or an IPv6 /64) that made them,
  * never the address for everyone: a stranger failing on purpose cannot lock the owner out.
  *
  * - per address + client: `limit` failures lock that client out of that address;
@@ -56,27 +58,29 @@ export class LoginGuard {
 
   locked(address: string, ip: string): boolean {
     const now = this.clock.now().getTime();
+    const client = clientKey(ip);
     const account = address.toLowerCase();
-    const pairFailures = this.live(this.pairs, `${account}\0${ip}`, now)?.failures ?? 0;
+    const pairFailures = this.live(this.pairs, `${account}\0${client}`, now)?.failures ?? 0;
     if (pairFailures >= this.limits.limit) return true;
-    if ((this.live(this.clients, ip, now)?.failures ?? 0) >= this.limits.limit) return true;
+    if ((this.live(this.clients, client, now)?.failures ?? 0) >= this.limits.limit) return true;
     const spread = this.live(this.spreads, account, now);
     return pairFailures > 0 && (spread?.clients.size ?? 0) >= this.limits.spreadClients;
   }
 
   recordFailure(address: string, ip: string): void {
     const now = this.clock.now().getTime();
+    const client = clientKey(ip);
     const account = address.toLowerCase();
     for (const [map, key] of [
-      [this.pairs, `${account}\0${ip}`],
-      [this.clients, ip],
+      [this.pairs, `${account}\0${client}`],
+      [this.clients, client],
     ] as const) {
       const window = this.live(map, key, now) ?? { start: now, failures: 0 };
       window.failures += 1;
       map.set(key, window);
     }
     const spread = this.live(this.spreads, account, now) ?? { start: now, clients: new Set<string>() };
-    if (spread.clients.size < this.limits.spreadClients) spread.clients.add(ip);
+    if (spread.clients.size < this.limits.spreadClients) spread.clients.add(client);
     this.spreads.set(account, spread);
     if (this.pairs.size + this.clients.size + this.spreads.size > SWEEP_AT) this.sweep(now);
   }
