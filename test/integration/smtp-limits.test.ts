@@ -296,7 +296,7 @@ describe('connection rate and session deadlines', () => {
   beforeAll(async () => {
     timed = await startTestServer({
       connectRatePerIp: 3,
-      smtpSessionTimeout: 3_000,
+      smtpSessionTimeout: 6_000,
       smtpDataTimeout: 1_000,
     });
   });
