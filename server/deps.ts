@@ -25,7 +25,9 @@ import { WebhooksRepo } from './db/repos/webhooks.js';
 import type { Clock } from './lib/clock.js';
 import { IdFactory } from './lib/ids.js';
 import type { Dispatcher } from 'undici';
+import { KeyRevocations } from './accounts/key-revocations.js';
 import { EventBus } from './events/bus.js';
+import { ByteBudget } from './smtp/data-limits.js';
 import { createGuardedDispatcher } from './events/ssrf.js';
 import type { Logger } from './lib/logger.js';
 import type { DnsResolve } from './lib/resolver.js';
@@ -84,6 +86,10 @@ export interface Deps {
   dialer: Dispatcher;
   /** Tells the webhook dispatcher and WebSocket streams that the event log grew. */
   bus: EventBus;
+  /** Tells live SMTP, IMAP and WebSocket sessions that keys were revoked, so theirs end at once. */
+  revocations: KeyRevocations;
+  /** Bytes of SMTP DATA held in memory by all sessions together (MX and submission). */
+  dataMemory: ByteBudget;
   /** Listeners registered once bound, for /health. */
   listeners: Map<string, { listening: boolean }>;
   /** The URL clients reach us at; known only after the HTTP listener is bound when not configured. */
@@ -138,7 +144,13 @@ export function buildDeps(input: DepsInput): Deps {
     wakeQueue: () => {},
     listeners: new Map(),
     bus: new EventBus(),
-    loginGuard: new LoginGuard(clock, config.loginFailLimit, config.loginLockout),
+    revocations: new KeyRevocations(),
+    dataMemory: new ByteBudget(config.smtpDataMemory),
+    loginGuard: new LoginGuard(clock, {
+      limit: config.loginFailLimit,
+      windowMs: config.loginLockout,
+      spreadClients: config.loginSpreadClients,
+    }),
     dialer:
       input.dialer ??
       createGuardedDispatcher({

@@ -160,6 +160,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       auth: imapAuth,
       limits: {
         maxClients: config.imapMaxClients,
+        maxClientsPerIp: config.connectionsPerIp,
+        connectRatePerIp: config.connectRatePerIp,
         idleTimeoutMs: config.imapIdleTimeout,
         preAuthTimeoutMs: config.imapPreAuthTimeout,
       },

@@ -54,6 +54,16 @@ export interface AuthContext {
 export type KeyCheck =
   { ok: true; auth: AuthContext } | { ok: false; reason: 'unknown' | 'revoked' | 'expired' };
 
+/**
+ * Revokes a key and all its descendants, then ends every live session opened with any of them
+ * (SMTP, IMAP, WebSocket). Returns how many keys were newly revoked.
+ */
+export function revokeKeyTree(deps: Deps, orgId: string, keyId: string): number {
+  const revoked = deps.repos.apiKeys.revokeTree(orgId, keyId, toIso(deps.clock.now()));
+  deps.revocations.announce(revoked);
+  return revoked.length;
+}
+
 const TOUCH_INTERVAL_MS = 60_000;
 
 /** Resolves a presented key by its hash. Used by the HTTP API and, later, SMTP/IMAP logins. */

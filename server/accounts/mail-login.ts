@@ -10,8 +10,8 @@ export type MailLoginResult =
 
 /**
  * SMTP and IMAP logins (CONTRACT §8): username is the full mailbox address, password an API key of
- * the mailbox's org holding `scope`. Every failure counts towards the lockout; a locked address or IP
- * is refused before the password is even looked at.
+ * the mailbox's org holding `scope`. Every failure counts towards the lockout of the client that made
+ * it; a locked-out client is refused before the password is even looked at (LoginGuard).
  */
 export function mailLogin(
   deps: Deps,

@@ -7,6 +7,8 @@ import type { Deps } from '../deps.js';
 import { eventView } from '../messages/views.js';
 import { cursorExpired, RESYNC_MESSAGE } from './log.js';
 
+/** Close code when the stream's API key is revoked (4000–4999: application-defined, RFC 6455 §7.4.2). */
+export const CLOSE_KEY_REVOKED = 4401;
 /** Past this many unsent bytes a consumer is too slow: it is told `lagged` and closed. */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Events sent per turn of the event loop; between turns the sockets drain and other work runs. */
@@ -24,6 +26,8 @@ function refuse(socket: Duplex, status: number, code: string, message: string): 
 
 interface StreamContext {
   orgId: string;
+  /** The key the stream was opened with: its revocation ends the stream. */
+  keyId: string;
   filter: EventFilter;
   after: number | null;
 }
@@ -65,6 +69,7 @@ function admit(
   }
   return {
     orgId,
+    keyId: result.auth.key.id,
     after: after === null ? null : Number(after),
     filter: {
       ...(types
@@ -162,6 +167,11 @@ function follow(deps: Deps, ws: WebSocket, ctx: StreamContext): void {
   };
   deps.bus.on('appended', onAppended);
   ws.on('close', () => deps.bus.off('appended', onAppended));
+  const onRevoked = (keyIds: ReadonlySet<string>) => {
+    if (keyIds.has(ctx.keyId)) ws.close(CLOSE_KEY_REVOKED, 'api key revoked');
+  };
+  deps.revocations.on('revoked', onRevoked);
+  ws.on('close', () => deps.revocations.off('revoked', onRevoked));
   ws.on('error', () => ws.terminate());
   // The log's retention deleted events after the cursor: resuming from it would skip them silently.
   if (cursorExpired(deps, cursor)) {

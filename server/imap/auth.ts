@@ -2,7 +2,7 @@ import { mailLogin } from '../accounts/mail-login.js';
 import type { Deps } from '../deps.js';
 
 export type ImapLoginResult =
-  | { ok: true; orgId: string; mailboxId: string; address: string }
+  | { ok: true; orgId: string; mailboxId: string; address: string; keyId: string }
   | { ok: false; reason: 'invalid' | 'locked' };
 
 /** Checks IMAP credentials; injected so the listener can share whatever guard SMTP uses. */
@@ -25,6 +25,7 @@ export function createKeyAuthenticator(deps: Deps): ImapAuthenticator {
         orgId: result.org.id,
         mailboxId: result.mailbox.id,
         address: result.mailbox.address,
+        keyId: result.keyId,
       };
     },
   };

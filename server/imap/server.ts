@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Deps } from '../deps.js';
+import { ConnectionLimits } from '../policy/connection-limits.js';
 import type { ImapAuthenticator } from './auth.js';
 import { ImapSession, type ImapLimits } from './session.js';
 
@@ -18,6 +19,8 @@ export interface ImapServerOptions {
 
 export const DEFAULT_IMAP_LIMITS: ImapLimits = {
   maxClients: 100,
+  maxClientsPerIp: 20,
+  connectRatePerIp: 120,
   idleTimeoutMs: 30 * 60_000,
   preAuthTimeoutMs: 60_000,
   maxLineBytes: 64 * 1024,
@@ -43,16 +46,31 @@ export function createImapServer(deps: Deps, options: ImapServerOptions): net.Se
   const sockets = new Set<net.Socket>();
   const sessions = new Set<ImapSession>();
 
+  const perIp = new ConnectionLimits(deps.clock, {
+    perIp: limits.maxClientsPerIp,
+    ratePerMinute: limits.connectRatePerIp,
+  });
+
+  /** The global cap, then the per-client caps, so one source cannot take every slot. */
   const admit = (socket: net.Socket): boolean => {
+    const ip = remoteIp(socket);
     if (sockets.size >= limits.maxClients) {
+      deps.log.warn({ event: 'imap.too_many_clients', remote_ip: ip }, 'imap connection refused');
+      return false;
+    }
+    const admission = perIp.admit(ip);
+    if (!admission.ok) {
       deps.log.warn(
-        { event: 'imap.too_many_clients', remote_ip: remoteIp(socket) },
+        { event: 'imap.connection_refused', reason: admission.reason, remote_ip: ip },
         'imap connection refused',
       );
       return false;
     }
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.once('close', () => {
+      sockets.delete(socket);
+      admission.release();
+    });
     // Responses are written whole; Nagle would hold each one back for the previous segment's ACK.
     socket.setNoDelay(true);
     return true;

@@ -20,6 +20,10 @@ import { line, list, str } from './wire.js';
 export interface ImapLimits {
   /** Connections per listener; more are refused. */
   maxClients: number;
+  /** Connections one client IP may hold per listener; more are refused. */
+  maxClientsPerIp: number;
+  /** New connections one client IP may open per minute per listener; more are refused. */
+  connectRatePerIp: number;
   /** Inactivity after login before autologout (RFC 3501 §5.4: at least 30 minutes). */
   idleTimeoutMs: number;
   /** Time from connect to a successful login, TLS handshake included. */
@@ -137,7 +141,7 @@ export class ImapSession {
   private socket: Socket;
   private startTls: SessionOptions['startTls'];
   private readonly framer = new CommandFramer();
-  private user: { orgId: string; mailboxId: string } | null = null;
+  private user: { orgId: string; mailboxId: string; keyId: string } | null = null;
   private store: ImapStore | null = null;
   private selection: Selection | null = null;
   private idleTag: string | null = null;
@@ -161,6 +165,14 @@ export class ImapSession {
   };
   private readonly onAppended = (orgId: string) => {
     if (orgId === this.user?.orgId) this.scheduleIdleSync();
+  };
+  private readonly onRevoked = (keyIds: ReadonlySet<string>) => {
+    if (!this.user || !keyIds.has(this.user.keyId)) return;
+    this.deps.log.info(
+      { event: 'imap.session_ended', reason: 'key_revoked', remote_ip: this.remoteIp },
+      'imap session ended: key revoked',
+    );
+    this.bye('Access key revoked');
   };
 
   constructor(
@@ -448,7 +460,8 @@ export class ImapSession {
   private async checkCredentials(tag: string, username: string, password: string): Promise<void> {
     const result = this.options.auth.login(username, password, this.remoteIp);
     if (result.ok) {
-      this.user = { orgId: result.orgId, mailboxId: result.mailboxId };
+      this.user = { orgId: result.orgId, mailboxId: result.mailboxId, keyId: result.keyId };
+      this.deps.revocations.on('revoked', this.onRevoked);
       this.store = new ImapStore(this.deps.db, this.deps.clock, {
         orgId: result.orgId,
         mailboxId: result.mailboxId,
@@ -750,6 +763,7 @@ export class ImapSession {
   private cleanup(): void {
     this.closed = true;
     this.stopIdle();
+    this.deps.revocations.off('revoked', this.onRevoked);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }

@@ -9,8 +9,11 @@ import {
   normaliseLineEndings,
   receivedHeader,
 } from '../inbound/raw.js';
+import { ConnectionLimits } from '../policy/connection-limits.js';
+import { dataLimits, readData } from './data-limits.js';
 import { REPLIES, smtpError } from './replies.js';
 import { routeRecipient } from './routing.js';
+import { SmtpSessionGuard } from './session-guard.js';
 
 /** RFC 5321 §6.3 suggests treating 100 hops as a loop; real loops show up far sooner (Postfix uses 50). */
 export const MAX_RECEIVED_HEADERS = 25;
@@ -30,6 +33,16 @@ export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer
   const { config, log } = deps;
   const { acceptQueue } = options;
   const routes = new Map<string, Map<string, string | null>>();
+  const limits = dataLimits(config);
+  const guard = new SmtpSessionGuard(log, {
+    name: 'smtp',
+    connections: new ConnectionLimits(deps.clock, {
+      perIp: config.connectionsPerIp,
+      ratePerMinute: config.connectRatePerIp,
+    }),
+    sessionTimeoutMs: config.smtpSessionTimeout,
+    dataTimeoutMs: config.smtpDataTimeout,
+  });
 
   const routedFor = (session: SMTPServerSession): Map<string, string | null> => {
     let map = routes.get(session.id);
@@ -51,6 +64,10 @@ export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer
     closeTimeout: config.shutdownGraceMs,
     disableReverseLookup: true,
     logger: false,
+
+    onConnect(session, callback) {
+      guard.onConnect(session, callback);
+    },
 
     onMailFrom(_address, session, callback) {
       // A new transaction starts clean (RFC 5321 §4.1.4): earlier routing decisions do not carry over.
@@ -80,82 +97,92 @@ export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer
     },
 
     onData(stream: SMTPServerDataStream, session, callback) {
-      const chunks: Buffer[] = [];
-      let length = 0;
-      stream.on('data', (chunk: Buffer) => {
-        // Past the limit we keep reading to the final dot (so the reply lands in sync) but stop storing.
-        if (length <= config.maxMessageBytes) chunks.push(chunk);
-        length += chunk.length;
-      });
-      stream.on('error', (err) => callback(err));
-      stream.on('end', () => {
-        if (stream.sizeExceeded || length > config.maxMessageBytes)
-          return callback(smtpError(REPLIES.tooBig));
-        const original = normaliseLineEndings(Buffer.concat(chunks, length));
-        if (countReceived(headerBlock(original)) >= MAX_RECEIVED_HEADERS)
-          return callback(smtpError(REPLIES.loop));
-        const recipients: InboundRecipient[] = [];
-        const seen = new Set<string>();
-        for (const [address, mailboxId] of routedFor(session)) {
-          const key = mailboxId ?? address;
-          if (seen.has(key)) continue;
-          seen.add(key);
-          recipients.push({ address, mailbox_id: mailboxId });
-        }
-        const id = deps.ids.uuid();
-        const remoteIp = session.remoteAddress;
-        const helo = session.hostNameAppearsAs || null;
-        const trace = receivedHeader({
-          helo,
-          remoteIp,
-          host: deps.mxHost,
-          id,
-          secure: session.secure,
-          recipient: recipients.length === 1 ? (recipients[0]?.address ?? null) : null,
-          date: deps.clock.now(),
-        });
-        const raw = Buffer.concat([
-          Buffer.from(trace, 'latin1'),
-          neutraliseForgedAuthResults(original, deps.mxHost),
-        ]);
-        routes.delete(session.id);
-        acceptQueue
-          .accept({
-            id,
-            raw,
-            mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address.toLowerCase() : '',
-            recipients,
-            remoteIp,
+      guard.dataStarted(session);
+      readData(stream, limits, deps.dataMemory).then(
+        (verdict) => {
+          guard.dataEnded(session);
+          if (!verdict.ok) {
+            log.info(
+              { event: 'smtp.data_refused', session: session.id, reason: verdict.reason },
+              'message refused by a limit',
+            );
+            return callback(smtpError(verdict.reply));
+          }
+          const original = normaliseLineEndings(verdict.raw);
+          if (countReceived(headerBlock(original)) >= MAX_RECEIVED_HEADERS)
+            return callback(smtpError(REPLIES.loop));
+          const recipients: InboundRecipient[] = [];
+          const seen = new Set<string>();
+          for (const [address, mailboxId] of routedFor(session)) {
+            const key = mailboxId ?? address;
+            if (seen.has(key)) continue;
+            seen.add(key);
+            recipients.push({ address, mailbox_id: mailboxId });
+          }
+          const id = deps.ids.uuid();
+          const remoteIp = session.remoteAddress;
+          const helo = session.hostNameAppearsAs || null;
+          const trace = receivedHeader({
             helo,
+            remoteIp,
+            host: deps.mxHost,
+            id,
             secure: session.secure,
-          })
-          .then(
-            () => {
-              log.info(
-                {
-                  event: 'smtp.accepted',
-                  session: session.id,
-                  inbound_id: id,
-                  size: raw.length,
-                  recipients: recipients.length,
-                },
-                'message accepted',
-              );
-              callback(null, `2.0.0 Ok: queued as ${id}`);
-              options.onAccepted(id);
-            },
-            (err: unknown) => {
-              log.error({ event: 'smtp.accept_failed', session: session.id, err }, 'could not store message');
-              callback(smtpError(REPLIES.storageBusy));
-            },
-          );
-      });
+            recipient: recipients.length === 1 ? (recipients[0]?.address ?? null) : null,
+            date: deps.clock.now(),
+          });
+          const raw = Buffer.concat([
+            Buffer.from(trace, 'latin1'),
+            neutraliseForgedAuthResults(original, deps.mxHost),
+          ]);
+          routes.delete(session.id);
+          acceptQueue
+            .accept({
+              id,
+              raw,
+              mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address.toLowerCase() : '',
+              recipients,
+              remoteIp,
+              helo,
+              secure: session.secure,
+            })
+            .then(
+              () => {
+                log.info(
+                  {
+                    event: 'smtp.accepted',
+                    session: session.id,
+                    inbound_id: id,
+                    size: raw.length,
+                    recipients: recipients.length,
+                  },
+                  'message accepted',
+                );
+                callback(null, `2.0.0 Ok: queued as ${id}`);
+                options.onAccepted(id);
+              },
+              (err: unknown) => {
+                log.error(
+                  { event: 'smtp.accept_failed', session: session.id, err },
+                  'could not store message',
+                );
+                callback(smtpError(REPLIES.storageBusy));
+              },
+            );
+        },
+        (err: Error) => {
+          guard.dataEnded(session);
+          callback(err);
+        },
+      );
     },
 
     onClose(session) {
       routes.delete(session.id);
+      guard.onClose(session);
     },
   });
+  guard.attach(server);
   server.on('error', (err) => log.warn({ event: 'smtp.error', err }, 'smtp server error'));
   return server;
 }

@@ -21,6 +21,15 @@ export const REPLIES = {
   tooBig: { code: 552, message: '5.3.4 Message too big for system' },
   loop: { code: 554, message: '5.4.6 Too many Received headers: mail loop detected' },
   storageBusy: { code: 451, message: '4.3.0 Temporary storage failure, try again later' },
+  memoryFull: { code: 452, message: '4.3.1 Insufficient system storage, try again later' },
+  headerTooBig: { code: 552, message: '5.3.4 Message header too large' },
+  tooManyParts: { code: 554, message: '5.6.0 Too many MIME parts' },
+  nestedTooDeep: { code: 554, message: '5.6.0 MIME parts nested too deeply' },
+  tooManyConnections: { code: 421, message: '4.7.0 Too many connections from your address, try again later' },
+  connectingTooFast: { code: 421, message: '4.7.0 Too many new connections from your address, slow down' },
+  sessionTooLong: { code: 421, message: '4.4.2 Session time limit exceeded, closing connection' },
+  dataTooSlow: { code: 421, message: '4.4.2 Message transfer time limit exceeded, closing connection' },
+  keyRevoked: { code: 421, message: '4.7.0 The access key of this session was revoked, closing connection' },
 } as const satisfies Record<string, SmtpReply>;
 
 /** smtp-server sends `responseCode` and the message of an error it gets from a hook. */

@@ -9,7 +9,10 @@ import { normaliseLineEndings } from '../inbound/raw.js';
 import { ApiError } from '../lib/errors.js';
 import { sendMessage, type SendRequest } from '../outbound/send.js';
 import type { TlsMaterial } from '../lib/tls.js';
-import { smtpError, type SmtpReply } from './replies.js';
+import { ConnectionLimits } from '../policy/connection-limits.js';
+import { dataLimits, readData } from './data-limits.js';
+import { REPLIES, smtpError, type SmtpReply } from './replies.js';
+import { SmtpSessionGuard } from './session-guard.js';
 
 interface Submitter {
   org: OrganizationRow;
@@ -93,6 +96,23 @@ export function createSubmissionServer(
   deps: Deps,
   options: { implicitTls: boolean; tls: TlsMaterial },
 ): SMTPServer {
+  const limits = dataLimits(deps.config);
+  const guard = new SmtpSessionGuard(deps.log, {
+    name: 'submission',
+    connections: new ConnectionLimits(deps.clock, {
+      perIp: deps.config.connectionsPerIp,
+      ratePerMinute: deps.config.connectRatePerIp,
+    }),
+    sessionTimeoutMs: deps.config.smtpSessionTimeout,
+    dataTimeoutMs: deps.config.smtpDataTimeout,
+  });
+  /** The key each logged-in session authenticated with, by session id. */
+  const keyOfSession = new Map<string, string>();
+  const onRevoked = (keyIds: ReadonlySet<string>) => {
+    for (const [sessionId, keyId] of keyOfSession) {
+      if (keyIds.has(keyId)) guard.end(sessionId, REPLIES.keyRevoked, 'key_revoked');
+    }
+  };
   const server = new SMTPServer({
     name: deps.mxHost,
     banner: 'LoftBox submission',
@@ -108,6 +128,10 @@ export function createSubmissionServer(
     disableReverseLookup: true,
     logger: false,
 
+    onConnect(session, callback) {
+      guard.onConnect(session, callback);
+    },
+
     onAuth(auth: SMTPServerAuthentication, session, callback) {
       const result = mailLogin(deps, {
         username: auth.username ?? '',
@@ -118,6 +142,7 @@ export function createSubmissionServer(
       if (!result.ok)
         return callback(smtpError(result.reason === 'locked' ? REFUSALS.lockedOut : REFUSALS.badCredentials));
       users.set(session, { org: result.org, mailbox: result.mailbox, keyId: result.keyId });
+      keyOfSession.set(session.id, result.keyId);
       callback(null, { user: result.mailbox.address });
     },
 
@@ -137,19 +162,40 @@ export function createSubmissionServer(
     },
 
     onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
-        const submitter = users.get(session);
-        if (!submitter) return callback(smtpError(REFUSALS.senderMismatch));
-        if (stream.sizeExceeded) return callback(smtpError(REFUSALS.tooBig));
-        void submit(deps, submitter, normaliseLineEndings(Buffer.concat(chunks)), session).then(
-          (reply) => callback(null, reply),
-          (err: unknown) => callback(smtpError(replyFor(err))),
-        );
-      });
+      guard.dataStarted(session);
+      // Bounded while streaming: past a limit nothing more is kept, and the refusal comes at the dot.
+      readData(stream, limits, deps.dataMemory).then(
+        (verdict) => {
+          guard.dataEnded(session);
+          const submitter = users.get(session);
+          if (!submitter) return callback(smtpError(REFUSALS.senderMismatch));
+          if (!verdict.ok) {
+            deps.log.info(
+              { event: 'submission.data_refused', session: session.id, reason: verdict.reason },
+              'message refused by a limit',
+            );
+            return callback(smtpError(verdict.reply));
+          }
+          void submit(deps, submitter, normaliseLineEndings(verdict.raw), session).then(
+            (reply) => callback(null, reply),
+            (err: unknown) => callback(smtpError(replyFor(err))),
+          );
+        },
+        (err: Error) => {
+          guard.dataEnded(session);
+          callback(err);
+        },
+      );
+    },
+
+    onClose(session) {
+      keyOfSession.delete(session.id);
+      guard.onClose(session);
     },
   });
+  guard.attach(server);
+  deps.revocations.on('revoked', onRevoked);
+  server.on('close', () => deps.revocations.off('revoked', onRevoked));
   server.on('error', (err) => deps.log.warn({ event: 'submission.error', err }, 'submission server error'));
   return server;
 }

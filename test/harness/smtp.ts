@@ -8,6 +8,8 @@ export class RawSmtp {
   private buffer = '';
   private waiters: (() => void)[] = [];
   private closed = false;
+  /** The server's first reply: the 220 greeting, or the 421 of a refused connection. */
+  greeting = '';
 
   private constructor(private readonly socket: Socket) {
     socket.setEncoding('latin1');
@@ -25,14 +27,15 @@ export class RawSmtp {
     });
   }
 
-  static async open(port: number): Promise<RawSmtp> {
-    const socket = connect(port, '127.0.0.1');
+  /** Connects (from `localAddress` when given, e.g. 127.0.0.2) and reads the greeting. */
+  static async open(port: number, options: { localAddress?: string } = {}): Promise<RawSmtp> {
+    const socket = connect({ port, host: '127.0.0.1', ...options });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
     });
     const client = new RawSmtp(socket);
-    await client.reply();
+    client.greeting = await client.reply();
     return client;
   }
 
@@ -69,6 +72,21 @@ export class RawSmtp {
   async command(line: string): Promise<string> {
     this.write(`${line}\r\n`);
     return this.reply();
+  }
+
+  /** Resolves once the server has closed the connection; rejects after `timeoutMs`. */
+  async waitClosed(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error('the server did not close the connection');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
   }
 
   get isClosed(): boolean {

@@ -46,9 +46,9 @@ export class ApiKeysRepo {
     this.db.prepare('UPDATE api_keys SET last_used_at = ? WHERE org_id = ? AND id = ?').run(at, orgId, id);
   }
 
-  /** Revokes the key and every descendant not yet revoked; returns how many keys changed. */
-  revokeTree(orgId: string, id: string, at: string): number {
-    return this.db
+  /** Revokes the key and every descendant not yet revoked; returns the ids it revoked. */
+  revokeTree(orgId: string, id: string, at: string): string[] {
+    const rows = this.db
       .prepare(
         `WITH RECURSIVE tree(id) AS (
            SELECT id FROM api_keys WHERE org_id = @orgId AND id = @id
@@ -56,8 +56,10 @@ export class ApiKeysRepo {
            SELECT k.id FROM api_keys k JOIN tree t ON k.parent_id = t.id WHERE k.org_id = @orgId
          )
          UPDATE api_keys SET revoked_at = @at
-         WHERE org_id = @orgId AND revoked_at IS NULL AND id IN (SELECT id FROM tree)`,
+         WHERE org_id = @orgId AND revoked_at IS NULL AND id IN (SELECT id FROM tree)
+         RETURNING id`,
       )
-      .run({ orgId, id, at }).changes;
+      .all({ orgId, id, at }) as { id: string }[];
+    return rows.map((row) => row.id);
   }
 }

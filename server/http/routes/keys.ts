@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { childExpiry, mintKey } from '../../accounts/api-keys.js';
+import { childExpiry, mintKey, revokeKeyTree } from '../../accounts/api-keys.js';
 import { decodeCursor, toPage } from '../../db/page.js';
-import { toIso } from '../../lib/clock.js';
 import { ApiError, conflict, forbidden, notFound } from '../../lib/errors.js';
 import { ALL_SCOPES, escalations, type Scope } from '../../policy/scopes.js';
 import { route } from '../route.js';
@@ -84,7 +83,7 @@ export const keyRoutes = [
           'Revoking this key needs keys:manage or being its parent.',
         );
       }
-      const count = deps.repos.apiKeys.revokeTree(auth.org.id, target.id, toIso(deps.clock.now()));
+      const count = revokeKeyTree(deps, auth.org.id, target.id);
       return { body: { id: target.id, revoked: true, revoked_count: count } };
     },
   }),
