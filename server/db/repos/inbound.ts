@@ -55,6 +55,13 @@ export class InboundRepo {
       .run(error.slice(0, 500), giveUp ? 'failed' : 'accepted', id);
   }
 
+  /** Messages parked for the operator: corrupt, or failed on every attempt. */
+  countParked(): number {
+    return (
+      this.db.prepare("SELECT count(*) AS n FROM inbound WHERE state = 'failed'").get() as { n: number }
+    ).n;
+  }
+
   /** Processed rows whose every message is gone (retention) are no longer needed. */
   deleteOrphansBefore(cutoff: string): number {
     return this.db
