@@ -25,7 +25,8 @@ export async function authenticateMessage(
 ): Promise<AuthSummary> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'deadline'>((resolve) => {
-    timer = setTimeout(() => resolve('deadline'), deadlineMs);
+    // unref: an abandoned check must not keep a stopping process alive.
+    timer = setTimeout(() => resolve('deadline'), deadlineMs).unref();
   });
   try {
     const outcome = await Promise.race([runChecks(deps, raw, row), deadline]);

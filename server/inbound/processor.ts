@@ -71,16 +71,17 @@ function loadRaw(deps: Deps, row: InboundRow): Buffer {
 }
 
 /**
- * Steps 1–4: load, authenticate (DNS, within the prepare deadline) while parsing, extract the reply,
- * score injection risk.
+ * Steps 1–4: load, authenticate (DNS) while parsing, both within the prepare deadline, extract the
+ * reply, score injection risk (synchronous and bounded by the parsed text).
  */
 async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
   const row = deps.repos.inbound.get(id);
   if (!row || row.state !== 'accepted') return null;
   const recipients = recipientsOf(row);
   const raw = loadRaw(deps, row);
-  const authenticating = authenticateMessage(deps, raw, row, deps.config.inboundPrepareTimeoutMs);
-  const parsed = await parseMessage(raw);
+  const deadlineMs = deps.config.inboundPrepareTimeoutMs;
+  const authenticating = authenticateMessage(deps, raw, row, deadlineMs);
+  const parsed = await parseMessage(raw, deadlineMs);
   const auth = await authenticating;
   const toReturnPath = recipients.some((r) => r.mailbox_id === null && verpToken(r.address));
   const toDmarc = recipients.some((r) => r.mailbox_id === null && r.address === dmarcAddress(deps));
