@@ -161,6 +161,8 @@ interface Pending {
   /** What this message keeps its order with: its recipient mailboxes (or report addresses). */
   keys: string[];
   settled: boolean;
+  /** Transactions that failed with this message alone in them. */
+  storeFailures: number;
   prepared?: Prepared | null;
   error?: unknown;
 }
@@ -197,7 +199,7 @@ export class InboundProcessor {
   enqueue(id: string): void {
     if (this.stopping || this.queued.has(id)) return;
     this.queued.add(id);
-    const entry: Pending = { id, keys: this.orderKeys(id), settled: false };
+    const entry: Pending = { id, keys: this.orderKeys(id), settled: false, storeFailures: 0 };
     void this.slot(() => prepare(this.deps, id))
       .then(
         (prepared) => {
@@ -248,10 +250,13 @@ export class InboundProcessor {
   private async drain(): Promise<void> {
     const firstRetryMs = this.deps.config.inboundRetryMs;
     let retryMs = firstRetryMs;
+    // After a failed batch, messages are stored one at a time until one succeeds, so a message that
+    // breaks every transaction it is in is found and set aside instead of holding up the rest.
+    let isolate = false;
     while (this.queue.length > 0) {
       // One more turn of the event loop lets the messages about to finish preparing join the batch.
       await new Promise((resolve) => setImmediate(resolve));
-      const batch = this.nextBatch();
+      const batch = this.nextBatch(isolate ? 1 : STORE_BATCH);
       if (batch.length === 0) {
         // On shutdown, what is still preparing stays `accepted` and is resumed at the next start.
         if (this.stopping) return;
@@ -261,20 +266,41 @@ export class InboundProcessor {
       try {
         this.storeBatch(batch);
         retryMs = firstRetryMs;
+        isolate = false;
       } catch (err) {
         this.deps.log.error(
           { event: 'inbound.store_failed', err, messages: batch.length, retry_ms: retryMs },
           'storing inbound messages failed; retrying',
         );
+        if (isolate) this.setAsideIfHopeless(batch[0] as Pending);
+        isolate = true;
         if (this.stopping) return;
         await this.changed(retryMs);
         retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
         continue;
       }
-      const done = new Set(batch);
-      this.queue = this.queue.filter((entry) => !done.has(entry));
-      for (const entry of batch) this.queued.delete(entry.id);
+      this.forget(batch);
     }
+  }
+
+  private forget(entries: Pending[]): void {
+    const done = new Set(entries);
+    this.queue = this.queue.filter((entry) => !done.has(entry));
+    for (const entry of entries) this.queued.delete(entry.id);
+  }
+
+  /**
+   * A message whose every transaction fails, even alone, cannot be parked either (that is a write
+   * too): it leaves the in-memory queue, stays `accepted`, and the inbound_resume job tries it again.
+   */
+  private setAsideIfHopeless(entry: Pending): void {
+    entry.storeFailures += 1;
+    if (entry.storeFailures < MAX_ATTEMPTS) return;
+    this.forget([entry]);
+    this.deps.log.error(
+      { event: 'inbound.store_abandoned', inbound_id: entry.id, attempts: entry.storeFailures },
+      'message set aside after failing every store; it stays accepted for the resume job',
+    );
   }
 
   /**
@@ -282,12 +308,12 @@ export class InboundProcessor {
    * order. Slots are granted in queue order, so past PREPARE_CONCURRENCY unsettled entries nothing
    * later can have settled, and the scan stops there.
    */
-  private nextBatch(): Pending[] {
+  private nextBatch(limit: number): Pending[] {
     const blocked = new Set<string>();
     const batch: Pending[] = [];
     let unsettled = 0;
     for (const entry of this.queue) {
-      if (batch.length >= STORE_BATCH || unsettled > PREPARE_CONCURRENCY) break;
+      if (batch.length >= limit || unsettled > PREPARE_CONCURRENCY) break;
       if (!entry.settled) unsettled += 1;
       if (entry.settled && entry.keys.every((key) => !blocked.has(key))) batch.push(entry);
       else for (const key of entry.keys) blocked.add(key);

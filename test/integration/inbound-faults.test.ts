@@ -85,6 +85,33 @@ describe('inbound pipeline faults', () => {
     expect(server.deps.repos.inbound.get(id)?.state).toBe('processed');
   });
 
+  it('sets aside a message whose every transaction fails, and stores the ones queued with it', async () => {
+    const { server, logs, box } = await start();
+    const to = [{ address: box.address, mailbox_id: box.mailboxId }];
+    const first = accepted(server, rawMessage('before'), to);
+    const poisoned = accepted(server, rawMessage('poisoned'), to);
+    const last = accepted(server, rawMessage('after'), to);
+    // Every write to this one row fails, so neither storing it nor recording its failure can commit.
+    server.deps.db.exec(
+      `CREATE TRIGGER poison BEFORE UPDATE ON inbound WHEN OLD.id = '${poisoned}' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END`,
+    );
+    server.running.inbound.resumePending();
+    await server.running.inbound.idle();
+
+    expect(subjects(server, box.mailboxId)).toEqual(['before', 'after']);
+    expect(server.deps.repos.inbound.get(first)?.state).toBe('processed');
+    expect(server.deps.repos.inbound.get(last)?.state).toBe('processed');
+    expect(server.deps.repos.inbound.get(poisoned)?.state).toBe('accepted');
+    expect(logs.lines.filter((l) => l.event === 'inbound.store_abandoned')).toMatchObject([
+      { inbound_id: poisoned, attempts: 5 },
+    ]);
+    // It is not lost: the resume job offers it again.
+    server.deps.db.exec('DROP TRIGGER poison');
+    expect(server.running.inbound.resumePending()).toBe(1);
+    await server.running.inbound.idle();
+    expect(subjects(server, box.mailboxId)).toEqual(['before', 'after', 'poisoned']);
+  });
+
   it('parks corrupt entries for the operator at once while the rest of the queue flows (D10)', async () => {
     const { server, logs, box } = await start();
     const to = [{ address: box.address, mailbox_id: box.mailboxId }];
