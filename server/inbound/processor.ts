@@ -102,10 +102,14 @@ async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
   };
 }
 
-/** Step 5: per recipient mailbox, thread and store with events; then mark the inbound row done. */
+/**
+ * Step 5: per recipient mailbox, thread and store with events; then mark the inbound row done. The
+ * row then points at the stored bytes (under our Authentication-Results), so the accepted copy is
+ * unreferenced and the blob sweep removes it: raw mail is kept once.
+ */
 function store(deps: Deps, prepared: Prepared): void {
   const { row, parsed } = prepared;
-  const stored = { hash: deps.repos.blobs.put(prepared.raw), size: prepared.raw.length };
+  let stored: { hash: string; size: number } | undefined;
   for (const recipient of recipientsOf(row)) {
     if (recipient.mailbox_id === null) {
       const token = verpToken(recipient.address);
@@ -121,6 +125,7 @@ function store(deps: Deps, prepared: Prepared): void {
       );
       continue;
     }
+    stored ??= { hash: deps.repos.blobs.put(prepared.raw), size: prepared.raw.length };
     const message = storeIncoming(deps, { ...prepared, inbound: row, mailbox, stored });
     if (message) {
       deps.log.info(
@@ -136,7 +141,7 @@ function store(deps: Deps, prepared: Prepared): void {
       );
     }
   }
-  deps.repos.inbound.markProcessed(row.id, toIso(deps.clock.now()));
+  deps.repos.inbound.markProcessed(row.id, toIso(deps.clock.now()), stored?.hash ?? row.raw_hash);
 }
 
 /**

@@ -91,5 +91,13 @@ describe('inbound storing order', () => {
     expect(raw).toMatch(new RegExp(`^Authentication-Results: ${server.deps.mxHost.replace(/\./g, '\\.')};`));
     expect(raw).toContain('spf=temperror');
     expect(logs.lines.filter((l) => l.event === 'inbound.auth_deadline')).toHaveLength(1);
+    // Raw mail is kept once: the accepted copy is replaced by the one under our header.
+    const pairs = server.deps.db
+      .prepare(
+        'SELECT i.raw_hash AS accepted, m.raw_hash AS stored FROM inbound i JOIN messages m ON m.inbound_id = i.id WHERE m.mailbox_id = ?',
+      )
+      .all(box.mailboxId) as { accepted: string; stored: string }[];
+    expect(pairs).toHaveLength(2);
+    for (const pair of pairs) expect(pair.accepted).toBe(pair.stored);
   }, 60_000);
 });

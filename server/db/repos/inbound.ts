@@ -45,8 +45,11 @@ export class InboundRepo {
       .all(limit) as InboundRow[];
   }
 
-  markProcessed(id: string, at: string): void {
-    this.db.prepare("UPDATE inbound SET state = 'processed', processed_at = ? WHERE id = ?").run(at, id);
+  /** `rawHash`: the bytes as stored for clients, which replace the accepted copy. */
+  markProcessed(id: string, at: string, rawHash: string): void {
+    this.db
+      .prepare("UPDATE inbound SET state = 'processed', processed_at = ?, raw_hash = ? WHERE id = ?")
+      .run(at, rawHash, id);
   }
 
   recordFailure(id: string, error: string, giveUp: boolean): void {
