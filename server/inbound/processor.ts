@@ -186,6 +186,7 @@ export class InboundProcessor {
   private active = 0;
   private readonly slots: (() => void)[] = [];
   private wake: (() => void) | null = null;
+  private endBackoff: (() => void) | null = null;
   private stopping = false;
 
   constructor(private readonly deps: Deps) {}
@@ -219,9 +220,15 @@ export class InboundProcessor {
         this.notify();
       });
     this.queue.push(entry);
-    this.draining ??= this.drain().finally(() => {
-      this.draining = null;
-    });
+    // drain() handles its own failures; this is the backstop that keeps a bug from becoming an
+    // unhandled rejection. The next enqueue starts a new drain.
+    this.draining ??= this.drain()
+      .catch((err: unknown) => {
+        this.deps.log.error({ event: 'inbound.drain_failed', err }, 'inbound drain stopped unexpectedly');
+      })
+      .finally(() => {
+        this.draining = null;
+      });
   }
 
   /** Read when the message is queued, so it holds its place in its mailboxes while it prepares. */
@@ -241,11 +248,21 @@ export class InboundProcessor {
     wake?.();
   }
 
-  /** Resolves when a preparation settles, `ms` passes (if given), or stop() is called. */
-  private changed(ms?: number): Promise<void> {
+  /** Resolves when a preparation settles or stop() is called. */
+  private changed(): Promise<void> {
     return new Promise((resolve) => {
-      const timer = ms === undefined ? undefined : setTimeout(() => this.notify(), ms);
-      this.wake = () => {
+      this.wake = resolve;
+    });
+  }
+
+  /** The back-off after a failed store: only its timer or stop() ends it, not new work arriving. */
+  private backoff(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.endBackoff = null;
+        resolve();
+      }, ms);
+      this.endBackoff = () => {
         clearTimeout(timer);
         resolve();
       };
@@ -280,7 +297,7 @@ export class InboundProcessor {
         if (isolate) this.setAsideIfHopeless(batch[0] as Pending);
         isolate = true;
         if (this.stopping) return;
-        await this.changed(retryMs);
+        await this.backoff(retryMs);
         retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
         continue;
       }
@@ -378,6 +395,7 @@ export class InboundProcessor {
   async stop(): Promise<void> {
     this.stopping = true;
     this.notify();
+    this.endBackoff?.();
     await this.idle();
   }
 }
