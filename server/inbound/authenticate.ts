@@ -43,6 +43,7 @@ export async function authenticateMessage(
   return temperror(deps.mxHost);
 }
 
+/** RFC 8601 §2.7.1 and RFC 7489 §11.2 define temperror for these; ARC (RFC 8617) has none to write. */
 function temperror(mxHost: string): AuthSummary {
   return {
     spf: 'temperror',
@@ -50,7 +51,7 @@ function temperror(mxHost: string): AuthSummary {
     dmarc: 'temperror',
     arc: 'temperror',
     dkim_signatures: [],
-    header: `Authentication-Results: ${mxHost};\r\n spf=temperror;\r\n dkim=temperror;\r\n dmarc=temperror;\r\n arc=temperror`,
+    header: `Authentication-Results: ${mxHost};\r\n spf=temperror;\r\n dkim=temperror;\r\n dmarc=temperror`,
   };
 }
 
