@@ -59,7 +59,7 @@ export const DEFAULT_DMARC_LIMITS: DmarcLimits = Object.freeze({
   maxCompressedBytes: 5 * MiB,
   maxInflatedBytes: 20 * MiB,
   maxZipEntries: 10,
-  maxRecords: 100_000,
+  maxRecords: 50_000,
   maxXmlDepth: 20,
 });
 
