@@ -311,24 +311,22 @@ describe('hostile XML', () => {
     expect(await reasonOf(() => parseDmarcXml(GOOGLE_XML, { ...limits, maxXmlDepth: 4 }))).toBe('too_deep');
   });
 
-  it('reads a report with 20 000 records, as the largest reporters send, within the default caps', async () => {
+  // A parse of 20 000 records takes about a second; the timeout only allows for a loaded machine.
+  it('reads a gzipped report with 20 000 records, as the largest reporters send, within the default caps', async () => {
     const xml = manyRecordsXml(20_000);
-    const report = parseDmarcXml(xml);
-    expect(report.records).toHaveLength(20_000);
-    expect(report.records[19_999]).toMatchObject({ source_ip: '10.0.78.31', count: 1 });
-    const gzipped = zlib.gzipSync(xml);
-    const [fromGzip] = await parseDmarcAttachment({
+    const [report] = await parseDmarcAttachment({
       filename: 'r.xml.gz',
       contentType: 'application/gzip',
-      content: gzipped,
+      content: zlib.gzipSync(xml),
     });
-    expect(fromGzip?.records).toHaveLength(20_000);
+    expect(report?.records).toHaveLength(20_000);
+    expect(report?.records[19_999]).toMatchObject({ source_ip: '10.0.78.31', count: 1 });
     // The record cap still holds, and the inflate cap still bounds the memory one report takes.
     expect(await reasonOf(() => parseDmarcXml(xml, { ...DEFAULT_DMARC_LIMITS, maxRecords: 19_999 }))).toBe(
       'too_many_records',
     );
     expect(DEFAULT_DMARC_LIMITS.maxInflatedBytes).toBe(20 * MiB);
-  });
+  }, 60_000);
 
   it('reads empty optional elements as absent, as real reporters write them', () => {
     const report = parseDmarcXml(quirkyReporterXml());
