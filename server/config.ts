@@ -480,6 +480,18 @@ export const settings = {
     30,
     'Days after which unclaimed (unverified) organizations and all their data are deleted.',
   ),
+  inboundPrepareTimeoutMs: setting(
+    'LOFTBOX_INBOUND_PREPARE_TIMEOUT_MS',
+    positiveInt,
+    30_000,
+    'Deadline for authenticating an accepted message; past it the message is stored with temperror verdicts.',
+  ),
+  inboundRetryMs: setting(
+    'LOFTBOX_INBOUND_RETRY_MS',
+    positiveInt,
+    1_000,
+    'First back-off after the inbound pipeline fails to store (doubling up to a minute).',
+  ),
   jobIntervalMs: setting('LOFTBOX_JOB_INTERVAL_MS', positiveInt, 60_000, 'How often housekeeping jobs run.'),
   signupLimitPerEmail: setting(
     'LOFTBOX_SIGNUP_LIMIT_PER_EMAIL',

@@ -184,6 +184,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   // Messages accepted before a crash are processed again; the pipeline is idempotent per message.
   const resumed = inbound.resumePending();
   if (resumed > 0) log.info({ event: 'inbound.resumed', count: resumed }, 'resuming accepted messages');
+  const parked = deps.repos.inbound.countParked();
+  if (parked > 0) {
+    log.warn(
+      { event: 'inbound.parked_total', count: parked },
+      'accepted messages are parked for the operator',
+    );
+  }
 
   const queue = new DeliveryQueue(deps, {
     local: localTransport(deps, acceptQueue, (id) => inbound.enqueue(id)),
@@ -225,7 +232,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       await scheduler.stop();
       await queue.stop();
       await webhooks.stop();
-      await inbound.idle();
+      await inbound.stop();
       db.close();
       log.info({ event: 'server.stopped' }, 'stopped');
     })());

@@ -42,12 +42,14 @@ export async function ingestDmarcMail(deps: Deps, mail: DmarcMail): Promise<Dmar
         })),
       );
     } catch (err) {
-      const reason = err instanceof DmarcReportError ? err.reason : 'malformed';
+      const refused = err instanceof DmarcReportError ? err : null;
       deps.log.warn(
         {
           event: 'dmarc.report_rejected',
           inbound_id: mail.inbound.id,
-          reason,
+          reason: refused?.reason ?? 'malformed',
+          // Which check refused it, so an operator can tell a hostile archive from a quirky reporter.
+          rule: refused?.rule ?? 'unreadable',
           filename: attachment.filename,
         },
         'DMARC report rejected',

@@ -19,8 +19,9 @@ export interface DmarcRecord {
   spf: string;
   header_from: string;
   envelope_from: string | null;
-  dkim_domains: { domain: string; result: string; selector: string | null }[];
-  spf_domains: { domain: string; result: string }[];
+  /** A domain is null where the reporter left it empty. */
+  dkim_domains: { domain: string | null; result: string; selector: string | null }[];
+  spf_domains: { domain: string | null; result: string }[];
 }
 
 export interface DmarcReport {
@@ -49,15 +50,16 @@ export interface DmarcLimits {
 const MiB = 1024 * 1024;
 
 /**
- * A day of mail from a large provider is a few hundred KiB compressed; these leave two orders of
- * magnitude of headroom while keeping one report's memory small. The natural depth of the schema
- * is 5 (feedback/record/auth_results/dkim/domain).
+ * A day of mail from a large provider is a few hundred KiB compressed, and the largest reporters
+ * send tens of thousands of records in one report; the record cap leaves room for that, while the
+ * inflate cap (a minimal record is about 200 bytes of XML) is what bounds one report's memory. The
+ * natural depth of the schema is 5 (feedback/record/auth_results/dkim/domain).
  */
 export const DEFAULT_DMARC_LIMITS: DmarcLimits = Object.freeze({
   maxCompressedBytes: 5 * MiB,
   maxInflatedBytes: 20 * MiB,
   maxZipEntries: 10,
-  maxRecords: 10_000,
+  maxRecords: 50_000,
   maxXmlDepth: 20,
 });
 
@@ -72,13 +74,17 @@ export type DmarcReportErrorReason =
   | 'unsupported';
 
 export class DmarcReportError extends Error {
+  /** The check that refused the report, stable for logs: `required:report_metadata.report_id`. */
+  readonly rule: string;
+
   constructor(
     readonly reason: DmarcReportErrorReason,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; rule?: string },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DmarcReportError';
+    this.rule = options?.rule ?? reason;
   }
 }
 
@@ -86,7 +92,10 @@ export class DmarcReportError extends Error {
 function asDmarcError(err: unknown): DmarcReportError {
   if (err instanceof DmarcReportError) return err;
   const detail = err instanceof Error ? err.message : String(err);
-  return new DmarcReportError('malformed', `Unreadable report: ${detail}`, { cause: err });
+  return new DmarcReportError('malformed', `Unreadable report: ${detail}`, {
+    cause: err,
+    rule: 'unreadable',
+  });
 }
 
 /**
@@ -117,6 +126,7 @@ export async function parseDmarcAttachment(
       throw new DmarcReportError(
         'malformed',
         'Attachment is labelled as a report but is not zip, gzip or XML.',
+        { rule: 'container' },
       );
     }
     throw new DmarcReportError('unsupported', 'Attachment is not a DMARC aggregate report.');
@@ -174,7 +184,9 @@ function gunzip(content: Buffer, limits: DmarcLimits): Promise<string> {
           }),
         );
       } else if (err) {
-        reject(new DmarcReportError('malformed', `Corrupt gzip: ${err.message}`, { cause: err }));
+        reject(
+          new DmarcReportError('malformed', `Corrupt gzip: ${err.message}`, { cause: err, rule: 'gzip' }),
+        );
       } else {
         resolve(inflated.toString('utf8'));
       }
@@ -316,16 +328,17 @@ function scanStructure(xml: string, limits: DmarcLimits): void {
     } else if (xml.startsWith('</', i)) {
       end = closeOf(xml, i, '>');
       const name = tagName(xml, i + 2);
-      if (open.pop() !== name) throw malformed(`Unexpected closing tag </${name}>.`);
+      if (open.pop() !== name) throw malformed('xml_syntax', `Unexpected closing tag </${name}>.`);
     } else if (xml.startsWith('<!', i)) {
-      throw malformed('Unexpected markup declaration.');
+      throw malformed('xml_syntax', 'Unexpected markup declaration.');
     } else {
       end = tagEnd(xml, i);
       const name = tagName(xml, i + 1);
       if (open.length + 1 > limits.maxXmlDepth) {
         throw new DmarcReportError('too_deep', `XML nests deeper than ${limits.maxXmlDepth} elements.`);
       }
-      if (open.length === 0 && ++roots > 1) throw malformed('XML has more than one root element.');
+      if (open.length === 0 && ++roots > 1)
+        throw malformed('xml_syntax', 'XML has more than one root element.');
       if (open.length === 1 && localName(name) === 'record' && ++records > limits.maxRecords) {
         throw new DmarcReportError('too_many_records', `Report has more than ${limits.maxRecords} records.`);
       }
@@ -333,14 +346,14 @@ function scanStructure(xml: string, limits: DmarcLimits): void {
     }
     i = xml.indexOf('<', end + 1);
   }
-  if (open.length > 0) throw malformed(`Element <${open[open.length - 1]}> is never closed.`);
-  if (roots === 0) throw malformed('No XML element found.');
+  if (open.length > 0) throw malformed('xml_syntax', `Element <${open[open.length - 1]}> is never closed.`);
+  if (roots === 0) throw malformed('xml_syntax', 'No XML element found.');
 }
 
 /** Index of the last character of `terminator`, searched from `from`. */
 function closeOf(xml: string, from: number, terminator: string): number {
   const at = xml.indexOf(terminator, from + 2);
-  if (at === -1) throw malformed('Unterminated XML markup.');
+  if (at === -1) throw malformed('xml_syntax', 'Unterminated XML markup.');
   return at + terminator.length - 1;
 }
 
@@ -357,7 +370,7 @@ function tagEnd(xml: string, from: number): number {
       return j;
     }
   }
-  throw malformed('Unterminated XML tag.');
+  throw malformed('xml_syntax', 'Unterminated XML tag.');
 }
 
 const NAME = /[^\s/>]+/y;
@@ -365,7 +378,7 @@ const NAME = /[^\s/>]+/y;
 function tagName(xml: string, at: number): string {
   NAME.lastIndex = at;
   const match = NAME.exec(xml);
-  if (!match) throw malformed('XML tag without a name.');
+  if (!match) throw malformed('xml_syntax', 'XML tag without a name.');
   return match[0];
 }
 
@@ -373,8 +386,8 @@ function localName(qualified: string): string {
   return qualified.slice(qualified.indexOf(':') + 1);
 }
 
-function malformed(message: string): DmarcReportError {
-  return new DmarcReportError('malformed', message);
+function malformed(rule: string, message: string): DmarcReportError {
+  return new DmarcReportError('malformed', message, { rule });
 }
 
 // --- Normalisation ---------------------------------------------------------------------------
@@ -387,28 +400,35 @@ function isNode(value: unknown): value is XmlNode {
 
 function child(parent: XmlNode, key: string, where: string): XmlNode {
   const value = Object.hasOwn(parent, key) ? parent[key] : undefined;
-  if (!isNode(value)) throw malformed(`Missing or invalid <${key}> in <${where}>.`);
+  if (!isNode(value))
+    throw malformed(`required:${where}.${key}`, `Missing or invalid <${key}> in <${where}>.`);
   return value;
 }
 
+/** A repeated element; empty occurrences (`<dkim/>`) say nothing and are skipped. */
 function children(parent: XmlNode, key: string, where: string): XmlNode[] {
   const value = Object.hasOwn(parent, key) ? parent[key] : [];
-  if (!Array.isArray(value) || !value.every(isNode)) throw malformed(`Invalid <${key}> in <${where}>.`);
-  return value;
+  const present = Array.isArray(value) ? value.filter((v) => v !== '') : value;
+  if (!Array.isArray(present) || !present.every(isNode)) {
+    throw malformed(`element:${where}.${key}`, `Invalid <${key}> in <${where}>.`);
+  }
+  return present;
 }
 
 /** An optional text element; empty counts as absent, as reporters write both. */
 function optionalText(parent: XmlNode, key: string, where: string): string | null {
   if (!Object.hasOwn(parent, key)) return null;
   const value = parent[key];
-  if (typeof value !== 'string') throw malformed(`<${key}> in <${where}> must be a single text element.`);
+  if (typeof value !== 'string') {
+    throw malformed(`element:${where}.${key}`, `<${key}> in <${where}> must be a single text element.`);
+  }
   const text = decodeEntities(value.trim());
   return text === '' ? null : text;
 }
 
 function text(parent: XmlNode, key: string, where: string): string {
   const value = optionalText(parent, key, where);
-  if (value === null) throw malformed(`Missing <${key}> in <${where}>.`);
+  if (value === null) throw malformed(`required:${where}.${key}`, `Missing <${key}> in <${where}>.`);
   return value;
 }
 
@@ -423,7 +443,10 @@ function lower(parent: XmlNode, key: string, where: string): string {
 function integer(value: string, what: string): number {
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n))
-    throw malformed(`${what} must be a non-negative integer, got ${JSON.stringify(value)}.`);
+    throw malformed(
+      `integer:${what}`,
+      `${what} must be a non-negative integer, got ${JSON.stringify(value)}.`,
+    );
   return n;
 }
 
@@ -433,7 +456,7 @@ const MAX_EPOCH_SECONDS = 8.64e12;
 /** RFC 7489 Appendix C gives date_range as seconds since the epoch, always UTC. */
 function epochToRfc3339(value: string, what: string): string {
   const seconds = integer(value, what);
-  if (seconds > MAX_EPOCH_SECONDS) throw malformed(`${what} is out of range.`);
+  if (seconds > MAX_EPOCH_SECONDS) throw malformed(`range:${what}`, `${what} is out of range.`);
   return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
@@ -457,14 +480,14 @@ function decodeEntities(value: string): string {
 
 function toReport(doc: unknown): DmarcReport {
   if (!isNode(doc) || !isNode(doc.feedback))
-    throw malformed('Not a DMARC aggregate report: no <feedback> root.');
+    throw malformed('required:feedback', 'Not a DMARC aggregate report: no <feedback> root.');
   const feedback = doc.feedback;
   const meta = child(feedback, 'report_metadata', 'feedback');
   const range = child(meta, 'date_range', 'report_metadata');
   const policy = child(feedback, 'policy_published', 'feedback');
   const pct = optionalText(policy, 'pct', 'policy_published');
   return {
-    reporter_org: text(meta, 'org_name', 'report_metadata'),
+    reporter_org: reporterOrg(meta),
     reporter_email: optionalText(meta, 'email', 'report_metadata'),
     report_id: text(meta, 'report_id', 'report_metadata'),
     date_begin: epochToRfc3339(text(range, 'begin', 'date_range'), 'date_range begin'),
@@ -481,6 +504,17 @@ function toReport(doc: unknown): DmarcReport {
   };
 }
 
+/**
+ * Reporters that leave <org_name> empty are still named by their <email> domain; a report naming
+ * neither is kept with an empty reporter rather than dropped.
+ */
+function reporterOrg(meta: XmlNode): string {
+  const org = optionalText(meta, 'org_name', 'report_metadata');
+  if (org !== null) return org;
+  const email = optionalText(meta, 'email', 'report_metadata');
+  return email?.slice(email.lastIndexOf('@') + 1).toLowerCase() ?? '';
+}
+
 function toRecord(record: XmlNode): DmarcRecord {
   const row = child(record, 'row', 'record');
   const evaluated = child(row, 'policy_evaluated', 'row');
@@ -492,7 +526,9 @@ function toRecord(record: XmlNode): DmarcRecord {
       ? {}
       : child(record, 'auth_results', 'record');
   const sourceIp = text(row, 'source_ip', 'row');
-  if (isIP(sourceIp) === 0) throw malformed(`source_ip ${JSON.stringify(sourceIp)} is not an IP address.`);
+  if (isIP(sourceIp) === 0) {
+    throw malformed('ip:row.source_ip', `source_ip ${JSON.stringify(sourceIp)} is not an IP address.`);
+  }
   return {
     source_ip: sourceIp,
     count: integer(text(row, 'count', 'row'), 'count'),
@@ -502,12 +538,12 @@ function toRecord(record: XmlNode): DmarcRecord {
     header_from: lower(identifiers, 'header_from', 'identifiers'),
     envelope_from: optionalLower(identifiers, 'envelope_from', 'identifiers'),
     dkim_domains: children(auth, 'dkim', 'auth_results').map((dkim) => ({
-      domain: lower(dkim, 'domain', 'dkim'),
+      domain: optionalLower(dkim, 'domain', 'dkim'),
       result: lower(dkim, 'result', 'dkim'),
       selector: optionalText(dkim, 'selector', 'dkim'),
     })),
     spf_domains: children(auth, 'spf', 'auth_results').map((spf) => ({
-      domain: lower(spf, 'domain', 'spf'),
+      domain: optionalLower(spf, 'domain', 'spf'),
       result: lower(spf, 'result', 'spf'),
     })),
   };

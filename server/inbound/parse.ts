@@ -111,19 +111,28 @@ function fallback(raw: Buffer): ParsedMessage {
 
 /**
  * mailparser with conservative options. Malformed MIME and invalid charsets must never stop a message
- * from being stored, so any parser error falls back to what can be read directly.
+ * from being stored, so any parser error falls back to what can be read directly; so does a parse
+ * that outlives `deadlineMs` (mailparser streams, so the deadline can fire while it works).
  */
-export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
+export async function parseMessage(raw: Buffer, deadlineMs = Infinity): Promise<ParsedMessage> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<null>((resolve) => {
+    if (Number.isFinite(deadlineMs)) timer = setTimeout(() => resolve(null), deadlineMs).unref();
+  });
   try {
-    return fromParsed(
-      await simpleParser(raw, {
+    const parsed = await Promise.race([
+      simpleParser(raw, {
         skipImageLinks: true,
         skipTextToHtml: true,
         skipTextLinks: true,
         maxHtmlLengthToParse: 2 * 1024 * 1024,
       }),
-    );
+      deadline,
+    ]);
+    return parsed ? fromParsed(parsed) : fallback(raw);
   } catch {
     return fallback(raw);
+  } finally {
+    clearTimeout(timer);
   }
 }

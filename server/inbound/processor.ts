@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { InboundRecipient, InboundRow } from '../db/repos/inbound.js';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
@@ -10,10 +11,24 @@ import { parseReport, type ParsedReport } from '../outbound/reports.js';
 import { ingestDmarcMail, storeDmarcReports } from '../domains/dmarc-ingest.js';
 import type { DmarcReport } from '../domains/dmarc-report.js';
 import { dmarcAddress } from '../domains/records.js';
+import { withAuthHeader } from './raw.js';
 import { storeIncoming } from './store.js';
 
 /** A message that fails this often is parked as `failed` for the operator instead of retried forever. */
 const MAX_ATTEMPTS = 5;
+/** The longest back-off after the store step itself fails (a locked or full database). */
+const MAX_RETRY_MS = 60_000;
+
+/** A fault in what was accepted, not in us: retrying cannot help, so the message is parked at once. */
+class CorruptInbound extends Error {
+  constructor(
+    readonly reason: 'raw_missing' | 'raw_corrupt' | 'row_unreadable',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CorruptInbound';
+  }
+}
 
 /** Everything the pipeline learns about a message before storing it; computed concurrently. */
 interface Prepared {
@@ -26,17 +41,48 @@ interface Prepared {
   parsed: ParsedMessage;
   extractedText: string;
   risk: InjectionRisk;
+  /** The accepted bytes under our own Authentication-Results (RFC 8601 §5). */
+  raw: Buffer;
 }
 
-/** Steps 1–4: load, authenticate (DNS), parse, extract the reply, score injection risk. */
+function recipientsOf(row: InboundRow): InboundRecipient[] {
+  let recipients: unknown;
+  try {
+    recipients = JSON.parse(row.recipients);
+  } catch {
+    recipients = null;
+  }
+  if (!Array.isArray(recipients)) {
+    throw new CorruptInbound('row_unreadable', `inbound ${row.id} has unreadable recipients`);
+  }
+  return recipients as InboundRecipient[];
+}
+
+/** Blobs are named by their SHA-256, so a truncated or altered one no longer matches its name. */
+function loadRaw(deps: Deps, row: InboundRow): Buffer {
+  const raw = deps.repos.blobs.get(row.raw_hash);
+  if (!Buffer.isBuffer(raw) || raw.length === 0) {
+    throw new CorruptInbound('raw_missing', `raw message ${row.raw_hash} is missing or empty`);
+  }
+  if (createHash('sha256').update(raw).digest('hex') !== row.raw_hash) {
+    throw new CorruptInbound('raw_corrupt', `raw message ${row.raw_hash} does not match its hash`);
+  }
+  return raw;
+}
+
+/**
+ * Steps 1–4: load, authenticate (DNS) while parsing, both within the prepare deadline, extract the
+ * reply, score injection risk (synchronous and bounded by the parsed text).
+ */
 async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
   const row = deps.repos.inbound.get(id);
   if (!row || row.state !== 'accepted') return null;
-  const raw = deps.repos.blobs.get(row.raw_hash);
-  if (!raw) throw new Error(`raw message ${row.raw_hash} is missing`);
-  const auth = await authenticateMessage(deps, raw, row);
-  const parsed = await parseMessage(raw);
-  const recipients = JSON.parse(row.recipients) as InboundRecipient[];
+  const recipients = recipientsOf(row);
+  const raw = loadRaw(deps, row);
+  const deadlineMs = deps.config.inboundPrepareTimeoutMs;
+  const authenticating = authenticateMessage(deps, raw, row, deadlineMs);
+  const parsed = await parseMessage(raw, deadlineMs);
+  const auth = await authenticating;
   const toReturnPath = recipients.some((r) => r.mailbox_id === null && verpToken(r.address));
   const toDmarc = recipients.some((r) => r.mailbox_id === null && r.address === dmarcAddress(deps));
   return {
@@ -52,13 +98,19 @@ async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
       html: parsed.html,
       attachmentNames: parsed.attachments.map((a) => a.filename ?? ''),
     }),
+    raw: withAuthHeader(raw, auth.header),
   };
 }
 
-/** Step 5: per recipient mailbox, thread and store with events; then mark the inbound row done. */
+/**
+ * Step 5: per recipient mailbox, thread and store with events; then mark the inbound row done. The
+ * row then points at the stored bytes (under our Authentication-Results), so the accepted copy is
+ * unreferenced and the blob sweep removes it: raw mail is kept once.
+ */
 function store(deps: Deps, prepared: Prepared): void {
   const { row, parsed } = prepared;
-  for (const recipient of JSON.parse(row.recipients) as InboundRecipient[]) {
+  let stored: { hash: string; size: number } | undefined;
+  for (const recipient of recipientsOf(row)) {
     if (recipient.mailbox_id === null) {
       const token = verpToken(recipient.address);
       if (token) applyReport(deps, token, prepared.report, row.id);
@@ -73,22 +125,23 @@ function store(deps: Deps, prepared: Prepared): void {
       );
       continue;
     }
-    const stored = storeIncoming(deps, { ...prepared, inbound: row, mailbox });
-    if (stored) {
+    stored ??= { hash: deps.repos.blobs.put(prepared.raw), size: prepared.raw.length };
+    const message = storeIncoming(deps, { ...prepared, inbound: row, mailbox, stored });
+    if (message) {
       deps.log.info(
         {
           event: 'inbound.stored',
           inbound_id: row.id,
-          message_id: stored.id,
-          org_id: stored.org_id,
-          thread_id: stored.thread_id,
+          message_id: message.id,
+          org_id: message.org_id,
+          thread_id: message.thread_id,
           degraded: parsed.degraded,
         },
         'message stored',
       );
     }
   }
-  deps.repos.inbound.markProcessed(row.id, toIso(deps.clock.now()));
+  deps.repos.inbound.markProcessed(row.id, toIso(deps.clock.now()), stored?.hash ?? row.raw_hash);
 }
 
 /**
@@ -110,23 +163,31 @@ const STORE_BATCH = 64;
 
 interface Pending {
   id: string;
+  /** What this message keeps its order with: its recipient mailboxes (or report addresses). */
+  keys: string[];
   settled: boolean;
+  /** Transactions that failed with this message alone in them. */
+  storeFailures: number;
   prepared?: Prepared | null;
   error?: unknown;
-  done: Promise<void>;
 }
 
 /**
- * Runs the pipeline for accepted messages. The slow, independent steps run concurrently; storing runs
- * strictly in acceptance order, so a reply is never threaded before the message it answers, and
- * whatever is ready is stored in one transaction (group commit).
+ * Runs the pipeline for accepted messages. The slow, independent steps run concurrently; storing
+ * keeps acceptance order only per mailbox, so a reply is never threaded before the message it
+ * answers, yet one slow sender holds up no other mailbox. Whatever is ready is stored in one
+ * transaction (group commit). A failing store is logged and retried with back-off; it never ends
+ * the loop or the process.
  */
 export class InboundProcessor {
-  private readonly queue: Pending[] = [];
+  private queue: Pending[] = [];
   private readonly queued = new Set<string>();
   private draining: Promise<void> | null = null;
   private active = 0;
   private readonly slots: (() => void)[] = [];
+  private wake: (() => void) | null = null;
+  private endBackoff: (() => void) | null = null;
+  private stopping = false;
 
   constructor(private readonly deps: Deps) {}
 
@@ -142,60 +203,176 @@ export class InboundProcessor {
   }
 
   enqueue(id: string): void {
-    if (this.queued.has(id)) return;
+    if (this.stopping || this.queued.has(id)) return;
     this.queued.add(id);
-    const entry = { id, settled: false } as Pending;
-    entry.done = this.slot(() => prepare(this.deps, id)).then(
-      (prepared) => {
-        entry.prepared = prepared;
+    const entry: Pending = { id, keys: this.orderKeys(id), settled: false, storeFailures: 0 };
+    void this.slot(() => prepare(this.deps, id))
+      .then(
+        (prepared) => {
+          entry.prepared = prepared;
+        },
+        (err: unknown) => {
+          entry.error = err ?? new Error('preparation failed');
+        },
+      )
+      .finally(() => {
         entry.settled = true;
-      },
-      (err: unknown) => {
-        entry.error = err;
-        entry.settled = true;
-      },
-    );
+        this.notify();
+      });
     this.queue.push(entry);
-    this.draining ??= this.drain().finally(() => {
-      this.draining = null;
+    // drain() handles its own failures; this is the backstop that keeps a bug from becoming an
+    // unhandled rejection. The next enqueue starts a new drain.
+    this.draining ??= this.drain()
+      .catch((err: unknown) => {
+        this.deps.log.error({ event: 'inbound.drain_failed', err }, 'inbound drain stopped unexpectedly');
+      })
+      .finally(() => {
+        this.draining = null;
+      });
+  }
+
+  /** Read when the message is queued, so it holds its place in its mailboxes while it prepares. */
+  private orderKeys(id: string): string[] {
+    try {
+      const row = this.deps.repos.inbound.get(id);
+      return row ? recipientsOf(row).map((r) => r.mailbox_id ?? `address:${r.address}`) : [];
+    } catch {
+      // An unreadable row orders with nothing; preparing it reports the fault and parks it.
+      return [];
+    }
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  /** Resolves when a preparation settles or stop() is called. */
+  private changed(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  /** The back-off after a failed store: only its timer or stop() ends it, not new work arriving. */
+  private backoff(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.endBackoff = null;
+        resolve();
+      }, ms);
+      this.endBackoff = () => {
+        clearTimeout(timer);
+        resolve();
+      };
     });
   }
 
   private async drain(): Promise<void> {
+    const firstRetryMs = this.deps.config.inboundRetryMs;
+    let retryMs = firstRetryMs;
+    // After a failed batch, messages are stored one at a time until one succeeds, so a message that
+    // breaks every transaction it is in is found and set aside instead of holding up the rest.
+    let isolate = false;
     while (this.queue.length > 0) {
-      await this.queue[0]?.done;
-      // One more turn of the event loop lets the messages behind it finish preparing and join the batch.
+      // One more turn of the event loop lets the messages about to finish preparing join the batch.
       await new Promise((resolve) => setImmediate(resolve));
-      const batch: Pending[] = [];
-      while (batch.length < STORE_BATCH && this.queue[0]?.settled) batch.push(this.queue.shift() as Pending);
-      const failures: [Pending, unknown][] = [];
-      this.deps.db.transaction(() => {
-        for (const entry of batch) {
-          if (entry.error !== undefined) {
-            failures.push([entry, entry.error]);
-            continue;
-          }
-          if (!entry.prepared) continue;
-          try {
-            // A nested transaction is a savepoint: a failing message rolls back alone.
-            this.deps.db.transaction(() => store(this.deps, entry.prepared as Prepared))();
-          } catch (err) {
-            failures.push([entry, err]);
-          }
-        }
-        for (const [entry, err] of failures) this.recordFailure(entry.id, err);
-      })();
-      for (const entry of batch) this.queued.delete(entry.id);
+      const batch = this.nextBatch(isolate ? 1 : STORE_BATCH);
+      if (batch.length === 0) {
+        // On shutdown, what is still preparing stays `accepted` and is resumed at the next start.
+        if (this.stopping) return;
+        await this.changed();
+        continue;
+      }
+      try {
+        this.storeBatch(batch);
+        retryMs = firstRetryMs;
+        isolate = false;
+      } catch (err) {
+        this.deps.log.error(
+          { event: 'inbound.store_failed', err, messages: batch.length, retry_ms: retryMs },
+          'storing inbound messages failed; retrying',
+        );
+        if (isolate) this.setAsideIfHopeless(batch[0] as Pending);
+        isolate = true;
+        if (this.stopping) return;
+        await this.backoff(retryMs);
+        retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
+        continue;
+      }
+      this.forget(batch);
     }
   }
 
-  private recordFailure(id: string, err: unknown): void {
-    const row = this.deps.repos.inbound.get(id);
-    const giveUp = (row?.attempts ?? 0) + 1 >= MAX_ATTEMPTS;
-    this.deps.repos.inbound.recordFailure(id, (err as Error).message ?? String(err), giveUp);
+  private forget(entries: Pending[]): void {
+    const done = new Set(entries);
+    this.queue = this.queue.filter((entry) => !done.has(entry));
+    for (const entry of entries) this.queued.delete(entry.id);
+  }
+
+  /**
+   * A message whose every transaction fails, even alone, cannot be parked either (that is a write
+   * too): it leaves the in-memory queue, stays `accepted`, and the inbound_resume job tries it again.
+   */
+  private setAsideIfHopeless(entry: Pending): void {
+    entry.storeFailures += 1;
+    if (entry.storeFailures < MAX_ATTEMPTS) return;
+    this.forget([entry]);
     this.deps.log.error(
-      { event: 'inbound.process_failed', inbound_id: id, err, gave_up: giveUp },
-      'processing failed',
+      { event: 'inbound.store_abandoned', inbound_id: entry.id, attempts: entry.storeFailures },
+      'message set aside after failing every store; it stays accepted for the resume job',
+    );
+  }
+
+  /**
+   * The prepared messages that nothing earlier in their mailboxes is waiting for, in acceptance
+   * order. Slots are granted in queue order, so past PREPARE_CONCURRENCY unsettled entries nothing
+   * later can have settled, and the scan stops there.
+   */
+  private nextBatch(limit: number): Pending[] {
+    const blocked = new Set<string>();
+    const batch: Pending[] = [];
+    let unsettled = 0;
+    for (const entry of this.queue) {
+      if (batch.length >= limit || unsettled > PREPARE_CONCURRENCY) break;
+      if (!entry.settled) unsettled += 1;
+      if (entry.settled && entry.keys.every((key) => !blocked.has(key))) batch.push(entry);
+      else for (const key of entry.keys) blocked.add(key);
+    }
+    return batch;
+  }
+
+  private storeBatch(batch: Pending[]): void {
+    this.deps.db.transaction(() => {
+      const failures: [Pending, unknown][] = [];
+      for (const entry of batch) {
+        if (entry.error !== undefined) {
+          failures.push([entry, entry.error]);
+          continue;
+        }
+        if (!entry.prepared) continue;
+        try {
+          // A nested transaction is a savepoint: a failing message rolls back alone.
+          this.deps.db.transaction(() => store(this.deps, entry.prepared as Prepared))();
+        } catch (err) {
+          failures.push([entry, err]);
+        }
+      }
+      for (const [entry, err] of failures) this.recordFailure(entry.id, err);
+    })();
+  }
+
+  /** A corrupt message is parked at once; any other failure after MAX_ATTEMPTS tries. */
+  private recordFailure(id: string, err: unknown): void {
+    const reason = err instanceof CorruptInbound ? err.reason : 'failed';
+    const row = this.deps.repos.inbound.get(id);
+    const attempts = (row?.attempts ?? 0) + 1;
+    const park = reason !== 'failed' || attempts >= MAX_ATTEMPTS;
+    this.deps.repos.inbound.recordFailure(id, err instanceof Error ? err.message : String(err), park);
+    this.deps.log.error(
+      { event: park ? 'inbound.parked' : 'inbound.process_failed', inbound_id: id, reason, attempts, err },
+      park ? 'message parked for the operator' : 'processing failed; will retry',
     );
   }
 
@@ -209,5 +386,16 @@ export class InboundProcessor {
   /** Resolves when everything queued so far has been processed. */
   async idle(): Promise<void> {
     while (this.draining) await this.draining;
+  }
+
+  /**
+   * For shutdown: stores what is ready, then stops. Messages still preparing (or whose store keeps
+   * failing) stay `accepted` in the database and are resumed at the next start.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.notify();
+    this.endBackoff?.();
+    await this.idle();
   }
 }

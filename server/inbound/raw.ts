@@ -28,15 +28,77 @@ export function countReceived(header: string): number {
 
 /**
  * Authentication-Results that claim to come from us were written by the sender, not by us (RFC 8601
- * §5): they are renamed so nothing downstream mistakes them for our verdict.
+ * §5): they are renamed so nothing downstream mistakes them for our verdict. The claim is read the way
+ * a reader of the field would: unfolded, comments removed, the authserv-id compared without case and
+ * without its optional version (`host 1;`, RFC 8601 §2.2), quoted or not.
  */
 export function neutraliseForgedAuthResults(raw: Buffer, ourHost: string): Buffer {
   const header = headerBlock(raw);
-  const escaped = ourHost.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const forged = new RegExp(`^Authentication-Results:[ \\t]*${escaped}[ \\t]*;`, 'gim');
-  if (!forged.test(header)) return raw;
-  const fixed = header.replace(forged, (match) => `X-Untrusted-${match}`);
-  return Buffer.concat([Buffer.from(fixed, 'latin1'), raw.subarray(Buffer.byteLength(header, 'latin1'))]);
+  const ours = ourHost.toLowerCase().replace(/\.$/, '');
+  let changed = false;
+  const fields = splitFields(header).map((field) => {
+    const colon = field.indexOf(':');
+    if (colon === -1 || !/^authentication-results[ \t]*$/i.test(field.slice(0, colon))) return field;
+    if (authservId(field.slice(colon + 1)) !== ours) return field;
+    changed = true;
+    return `X-Untrusted-${field}`;
+  });
+  if (!changed) return raw;
+  return Buffer.concat([
+    Buffer.from(fields.join(''), 'latin1'),
+    raw.subarray(Buffer.byteLength(header, 'latin1')),
+  ]);
+}
+
+/** Header fields with their folded continuation lines (RFC 5322 §2.2.3), each ending in CRLF. */
+function splitFields(header: string): string[] {
+  const fields: string[] = [];
+  for (const line of header.split(/(?<=\r\n)/)) {
+    const last = fields.length - 1;
+    if (last >= 0 && /^[ \t]/.test(line)) fields[last] += line;
+    else fields.push(line);
+  }
+  return fields;
+}
+
+/** The authserv-id of an Authentication-Results value, lower-cased, without a trailing dot. */
+export function authservId(value: string): string {
+  const text = stripComments(value.replace(/\r\n(?=[ \t])/g, '')).trim();
+  const quoted = /^"((?:[^"\\]|\\.)*)"/.exec(text);
+  const id = quoted ? (quoted[1] ?? '').replace(/\\(.)/g, '$1') : (/^[^\s;]*/.exec(text)?.[0] ?? '');
+  return id.toLowerCase().replace(/\.$/, '');
+}
+
+/** Removes RFC 5322 §3.2.2 comments, which nest and may escape parentheses with a backslash. */
+function stripComments(value: string): string {
+  let out = '';
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '\\') {
+      if (depth === 0) out += value.slice(i, i + 2);
+      i++;
+    } else if (quoted) {
+      out += c;
+      if (c === '"') quoted = false;
+    } else if (c === '(') {
+      depth++;
+    } else if (c === ')' && depth > 0) {
+      depth--;
+      if (depth === 0) out += ' ';
+    } else if (depth === 0) {
+      if (c === '"') quoted = true;
+      out += c;
+    }
+  }
+  return out;
+}
+
+/** Our own Authentication-Results (and Received-SPF), prepended as RFC 8601 §5 asks. */
+export function withAuthHeader(raw: Buffer, header: string): Buffer {
+  if (!header) return raw;
+  return Buffer.concat([Buffer.from(`${header.replace(/\r?\n/g, '\r\n')}\r\n`, 'latin1'), raw]);
 }
 
 /** RFC 5321 §4.4 trace header, prepended by the receiving MX. */

@@ -20,6 +20,8 @@ export interface IncomingForMailbox {
   auth: AuthSummary;
   extractedText: string;
   risk: InjectionRisk;
+  /** The message as clients read it: what was accepted, under our Authentication-Results. */
+  stored: { hash: string; size: number };
 }
 
 const MAX_PARTICIPANTS = 50;
@@ -104,8 +106,8 @@ export function storeIncoming(deps: Deps, input: IncomingForMailbox): MessageRow
       injection_score: risk.score,
       injection_categories: JSON.stringify(risk.categories),
       injection_signals: JSON.stringify(risk.signals),
-      raw_hash: inbound.raw_hash,
-      size_bytes: inbound.size,
+      raw_hash: input.stored.hash,
+      size_bytes: input.stored.size,
       acked_at: null,
       archived_at: null,
       trashed_at: null,

@@ -19,6 +19,8 @@ export interface DnsZoneServer {
   server: string;
   set(name: string, records: ZoneRecords): void;
   remove(name: string): void;
+  /** Queries for `name` and every name under it go unanswered, like a server that times out. */
+  stall(name: string): void;
   /** Names queried so far with their types, for asserting lookups. */
   queries: { name: string; type: string }[];
   close(): Promise<void>;
@@ -36,6 +38,8 @@ const TYPE_NAMES = Object.fromEntries(
 export async function startDnsServer(initial: Record<string, ZoneRecords> = {}): Promise<DnsZoneServer> {
   const zone = new Map<string, ZoneRecords>(Object.entries(initial).map(([k, v]) => [k.toLowerCase(), v]));
   const queries: { name: string; type: string }[] = [];
+  const stalled = new Set<string>();
+  const isStalled = (name: string) => [...stalled].some((s) => name === s || name.endsWith(`.${s}`));
   const handle: Parameters<typeof dns2.createServer>[0]['handle'] = (request, send) => {
     const response = Packet.createResponseFromRequest(request);
     const [question] = request.questions;
@@ -43,6 +47,7 @@ export async function startDnsServer(initial: Record<string, ZoneRecords> = {}):
     const name = question.name.toLowerCase();
     const type = TYPE_NAMES[question.type] ?? String(question.type);
     queries.push({ name, type });
+    if (isStalled(name)) return;
     const records = zone.get(name);
     if (!records) {
       response.header.rcode = NXDOMAIN;
@@ -70,6 +75,7 @@ export async function startDnsServer(initial: Record<string, ZoneRecords> = {}):
     server: `127.0.0.1:${udp}`,
     set: (name, records) => zone.set(name.toLowerCase(), records),
     remove: (name) => zone.delete(name.toLowerCase()),
+    stall: (name) => stalled.add(name.toLowerCase()),
     queries,
     close: () => server.close(),
   };

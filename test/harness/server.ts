@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { loadConfig, type ServerConfig } from '../../server/config.js';
 import type { Deps } from '../../server/deps.js';
 import { ManualClock } from '../../server/lib/clock.js';
-import { createLogger } from '../../server/lib/logger.js';
+import { createLogger, type Logger } from '../../server/lib/logger.js';
 import { startServer, type RunningServer } from '../../server/main.js';
 import { startDnsServer, type DnsZoneServer } from './dns.js';
 
@@ -55,7 +55,10 @@ export interface ApiResponse {
 let counter = 0;
 
 /** A real server in this process: temp data dir, HTTP on 127.0.0.1 port 0, a manual clock. */
-export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Partial<ServerConfig> = {},
+  options: { log?: Logger } = {},
+): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'loftbox-test-'));
   const { config } = loadConfig({ env: {} });
   // Whole seconds: stored timestamps have second precision, so tests can compare exactly.
@@ -79,7 +82,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
       ...overrides,
     },
     clock,
-    log: createLogger('silent'),
+    log: options.log ?? createLogger('silent'),
     announce: () => {},
   });
   const url = running.httpUrl;

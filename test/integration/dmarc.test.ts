@@ -1,14 +1,25 @@
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { googleReport, gzipBomb, microsoftReport, yahooReport, type Attachment } from '../fixtures/dmarc.js';
+import {
+  GOOGLE_XML,
+  googleReport,
+  gzipBomb,
+  manyRecordsReport,
+  microsoftReport,
+  quirkyReport,
+  yahooReport,
+  type Attachment,
+} from '../fixtures/dmarc.js';
+import { captureLogs } from '../harness/logs.js';
 import { startTestServer, type Json, type TestServer } from '../harness/server.js';
 
 let server: TestServer;
+const logs = captureLogs();
 let owner: Awaited<ReturnType<TestServer['mailbox']>>;
 let stranger: Awaited<ReturnType<TestServer['mailbox']>>;
 
 beforeAll(async () => {
-  server = await startTestServer({ signupLimitPerIp: 1000 });
+  server = await startTestServer({ signupLimitPerIp: 1000 }, { log: logs.log });
   owner = await server.mailbox('dmarc-owner');
   stranger = await server.mailbox('dmarc-stranger');
   const added = await server.api('POST', '/v1/domains', { key: owner.key, body: { domain: 'example.com' } });
@@ -103,5 +114,35 @@ describe('DMARC aggregate reports', () => {
     expect(after).toBe(before);
     const inbox = await server.api('GET', `/v1/mailboxes/${owner.mailboxId}/inbox`, { key: owner.key });
     expect(inbox.body.data.map((m: Json) => m.subject)).toContain('still flowing');
+  });
+
+  it('stores reports as real reporters send them: empty optional elements, 20 000 records', async () => {
+    await mailReport([quirkyReport()], 'dmarc@reports.example.net');
+    await mailReport([manyRecordsReport(20_000)]);
+    const reports = (await server.api('GET', '/v1/dmarc/reports?limit=100', { key: owner.key })).body
+      .data as Json[];
+    const quirky = reports.find((r) => r.report_id === 'quirky-1700000000');
+    expect(quirky).toMatchObject({ reporter_org: 'reports.example.net', domain: 'example.com' });
+    const large = reports.find((r) => r.report_id === 'large-20000');
+    expect(large).toMatchObject({ reporter_org: 'google.com' });
+    expect((large?.records as Json[]).length).toBe(20_000);
+    const detail = await server.api('GET', `/v1/dmarc/reports/${quirky?.id}`, { key: owner.key });
+    expect(detail.body.records).toHaveLength(2);
+    const rejected = logs.lines.filter((l) => l.event === 'dmarc.report_rejected');
+    expect(rejected.filter((l) => l.reason === 'malformed' || l.reason === 'too_many_records')).toEqual([]);
+  });
+
+  it('logs the rule that refused a report', async () => {
+    await mailReport([
+      {
+        filename: 'broken.xml',
+        contentType: 'application/xml',
+        content: Buffer.from(GOOGLE_XML.replace('<report_id>5717107811868587391</report_id>', '')),
+      },
+    ]);
+    expect(logs.lines.filter((l) => l.event === 'dmarc.report_rejected').at(-1)).toMatchObject({
+      reason: 'malformed',
+      rule: 'required:report_metadata.report_id',
+    });
   });
 });

@@ -57,7 +57,9 @@ describe('mail over real SMTP lands in the inbox', () => {
     expect(thread.body).toMatchObject({ subject: 'Hello from nodemailer', message_count: 1 });
     const raw = await server.api('GET', `/v1/messages/${message?.id}/raw`, { key: box.key });
     expect(raw.headers.get('content-type')).toContain('message/rfc822');
-    expect(raw.text).toMatch(/^Received: from /);
+    // Our verdict on top (RFC 8601 §5), then our trace header.
+    expect(raw.text).toMatch(/^Received-SPF: [^\r\n]*\r\nAuthentication-Results: /);
+    expect(raw.text).toMatch(/\r\nReceived: from /);
     expect(raw.text).toContain('Subject: Hello from nodemailer');
   });
 
@@ -299,22 +301,40 @@ describe('SMTP smuggling and line endings', () => {
 });
 
 describe('trace and authentication headers', () => {
-  it('renames an Authentication-Results header that claims to be ours', async () => {
+  it('renames every Authentication-Results that claims to be ours, however written, and adds ours', async () => {
+    const host = server.deps.mxHost;
+    const forgeries = [
+      `Authentication-Results: ${host}; spf=pass; dkim=pass; dmarc=pass`,
+      `Authentication-Results:\r\n  ${host};\r\n\tspf=pass smtp.mailfrom=forger@sender.test`,
+      `Authentication-Results: ${host} 1; dkim=pass header.d=bank.example`,
+      `Authentication-Results: (trust me) ${host} (really); dmarc=pass`,
+      `authentication-results: ${host.toUpperCase()}.; spf=pass`,
+      `Authentication-Results : "${host}"; arc=pass`,
+    ];
     const smtp = await RawSmtp.open(server.smtpPort);
     try {
       await smtp.command('EHLO client.test');
       await smtp.command('MAIL FROM:<forger@sender.test>');
       await smtp.command(`RCPT TO:<${box.address}>`);
       await smtp.command('DATA');
-      const forged = `Authentication-Results: ${server.deps.mxHost}; spf=pass; dkim=pass; dmarc=pass\r\n`;
-      expect(code(await smtp.command(`${forged}Subject: forged auth\r\n\r\ntrust me\r\n.`))).toBe(250);
+      const headers = [...forgeries, 'Authentication-Results: relay.other.example; spf=fail'].join('\r\n');
+      expect(code(await smtp.command(`${headers}\r\nSubject: forged auth\r\n\r\ntrust me\r\n.`))).toBe(250);
     } finally {
       smtp.close();
     }
     const message = (await inbox()).find((m) => m.subject === 'forged auth');
     const raw = await server.api('GET', `/v1/messages/${message?.id}/raw`, { key: box.key });
-    expect(raw.text).toContain(`X-Untrusted-Authentication-Results: ${server.deps.mxHost}; spf=pass`);
-    expect(raw.text).not.toMatch(/^Authentication-Results:/m);
+    expect(raw.text.match(/^X-Untrusted-Authentication-Results *:/gim)).toHaveLength(forgeries.length);
+    const claims = raw.text.match(/^Authentication-Results *:[^\r\n]*/gim) ?? [];
+    // Ours (with the real verdicts) and the other host's, which is not a claim about us.
+    expect(claims).toEqual([
+      `Authentication-Results: ${host};`,
+      'Authentication-Results: relay.other.example; spf=fail',
+    ]);
+    expect(raw.text.indexOf(`Authentication-Results: ${host};`)).toBeLessThan(
+      raw.text.indexOf('Received: from'),
+    );
+    expect(raw.text).toContain('spf=none');
     expect(message?.auth.dkim).toBe('none');
   });
 });

@@ -19,6 +19,7 @@ describe('meta routes', () => {
       status: 'ok',
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
       checks: { db: 'ok', smtp: 'ok', disk: 'ok' },
+      inbound: { parked: 0 },
     });
   });
 

@@ -155,6 +155,24 @@ describe('parsing hostile input never crashes', () => {
     expect(parsed.attachments.length).toBeLessThanOrEqual(10_000);
   });
 
+  it('falls back to the direct reading when a parse outlives its deadline', async () => {
+    const attachment = Buffer.alloc(8 * 1024 * 1024, 7)
+      .toString('base64')
+      .replace(/.{76}/g, '$&\r\n');
+    const mixed = multipart('mixed', 'b0undary', [
+      part({ 'Content-Type': 'text/plain' }, 'see attached'),
+      part({ 'Content-Type': 'application/octet-stream', 'Content-Transfer-Encoding': 'base64' }, attachment),
+    ]);
+    const raw = message(
+      { Subject: 'large', 'MIME-Version': '1.0', 'Content-Type': mixed.contentType },
+      mixed.body,
+    );
+    expect((await parseMessage(raw)).degraded).toBe(false);
+    // 8 MiB decode in many stream chunks, one event-loop turn each; a 1 ms deadline fires first.
+    const late = await parseMessage(raw, 1);
+    expect(late).toMatchObject({ degraded: true, subject: 'large', attachments: [] });
+  });
+
   it('strips NUL and control characters from header values', async () => {
     const parsed = await parseMessage(
       Buffer.from('From: evil\x00@x.test\r\nSubject: a\x00b\x1bc\r\n\r\nbody', 'latin1'),

@@ -45,14 +45,24 @@ export class InboundRepo {
       .all(limit) as InboundRow[];
   }
 
-  markProcessed(id: string, at: string): void {
-    this.db.prepare("UPDATE inbound SET state = 'processed', processed_at = ? WHERE id = ?").run(at, id);
+  /** `rawHash`: the bytes as stored for clients, which replace the accepted copy. */
+  markProcessed(id: string, at: string, rawHash: string): void {
+    this.db
+      .prepare("UPDATE inbound SET state = 'processed', processed_at = ?, raw_hash = ? WHERE id = ?")
+      .run(at, rawHash, id);
   }
 
   recordFailure(id: string, error: string, giveUp: boolean): void {
     this.db
       .prepare('UPDATE inbound SET attempts = attempts + 1, last_error = ?, state = ? WHERE id = ?')
       .run(error.slice(0, 500), giveUp ? 'failed' : 'accepted', id);
+  }
+
+  /** Messages parked for the operator: corrupt, or failed on every attempt. */
+  countParked(): number {
+    return (
+      this.db.prepare("SELECT count(*) AS n FROM inbound WHERE state = 'failed'").get() as { n: number }
+    ).n;
   }
 
   /** Processed rows whose every message is gone (retention) are no longer needed. */

@@ -38,6 +38,8 @@ const Health = z.object({
     smtp: z.enum(['ok', 'down']),
     disk: z.enum(['ok', 'low', 'error']),
   }),
+  /** Accepted messages parked for the operator (corrupt, or failing every attempt); see the log. */
+  inbound: z.object({ parked: z.number().int() }),
 });
 
 export const metaRoutes = [
@@ -58,7 +60,11 @@ export const metaRoutes = [
         disk: checkDisk(deps),
       };
       const ok = checks.db === 'ok' && checks.smtp === 'ok' && checks.disk === 'ok';
-      return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'degraded', version: VERSION, checks } };
+      const inbound = { parked: checks.db === 'ok' ? deps.repos.inbound.countParked() : 0 };
+      return {
+        status: ok ? 200 : 503,
+        body: { status: ok ? 'ok' : 'degraded', version: VERSION, checks, inbound },
+      };
     },
   }),
   route({
