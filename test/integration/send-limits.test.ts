@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type ApiResponse, type TestServer } from '../harness/server.js';
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer({ dailySendLimit: 4, mailboxSendRate: 1000, signupLimitPerIp: 1000 });
+});
+afterAll(async () => {
+  await server.close();
+});
+
+const secondsToUtcMidnight = (now: Date) =>
+  Math.ceil((Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1) - now.getTime()) / 1000);
+
+function tally(responses: ApiResponse[]) {
+  return {
+    accepted: responses.filter((r) => r.status === 201).length,
+    refused: responses.filter((r) => r.status === 429),
+  };
+}
+
+describe('daily limit under concurrency', () => {
+  it('accepts exactly the limit when many sends race, and refuses the rest with 429 and Retry-After', async () => {
+    const sender = await server.mailbox('racer');
+    const attachment = { filename: 'a.bin', content: Buffer.alloc(64 * 1024, 7).toString('base64') };
+    const responses = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        server.api('POST', '/v1/messages', {
+          key: sender.key,
+          body: {
+            mailbox_id: sender.mailboxId,
+            to: [`r${i}@dest.test`],
+            subject: `race ${i}`,
+            body_text: 'Hi',
+            attachments: [attachment],
+          },
+        }),
+      ),
+    );
+    const { accepted, refused } = tally(responses);
+    expect(accepted).toBe(4);
+    expect(refused).toHaveLength(12);
+    for (const r of refused) {
+      expect(r.body.error.code).toBe('daily_limit_reached');
+      expect(Number(r.headers.get('retry-after'))).toBe(secondsToUtcMidnight(server.clock.now()));
+    }
+    const stored = server.deps.repos.messages.countOutgoingSince(sender.orgId, '1970-01-01T00:00:00Z');
+    expect(stored).toBe(4);
+  });
+
+  it('counts a racing Idempotency-Key replay once, not against the limit', async () => {
+    const sender = await server.mailbox('idem-racer');
+    const body = { mailbox_id: sender.mailboxId, to: ['i@dest.test'], subject: 'once', body_text: 'Hi' };
+    const responses = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        server.api('POST', '/v1/messages', {
+          key: sender.key,
+          body,
+          headers: { 'Idempotency-Key': 'same-key' },
+        }),
+      ),
+    );
+    expect(responses.every((r) => r.status === 201)).toBe(true);
+    expect(new Set(responses.map((r) => r.body.id)).size).toBe(1);
+    const stored = server.deps.repos.messages.countOutgoingSince(sender.orgId, '1970-01-01T00:00:00Z');
+    expect(stored).toBe(1);
+  });
+});
