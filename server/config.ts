@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { redactSetting } from './config-redact.js';
 
 /**
  * The server's whole configuration: one typed schema, a doc line and an environment name per key.
@@ -471,7 +472,7 @@ export function loadConfig(inputs: ConfigInputs = {}): {
       config[key] = result.data;
     } else {
       problems.push(
-        `${origin}: ${result.error.issues.map((i) => i.message).join('; ')} (got ${JSON.stringify(raw)})`,
+        `${origin}: ${result.error.issues.map((i) => i.message).join('; ')} (got ${JSON.stringify(redactSetting(key, raw))})`,
       );
     }
     sources[key] = source;
