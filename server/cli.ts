@@ -13,7 +13,7 @@ const EXIT_USAGE = 2;
 
 function settingFlags(command: Command): Command {
   for (const entry of describeSettings()) {
-    const placeholder = entry.key === 'dev' || entry.key === 'trustProxy' ? '[value]' : '<value>';
+    const placeholder = entry.key === 'dev' ? '[value]' : '<value>';
     command.addOption(
       new Option(
         `${entry.flag} ${placeholder}`,

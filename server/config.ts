@@ -371,11 +371,11 @@ export const settings = {
     3_600_000,
     'Window of the unauthenticated rate limits.',
   ),
-  trustProxy: setting(
-    'LOFTBOX_TRUST_PROXY',
-    bool,
-    false,
-    'Take the client IP from X-Forwarded-For (only behind a reverse proxy you control).',
+  trustProxyHops: setting(
+    'LOFTBOX_TRUST_PROXY_HOPS',
+    z.coerce.number().int().min(0).max(10),
+    0,
+    'Reverse proxies in front of the HTTP port; the client IP is the X-Forwarded-For entry that many from the right (0: the header is ignored).',
   ),
   jsonBodyLimit: setting(
     'LOFTBOX_JSON_BODY_LIMIT',
@@ -476,6 +476,11 @@ export function loadConfig(inputs: ConfigInputs = {}): {
       );
     }
     sources[key] = source;
+  }
+  if (env.LOFTBOX_TRUST_PROXY !== undefined) {
+    problems.push(
+      'LOFTBOX_TRUST_PROXY is replaced by LOFTBOX_TRUST_PROXY_HOPS: the number of reverse proxies in front of the server',
+    );
   }
   if (config.delivery === 'relay' && !config.relayUrl) {
     problems.push('LOFTBOX_DELIVERY=relay needs LOFTBOX_RELAY_URL (smtp://user:pass@host:587)');

@@ -76,6 +76,10 @@ describe('configuration', () => {
     expect(message).not.toContain('hunter2');
   });
 
+  it('refuses the old LOFTBOX_TRUST_PROXY switch, naming its replacement', () => {
+    expect(() => loadConfig({ env: { LOFTBOX_TRUST_PROXY: '1' } })).toThrow(/LOFTBOX_TRUST_PROXY_HOPS/);
+  });
+
   it('parses booleans from the environment', () => {
     expect(loadConfig({ env: { LOFTBOX_DEV: '1' } }).config.dev).toBe(true);
     expect(loadConfig({ env: { LOFTBOX_DEV: 'false' } }).config.dev).toBe(false);
