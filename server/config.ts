@@ -340,6 +340,12 @@ export const settings = {
     100,
     'Outbound messages per org per rolling UTC day.',
   ),
+  unclaimedOwnerDailyLimit: setting(
+    'LOFTBOX_UNCLAIMED_OWNER_DAILY_LIMIT',
+    positiveInt,
+    100,
+    'Outbound messages per rolling UTC day that all unclaimed orgs together may send to one owner address.',
+  ),
   retentionDays: setting(
     'LOFTBOX_RETENTION_DAYS',
     positiveInt.max(3650),

@@ -126,6 +126,22 @@ function checkDailyLimit(deps: Deps, org: OrganizationRow): void {
   }
 }
 
+// Step: unclaimed orgs all mail the same owner address, so one person's inbox gets one daily cap
+// shared by every unclaimed org naming it — otherwise chaining self-signups multiplies the org cap.
+function checkUnclaimedOwnerLimit(deps: Deps, org: OrganizationRow): void {
+  if (org.origin !== 'agent_signup' || org.signup_status === 'verified') return;
+  const now = deps.clock.now();
+  const limit = deps.config.unclaimedOwnerDailyLimit;
+  const sent = deps.repos.messages.countFromUnclaimedOrgsSince(org.owner_email, toIso(utcDayStart(now)));
+  if (sent >= limit) {
+    throw tooManyRequests(
+      'daily_limit_reached',
+      `Unclaimed accounts may send ${org.owner_email} at most ${limit} messages a day. Claim this account to lift the limit.`,
+      secondsToUtcMidnight(now),
+    );
+  }
+}
+
 // Step: the per-mailbox burst limit; an in-memory counter that counts each attempt as it is made.
 function checkBurst(deps: Deps, mailbox: MailboxRow): void {
   const burst = deps.limits.perMailbox.hit(mailbox.id);
@@ -194,6 +210,7 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
   checkRestricted(ctx.org, recipients);
   checkSuppressions(deps, ctx.org.id, recipients);
   checkDailyLimit(deps, ctx.org);
+  checkUnclaimedOwnerLimit(deps, ctx.org);
   checkBurst(deps, mailbox);
   const verdict = evaluatePolicies(deps.repos.approvalPolicies.enabled(ctx.org.id), {
     mailbox,
@@ -212,6 +229,7 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
       const raced = replayed(deps, ctx, requestHash);
       if (raced) return { message: raced, replayed: true };
       checkDailyLimit(deps, ctx.org);
+      checkUnclaimedOwnerLimit(deps, ctx.org);
       const message = persist(deps, { mailbox, request, verdict, thread, recipients, ...composed });
       if (ctx.idempotencyKey) {
         deps.repos.idempotency.put({

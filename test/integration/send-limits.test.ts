@@ -67,3 +67,67 @@ describe('daily limit under concurrency', () => {
     expect(stored).toBe(1);
   });
 });
+
+describe('unclaimed orgs chained toward one owner address', () => {
+  let chained: TestServer;
+  beforeAll(async () => {
+    chained = await startTestServer({
+      unclaimedOwnerDailyLimit: 3,
+      dailySendLimit: 100,
+      mailboxSendRate: 1000,
+      signupLimitPerIp: 1000,
+      signupLimitPerEmail: 4,
+    });
+  });
+  afterAll(async () => {
+    await chained.close();
+  });
+
+  async function unclaimed(owner: string) {
+    const res = await chained.api('POST', '/v1/auth/agent-signup', { body: { owner_email: owner } });
+    expect(res.status).toBe(201);
+    return {
+      key: res.body.api_key as string,
+      mailboxId: res.body.mailbox_id as string,
+      orgId: res.body.org_id,
+    };
+  }
+  const sendTo = (org: { key: string; mailboxId: string }, to: string) =>
+    chained.api('POST', '/v1/messages', {
+      key: org.key,
+      body: { mailbox_id: org.mailboxId, to: [to], subject: 'report', body_text: 'hello owner' },
+    });
+
+  it('caps what all unclaimed orgs together send one owner per day, atomically, with 429 and Retry-After', async () => {
+    const owner = 'victim@example.com';
+    const orgs = [await unclaimed(owner), await unclaimed(owner), await unclaimed(owner)];
+    const responses = await Promise.all(orgs.flatMap((org) => [0, 1, 2].map(() => sendTo(org, owner))));
+    const { accepted, refused } = tally(responses);
+    expect(accepted).toBe(3);
+    expect(refused).toHaveLength(6);
+    for (const r of refused) {
+      expect(r.body.error.code).toBe('daily_limit_reached');
+      expect(Number(r.headers.get('retry-after'))).toBe(secondsToUtcMidnight(chained.clock.now()));
+    }
+    // Another owner's unclaimed org has its own budget.
+    const other = await unclaimed('someone-else@example.com');
+    expect((await sendTo(other, 'someone-else@example.com')).status).toBe(201);
+    // The next UTC day the budget is back.
+    const now = chained.clock.now();
+    chained.clock.set(
+      new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1, 0, 0, 1)),
+    );
+    expect((await sendTo(orgs[0]!, owner)).status).toBe(201);
+  });
+
+  it('spends the owner address budget on claim mail asked for by org id', async () => {
+    const owner = 'claims@example.com';
+    const orgs = [await unclaimed(owner), await unclaimed(owner), await unclaimed(owner)];
+    for (const org of orgs) {
+      const res = await chained.api('POST', '/v1/auth/claim/start', { body: { org_id: org.orgId } });
+      expect(res.status).toBe(202);
+    }
+    // Three signups and one claim/start fit the per-email budget of 4; the other two mail nothing.
+    expect(chained.systemMail(owner).filter((m) => m.kind === 'claim_code')).toHaveLength(4);
+  });
+});
