@@ -68,6 +68,32 @@ describe('daily limit under concurrency', () => {
   });
 });
 
+describe('per-mailbox burst limit under concurrency', () => {
+  it('accepts exactly the burst when sends race, and refuses the rest with 429 rate_limited', async () => {
+    const bursty = await startTestServer({ mailboxSendRate: 3, dailySendLimit: 100, signupLimitPerIp: 1000 });
+    try {
+      const sender = await bursty.mailbox('bursty');
+      const responses = await Promise.all(
+        Array.from({ length: 9 }, (_, i) =>
+          bursty.api('POST', '/v1/messages', {
+            key: sender.key,
+            body: { mailbox_id: sender.mailboxId, to: [`b${i}@dest.test`], subject: 'b', body_text: 'b' },
+          }),
+        ),
+      );
+      const { accepted, refused } = tally(responses);
+      expect(accepted).toBe(3);
+      expect(refused).toHaveLength(6);
+      for (const r of refused) {
+        expect(r.body.error.code).toBe('rate_limited');
+        expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+      }
+    } finally {
+      await bursty.close();
+    }
+  });
+});
+
 describe('unclaimed orgs chained toward one owner address', () => {
   let chained: TestServer;
   beforeAll(async () => {
