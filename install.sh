@@ -11,9 +11,11 @@
 
 set -eu
 
-# The server hands this file out as is (it templates nothing), so the default server is the one the
-# CLI defaults to; `--base-url` or LOFTBOX_BASE_URL point it anywhere else.
-BASE_URL="${LOFTBOX_BASE_URL:-http://127.0.0.1:8080}"
+# GET /install.sh fills in the server's public URL on the next line, so the script installs from the
+# server that handed it out and points the CLI there; a copy from a checkout keeps the CLI's local
+# default. `--base-url` or LOFTBOX_BASE_URL point it anywhere else.
+SERVED_BY=http://127.0.0.1:8080
+BASE_URL="${LOFTBOX_BASE_URL:-$SERVED_BY}"
 AGENT=auto
 TARGET=
 BIN_DIR=
@@ -36,8 +38,8 @@ Options:
   --no-bin         install the skills only, not the CLI
   --check          report whether an update is available; change nothing
   --update         install only when the server has a newer version
-  --base-url URL   LoftBox server to install from (default: $LOFTBOX_BASE_URL or
-                   http://127.0.0.1:8080)
+  --base-url URL   LoftBox server to install from and to point the CLI at (default:
+                   $LOFTBOX_BASE_URL, else the server this script was downloaded from)
   -h, --help       show this help
 
 Skill directories per agent:
@@ -401,9 +403,13 @@ if [ "$NO_BIN" -eq 0 ]; then
 		cp "$CLI_FILE" "$BIN_DIR/.loftbox.mjs.new"
 		chmod 755 "$BIN_DIR/.loftbox.mjs.new"
 		mv "$BIN_DIR/.loftbox.mjs.new" "$BIN_DIR/loftbox.mjs"
+		# The shim names the server it was installed from as the CLI's default; a --base-url,
+		# LOFTBOX_BASE_URL or the server register saved in the config file still win.
 		{
 			echo '#!/bin/sh'
 			echo '# loftbox-install-shim: written by the LoftBox installer; runs the CLI next to it.'
+			echo "LOFTBOX_DEFAULT_BASE_URL=$(sh_quote "$BASE_URL")"
+			echo 'export LOFTBOX_DEFAULT_BASE_URL'
 			echo "exec node $(sh_quote "$BIN_DIR/loftbox.mjs") \"\$@\""
 		} >"$BIN_DIR/.loftbox.new"
 		chmod 755 "$BIN_DIR/.loftbox.new"

@@ -139,6 +139,12 @@ export function normaliseBaseUrl(raw: string, from: string): string {
   return url.toString().replace(/\/+$/, '');
 }
 
+/** The installer's shim names the server it installed from; without it, the local server. */
+function defaultBaseUrl(env: Env): string {
+  const installed = readEnv(env, 'LOFTBOX_DEFAULT_BASE_URL');
+  return installed ? normaliseBaseUrl(installed, 'LOFTBOX_DEFAULT_BASE_URL') : DEFAULT_BASE_URL;
+}
+
 function pick(flag: string | undefined, env: string | undefined, config: string | undefined): Setting {
   if (flag !== undefined && flag !== '') return { value: flag, source: 'flag' };
   if (env !== undefined) return { value: env, source: 'env' };
@@ -153,9 +159,10 @@ function pick(flag: string | undefined, env: string | undefined, config: string 
  */
 export function resolveSettings(flags: SettingFlags, env: Env, stored: StoredConfig): Settings {
   const rawUrl = pick(flags.baseUrl, readEnv(env, 'LOFTBOX_BASE_URL'), stored.baseUrl);
+  const defaultUrl = defaultBaseUrl(env);
   const baseUrl: Setting<string> =
     rawUrl.value === undefined
-      ? { value: DEFAULT_BASE_URL, source: 'default' }
+      ? { value: defaultUrl, source: 'default' }
       : {
           value: normaliseBaseUrl(
             rawUrl.value,
@@ -165,7 +172,7 @@ export function resolveSettings(flags: SettingFlags, env: Env, stored: StoredCon
           ),
           source: rawUrl.source,
         };
-  const storedUrl = stored.baseUrl ? normaliseStored(stored.baseUrl) : DEFAULT_BASE_URL;
+  const storedUrl = stored.baseUrl ? normaliseStored(stored.baseUrl) : defaultUrl;
   const applies = storedUrl === baseUrl.value;
   const usable = applies ? stored : {};
   const apiKey = pick(flags.apiKey, readEnv(env, 'LOFTBOX_API_KEY'), usable.apiKey);

@@ -8,6 +8,8 @@ export const CLI_ENV = {
   LOFTBOX_API_KEY:
     'API key; overrides the stored key, --api-key wins. Prefer it to --api-key, which shows in ps.',
   LOFTBOX_MAILBOX_ID: 'Mailbox used by send, inbox, ack and messages list; overrides the config file.',
+  LOFTBOX_DEFAULT_BASE_URL:
+    "Server address when no flag, LOFTBOX_BASE_URL or config file names one; the installer's shim sets it to the server it installed from.",
   LOFTBOX_CONFIG_DIR: 'Directory of config.json (default $XDG_CONFIG_HOME/loftbox or ~/.config/loftbox).',
   LOFTBOX_NO_INPUT: 'Any non-empty value: never prompt or read answers from stdin (like --no-input).',
 } as const;

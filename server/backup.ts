@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { openDatabase } from './db/open.js';
+import { openDatabase, restrictToOwner } from './db/open.js';
 import { prepareDataDir } from './data-dir.js';
 
 /**
@@ -17,6 +17,8 @@ export async function backupDatabase(
   if (existsSync(file)) throw new Error(`${file} exists; refusing to overwrite it`);
   const db = openDatabase(dbFile);
   try {
+    // The copy holds everything the live database does, so it gets the same owner-only mode.
+    restrictToOwner(file);
     const result = await db.backup(file);
     return { file, pages: result.totalPages };
   } finally {

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { backupDatabase } from './backup.js';
 import { ConfigError, describeSettings, loadConfig, settings, type ConfigKey } from './config.js';
+import { redactSetting } from './config-redact.js';
 import { openDatabase } from './db/open.js';
 import { CapturedMailRepo } from './db/repos/captured-mail.js';
 import { prepareDataDir } from './data-dir.js';
@@ -13,7 +14,7 @@ const EXIT_USAGE = 2;
 
 function settingFlags(command: Command): Command {
   for (const entry of describeSettings()) {
-    const placeholder = entry.key === 'dev' || entry.key === 'trustProxy' ? '[value]' : '<value>';
+    const placeholder = entry.key === 'dev' ? '[value]' : '<value>';
     command.addOption(
       new Option(
         `${entry.flag} ${placeholder}`,
@@ -46,7 +47,7 @@ export function buildServerCommand(): Command {
       const entries = Object.fromEntries(
         (Object.keys(config) as ConfigKey[]).map((key) => [
           key,
-          { value: config[key], source: sources[key], env: settings[key].env },
+          { value: redactSetting(key, config[key]), source: sources[key], env: settings[key].env },
         ]),
       );
       process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { redactSetting } from './config-redact.js';
 
 /**
  * The server's whole configuration: one typed schema, a doc line and an environment name per key.
@@ -462,6 +463,12 @@ export const settings = {
     100,
     'Outbound messages per org per rolling UTC day.',
   ),
+  unclaimedOwnerDailyLimit: setting(
+    'LOFTBOX_UNCLAIMED_OWNER_DAILY_LIMIT',
+    positiveInt,
+    100,
+    'Outbound messages per rolling UTC day that all unclaimed orgs together may send to one owner address.',
+  ),
   retentionDays: setting(
     'LOFTBOX_RETENTION_DAYS',
     positiveInt.max(3650),
@@ -511,11 +518,11 @@ export const settings = {
     3_600_000,
     'Window of the unauthenticated rate limits.',
   ),
-  trustProxy: setting(
-    'LOFTBOX_TRUST_PROXY',
-    bool,
-    false,
-    'Take the client IP from X-Forwarded-For (only behind a reverse proxy you control).',
+  trustProxyHops: setting(
+    'LOFTBOX_TRUST_PROXY_HOPS',
+    z.coerce.number().int().min(0).max(10),
+    0,
+    'Reverse proxies in front of the HTTP port; the client IP is the X-Forwarded-For entry that many from the right (0: the header is ignored).',
   ),
   jsonBodyLimit: setting(
     'LOFTBOX_JSON_BODY_LIMIT',
@@ -612,10 +619,15 @@ export function loadConfig(inputs: ConfigInputs = {}): {
       config[key] = result.data;
     } else {
       problems.push(
-        `${origin}: ${result.error.issues.map((i) => i.message).join('; ')} (got ${JSON.stringify(raw)})`,
+        `${origin}: ${result.error.issues.map((i) => i.message).join('; ')} (got ${JSON.stringify(redactSetting(key, raw))})`,
       );
     }
     sources[key] = source;
+  }
+  if (env.LOFTBOX_TRUST_PROXY !== undefined) {
+    problems.push(
+      'LOFTBOX_TRUST_PROXY is replaced by LOFTBOX_TRUST_PROXY_HOPS: the number of reverse proxies in front of the server',
+    );
   }
   if (config.delivery === 'relay' && !config.relayUrl) {
     problems.push('LOFTBOX_DELIVERY=relay needs LOFTBOX_RELAY_URL (smtp://user:pass@host:587)');

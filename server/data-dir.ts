@@ -7,9 +7,14 @@ export interface DataDir {
   dbFile: string;
 }
 
+/**
+ * The data directory holds every message, key and secret: only the server's user may enter it. The mode
+ * is set, not requested, so neither the umask nor an older, looser directory decides it.
+ */
 export function prepareDataDir(dir: string): DataDir {
   const root = resolve(dir);
   mkdirSync(root, { recursive: true, mode: 0o700 });
+  chmodSync(root, 0o700);
   return { root, dbFile: join(root, 'loftbox.db') };
 }
 

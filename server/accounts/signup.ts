@@ -229,6 +229,9 @@ export async function startClaim(
       )
     : organizations.unclaimedAgentSignups(input.email ?? '').slice(0, 10);
   for (const org of targets) {
+    // Asking by org id still spends the owner address's budget: it is one inbox however many unclaimed
+    // orgs name it. Over budget the mail is skipped, and the answer stays the same.
+    if (input.org_id && !deps.limits.perEmail.hit(`email:${org.owner_email}`).allowed) continue;
     const code = issueCode(deps, org.id, 'claim', org.owner_email);
     const expiresAt = toIso(addMs(new Date(org.created_at), deps.config.unclaimedOrgDays * DAY_MS));
     await sendClaimMail(deps, org, code, `${deps.publicUrl()}/claim?org_id=${org.id}`, expiresAt);

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { migrations } from './migrations/index.js';
 
 export type Db = Database.Database;
@@ -14,15 +15,29 @@ export interface OpenOptions {
  * a commit is on disk (WAL fsynced) before we answer 201/250.
  */
 export function openDatabase(file: string, options: OpenOptions = {}): Db {
+  if (!options.readonly) restrictToOwner(file);
   const db = new Database(file, { readonly: options.readonly ?? false });
   db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
   if (!options.readonly) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
+    for (const sidecar of [`${file}-wal`, `${file}-shm`]) {
+      if (existsSync(sidecar)) chmodSync(sidecar, 0o600);
+    }
   }
   db.pragma('foreign_keys = ON');
   cacheStatements(db);
   return db;
+}
+
+/**
+ * The database file is created 0600 before SQLite opens it, whatever the umask: SQLite gives the -wal
+ * and -shm files it creates the database file's permissions, and sidecars left by an older start are
+ * tightened after the open.
+ */
+export function restrictToOwner(file: string): void {
+  closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
 }
 
 /**

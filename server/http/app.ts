@@ -62,7 +62,10 @@ export function buildRouter(deps: Deps, routes: RouteDef[]): Router {
 }
 
 export function createApp(deps: Deps): Koa {
-  const app = new Koa({ proxy: deps.config.trustProxy });
+  // Each proxy appends the address it saw, so only the last `hops` entries are not the client's own
+  // words; Koa's maxIpsCount keeps exactly those and ctx.ip is the leftmost of them.
+  const hops = deps.config.trustProxyHops;
+  const app = new Koa({ proxy: hops > 0, maxIpsCount: hops });
   app.silent = true;
   const router = buildRouter(deps, allRoutes);
   app.use(requestId);

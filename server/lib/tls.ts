@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import selfsigned from 'selfsigned';
 
@@ -49,5 +49,6 @@ export async function loadTlsMaterial(options: {
     writeFileSync(keyPath, pems.private, { mode: 0o600 });
     writeFileSync(certPath, pems.cert, { mode: 0o644 });
   }
+  chmodSync(keyPath, 0o600);
   return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8'), selfSigned: true };
 }

@@ -119,15 +119,42 @@ function checkSuppressions(deps: Deps, orgId: string, recipients: string[]): voi
   }
 }
 
-// Step: the daily cap per org (reset at UTC midnight) and the per-mailbox burst limit.
-function checkLimits(deps: Deps, org: OrganizationRow, mailbox: MailboxRow): void {
+const utcDayStart = (now: Date) =>
+  new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+const secondsToUtcMidnight = (now: Date) => (utcDayStart(now).getTime() + DAY_MS - now.getTime()) / 1000;
+
+// Step: the daily cap per org (reset at UTC midnight). Read again inside the persisting transaction,
+// because concurrent sends all pass an earlier read while they compose.
+function checkDailyLimit(deps: Deps, org: OrganizationRow): void {
   const now = deps.clock.now();
-  const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
   const limit = org.daily_send_limit ?? deps.config.dailySendLimit;
-  if (deps.repos.messages.countOutgoingSince(org.id, toIso(dayStart)) >= limit) {
-    const reset = (dayStart.getTime() + DAY_MS - now.getTime()) / 1000;
-    throw tooManyRequests('daily_limit_reached', `The daily limit of ${limit} messages is reached.`, reset);
+  if (deps.repos.messages.countOutgoingSince(org.id, toIso(utcDayStart(now))) >= limit) {
+    throw tooManyRequests(
+      'daily_limit_reached',
+      `The daily limit of ${limit} messages is reached.`,
+      secondsToUtcMidnight(now),
+    );
   }
+}
+
+// Step: unclaimed orgs all mail the same owner address, so one person's inbox gets one daily cap
+// shared by every unclaimed org naming it — otherwise chaining self-signups multiplies the org cap.
+function checkUnclaimedOwnerLimit(deps: Deps, org: OrganizationRow): void {
+  if (org.origin !== 'agent_signup' || org.signup_status === 'verified') return;
+  const now = deps.clock.now();
+  const limit = deps.config.unclaimedOwnerDailyLimit;
+  const sent = deps.repos.messages.countFromUnclaimedOrgsSince(org.owner_email, toIso(utcDayStart(now)));
+  if (sent >= limit) {
+    throw tooManyRequests(
+      'daily_limit_reached',
+      `Unclaimed accounts may send ${org.owner_email} at most ${limit} messages a day. Claim this account to lift the limit.`,
+      secondsToUtcMidnight(now),
+    );
+  }
+}
+
+// Step: the per-mailbox burst limit; an in-memory counter that counts each attempt as it is made.
+function checkBurst(deps: Deps, mailbox: MailboxRow): void {
   const burst = deps.limits.perMailbox.hit(mailbox.id);
   if (!burst.allowed) {
     throw tooManyRequests(
@@ -193,7 +220,9 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
   const recipients = uniqueRecipients(request);
   checkRestricted(ctx.org, recipients);
   checkSuppressions(deps, ctx.org.id, recipients);
-  checkLimits(deps, ctx.org, mailbox);
+  checkDailyLimit(deps, ctx.org);
+  checkUnclaimedOwnerLimit(deps, ctx.org);
+  checkBurst(deps, mailbox);
   const verdict = evaluatePolicies(deps.repos.approvalPolicies.enabled(ctx.org.id), {
     mailbox,
     recipients,
@@ -203,22 +232,28 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
   const thread = threading(deps, mailbox, request);
   const composed = await composeSigned(deps, mailbox, request, thread);
 
-  return deps.db.transaction((): SendResult => {
-    // A concurrent request with the same key may have committed while we composed.
-    const raced = replayed(deps, ctx, requestHash);
-    if (raced) return { message: raced, replayed: true };
-    const message = persist(deps, { mailbox, request, verdict, thread, recipients, ...composed });
-    if (ctx.idempotencyKey) {
-      deps.repos.idempotency.put({
-        org_id: ctx.org.id,
-        key: ctx.idempotencyKey,
-        request_hash: requestHash,
-        message_id: message.id,
-        created_at: toIso(deps.clock.now()),
-      });
-    }
-    return { message, replayed: false };
-  })();
+  // Check and insert are one synchronous IMMEDIATE transaction: no await can slip between them, and
+  // no other connection can insert between the count and our row.
+  return deps.db
+    .transaction((): SendResult => {
+      // A concurrent request with the same key may have committed while we composed.
+      const raced = replayed(deps, ctx, requestHash);
+      if (raced) return { message: raced, replayed: true };
+      checkDailyLimit(deps, ctx.org);
+      checkUnclaimedOwnerLimit(deps, ctx.org);
+      const message = persist(deps, { mailbox, request, verdict, thread, recipients, ...composed });
+      if (ctx.idempotencyKey) {
+        deps.repos.idempotency.put({
+          org_id: ctx.org.id,
+          key: ctx.idempotencyKey,
+          request_hash: requestHash,
+          message_id: message.id,
+          created_at: toIso(deps.clock.now()),
+        });
+      }
+      return { message, replayed: false };
+    })
+    .immediate();
 }
 
 export interface SystemMail {

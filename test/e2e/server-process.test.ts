@@ -107,6 +107,17 @@ describe('server configuration', () => {
     expect(config.delivery).toEqual({ value: 'capture', source: 'default', env: 'LOFTBOX_DELIVERY' });
   });
 
+  it('redacts the relay password (and any secret) from --print-config', async () => {
+    const res = await runCli(['server', '--print-config'], {
+      LOFTBOX_DELIVERY: 'relay',
+      LOFTBOX_RELAY_URL: 'smtps://relayuser:hunter2-secret@relay.example.test:465',
+    });
+    expect(res.code).toBe(0);
+    expect(res.stdout).not.toContain('hunter2');
+    const config = JSON.parse(res.stdout) as Record<string, { value: unknown }>;
+    expect(config.relayUrl?.value).toBe('smtps://relayuser:***@relay.example.test:465');
+  });
+
   it('reports every configuration problem at once and exits 2', async () => {
     const res = await runCli(['server', '--http-port', 'abc'], {
       LOFTBOX_MAIL_DOMAIN: 'not a domain',

@@ -112,6 +112,40 @@ describe('messages API', () => {
   });
 });
 
+describe('inbox acknowledgement scope', () => {
+  async function childKey(scopes: string[]): Promise<string> {
+    const res = await server.api('POST', '/v1/auth/keys', { key: box.key, body: { scopes } });
+    expect(res.status).toBe(201);
+    return res.body.api_key as string;
+  }
+
+  it('refuses ack to a key holding only message:read (403) and leaves the message in the inbox', async () => {
+    await deliver({ from: 'ack@sender.test', to: box.address, subject: 'ACK-SCOPE', text: 'x' });
+    const reader = await childKey(['message:read']);
+    const inbox = await server.api('GET', `/v1/mailboxes/${box.mailboxId}/inbox?limit=100`, { key: reader });
+    expect(inbox.status).toBe(200);
+    const id = (inbox.body.data as { id: string; subject: string }[]).find(
+      (m) => m.subject === 'ACK-SCOPE',
+    )?.id;
+    expect(id).toBeDefined();
+    const refused = await server.api('POST', `/v1/mailboxes/${box.mailboxId}/inbox/ack`, {
+      key: reader,
+      body: { message_ids: [id] },
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('insufficient_scope');
+    expect((await server.api('GET', `/v1/messages/${id}`, { key: box.key })).body.acked_at).toBeNull();
+
+    const archiver = await childKey(['message:read', 'message:archive']);
+    const acked = await server.api('POST', `/v1/mailboxes/${box.mailboxId}/inbox/ack`, {
+      key: archiver,
+      body: { message_ids: [id] },
+    });
+    expect(acked.status).toBe(200);
+    expect(acked.body.acked).toBe(1);
+  });
+});
+
 describe('attachments', () => {
   it('stores attachments by content, sanitises hostile names and serves them through a signed URL', async () => {
     await deliver({

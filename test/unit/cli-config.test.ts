@@ -27,6 +27,20 @@ describe('settings: flag > environment > config file > default, one setting at a
     expect(resolveSettings({}, {}, {}).baseUrl).toEqual({ value: DEFAULT_BASE_URL, source: 'default' });
   });
 
+  it('base URL named by the installer shim: below the config file, above the built-in default', () => {
+    const installed = { LOFTBOX_DEFAULT_BASE_URL: 'https://mail.example.test/' };
+    expect(resolveSettings({}, installed, {}).baseUrl).toEqual({
+      value: 'https://mail.example.test',
+      source: 'default',
+    });
+    expect(resolveSettings({}, installed, stored).baseUrl.value).toBe('http://config.example:1');
+    const both = { ...installed, LOFTBOX_BASE_URL: 'http://env.example:2' };
+    expect(resolveSettings({}, both, {}).baseUrl.value).toBe('http://env.example:2');
+    // A key stored without a server belongs to the default server, which is now the installed one.
+    const keyOnly = resolveSettings({}, installed, { apiKey: 'lb_live_x' });
+    expect(keyOnly.apiKey).toEqual({ value: 'lb_live_x', source: 'config' });
+  });
+
   it('API key', () => {
     const env = { LOFTBOX_API_KEY: 'lb_live_env' };
     expect(resolveSettings({ apiKey: 'lb_live_flag' }, env, stored).apiKey).toEqual({

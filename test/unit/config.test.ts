@@ -62,6 +62,24 @@ describe('configuration', () => {
     expect((error as ConfigError).problems).toHaveLength(4);
   });
 
+  it('never repeats a relay password when reporting a bad relay URL', () => {
+    let error: unknown;
+    try {
+      loadConfig({ env: { LOFTBOX_RELAY_URL: 'http://relayuser:hunter2-secret@relay.example.test:587' } });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    expect(message).toContain('LOFTBOX_RELAY_URL');
+    expect(message).toContain('relayuser:***@relay.example.test');
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('refuses the old LOFTBOX_TRUST_PROXY switch, naming its replacement', () => {
+    expect(() => loadConfig({ env: { LOFTBOX_TRUST_PROXY: '1' } })).toThrow(/LOFTBOX_TRUST_PROXY_HOPS/);
+  });
+
   it('parses booleans from the environment', () => {
     expect(loadConfig({ env: { LOFTBOX_DEV: '1' } }).config.dev).toBe(true);
     expect(loadConfig({ env: { LOFTBOX_DEV: 'false' } }).config.dev).toBe(false);

@@ -264,6 +264,21 @@ export class MessagesRepo {
     return row.n;
   }
 
+  /**
+   * Outgoing messages since `since` from every unclaimed agent-signup org naming `ownerEmail` as owner:
+   * the one deliberate cross-org count, because they all mail that one person.
+   */
+  countFromUnclaimedOrgsSince(ownerEmail: string, since: string): number {
+    const row = this.db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM messages m JOIN organizations o ON o.id = m.org_id
+          WHERE o.owner_email = ? AND o.origin = 'agent_signup' AND o.signup_status = 'unverified'
+            AND m.direction = 'outgoing' AND m.created_at >= ? AND m.status NOT IN ('blocked', 'rejected')`,
+      )
+      .get(ownerEmail, since) as { n: number };
+    return row.n;
+  }
+
   setStatus(
     orgId: string,
     id: string,

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ApiError } from '../../lib/errors.js';
+import { publicOrigin } from '../client-address.js';
 import { route } from '../route.js';
 
 /**
@@ -32,13 +33,34 @@ const file = (path: string, name: string, contentType: string, summary: string) 
     },
   });
 
+// The one line of install.sh the server fills in, so `curl <server>/install.sh | sh` installs from,
+// and points the CLI at, the server that handed it out.
+const SERVED_BY_LINE = /^SERVED_BY=.*$/m;
+const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
+
 export const distributionRoutes = [
-  file(
-    '/install.sh',
-    'install.sh',
-    'text/x-shellscript; charset=utf-8',
-    'POSIX installer for the skills and the CLI',
-  ),
+  route({
+    method: 'get',
+    path: '/install.sh',
+    tag: 'Distribution',
+    summary: 'POSIX installer for the skills and the CLI, defaulting to this server',
+    access: { public: true },
+    responses: {
+      200: {
+        description: 'POSIX installer for the skills and the CLI',
+        contentType: 'text/x-shellscript; charset=utf-8',
+      },
+    },
+    handler({ deps, ctx }) {
+      const script = readFileSync(distFile('install.sh'), 'utf8');
+      const origin = publicOrigin(ctx, deps);
+      return {
+        body: script.replace(SERVED_BY_LINE, () => `SERVED_BY=${shellQuote(origin)}`),
+        contentType: 'text/x-shellscript; charset=utf-8',
+        headers: { 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff', Vary: 'Host' },
+      };
+    },
+  }),
   file(
     '/cli/loftbox.mjs',
     'cli/loftbox.mjs',
@@ -58,20 +80,21 @@ export const distributionRoutes = [
     summary: 'Version, commit and checksums of the skill bundle and CLI; URLs made absolute for this server',
     access: { public: true },
     responses: { 200: { description: 'Skill version manifest', contentType: 'application/json' } },
-    handler({ deps }) {
+    handler({ deps, ctx }) {
+      const origin = publicOrigin(ctx, deps);
       const manifest = JSON.parse(readFileSync(distFile('skill-version.json'), 'utf8')) as Record<
         string,
         unknown
       >;
       const absolute = (value: unknown) =>
-        typeof value === 'string' && value.startsWith('/') ? `${deps.publicUrl()}${value}` : value;
+        typeof value === 'string' && value.startsWith('/') ? `${origin}${value}` : value;
       return {
         body: {
           ...manifest,
           archive_url: absolute(manifest.archive_url),
           cli_url: absolute(manifest.cli_url),
         },
-        headers: { 'Cache-Control': 'no-cache' },
+        headers: { 'Cache-Control': 'no-cache', Vary: 'Host' },
       };
     },
   }),

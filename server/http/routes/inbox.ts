@@ -32,7 +32,8 @@ export const inboxRoutes = [
     path: '/v1/mailboxes/{id}/inbox/ack',
     tag,
     summary: 'Acknowledge processed messages; ids of other mailboxes are ignored and not counted',
-    access: { scope: 'message:read' },
+    // Ack changes state (the message leaves the inbox), so reading alone is not enough (CONTRACT §2).
+    access: { scope: 'message:archive' },
     params: z.object({ id: uuidParam }),
     body: z.object({ message_ids: z.array(z.string().min(1).max(100)).min(1).max(500) }),
     responses: {

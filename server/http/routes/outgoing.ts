@@ -114,7 +114,10 @@ export const outgoingRoutes = [
       403: { description: 'restricted_recipient: an unclaimed account may only mail its owner' },
       409: { description: 'recipient_suppressed, idempotency_conflict, mailbox_inactive' },
       413: { description: 'message_too_large' },
-      429: { description: 'daily_limit_reached or rate_limited, with Retry-After' },
+      429: {
+        description:
+          "daily_limit_reached (the org's daily cap, or for an unclaimed org the cap shared by every unclaimed org mailing the same owner) or rate_limited, with Retry-After",
+      },
     },
     async handler({ body, auth, deps, ctx }) {
       const recipients = body.to.length + (body.cc?.length ?? 0) + (body.bcc?.length ?? 0);
