@@ -122,7 +122,11 @@ export class WebhookDispatcher {
     private readonly deps: Deps,
     private readonly dialer: Dispatcher,
   ) {
-    this.loop = new WorkerLoop(() => this.run(), 1000);
+    this.loop = new WorkerLoop(
+      () => this.run(),
+      1000,
+      (err) => deps.log.error({ event: 'webhook.run_failed', err }, 'webhook dispatcher run failed'),
+    );
   }
 
   start(): void {

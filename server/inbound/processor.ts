@@ -1,4 +1,5 @@
 import type { InboundRecipient, InboundRow } from '../db/repos/inbound.js';
+import { storageFault } from '../db/storage-faults.js';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
 import { scoreInjection, type InjectionRisk } from '../policy/injection.js';
@@ -169,22 +170,31 @@ export class InboundProcessor {
       const batch: Pending[] = [];
       while (batch.length < STORE_BATCH && this.queue[0]?.settled) batch.push(this.queue.shift() as Pending);
       const failures: [Pending, unknown][] = [];
-      this.deps.db.transaction(() => {
-        for (const entry of batch) {
-          if (entry.error !== undefined) {
-            failures.push([entry, entry.error]);
-            continue;
+      try {
+        this.deps.db.transaction(() => {
+          for (const entry of batch) {
+            if (entry.error !== undefined) {
+              failures.push([entry, entry.error]);
+              continue;
+            }
+            if (!entry.prepared) continue;
+            try {
+              // A nested transaction is a savepoint: a failing message rolls back alone.
+              this.deps.db.transaction(() => store(this.deps, entry.prepared as Prepared))();
+            } catch (err) {
+              failures.push([entry, err]);
+            }
           }
-          if (!entry.prepared) continue;
-          try {
-            // A nested transaction is a savepoint: a failing message rolls back alone.
-            this.deps.db.transaction(() => store(this.deps, entry.prepared as Prepared))();
-          } catch (err) {
-            failures.push([entry, err]);
-          }
-        }
-        for (const [entry, err] of failures) this.recordFailure(entry.id, err);
-      })();
+          // A busy or full database is not the message's fault: it stays accepted, attempts untouched.
+          for (const [entry, err] of failures) if (!storageFault(err)) this.recordFailure(entry.id, err);
+        })();
+      } catch (err) {
+        // The database refused the batch; the messages stay accepted and the resume job retries them.
+        this.deps.log.warn(
+          { event: 'inbound.store_deferred', count: batch.length, err },
+          'storage refused the batch',
+        );
+      }
       for (const entry of batch) this.queued.delete(entry.id);
     }
   }

@@ -12,6 +12,8 @@ export class WorkerLoop {
   constructor(
     private readonly work: () => Promise<number>,
     private readonly idleMs: number,
+    /** A failed run (the database busy or full) is reported here; the loop runs again on schedule. */
+    private readonly onError: (err: unknown) => void,
   ) {}
 
   start(): void {
@@ -47,7 +49,7 @@ export class WorkerLoop {
 
   private schedule(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick(), ms);
+    this.timer = setTimeout(() => void this.tick().catch(this.onError), ms);
     this.timer.unref();
   }
 }

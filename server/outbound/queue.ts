@@ -46,7 +46,11 @@ export class DeliveryQueue {
     private readonly deps: Deps,
     private readonly transports: QueueTransports,
   ) {
-    this.loop = new WorkerLoop(() => this.runDue(), deps.config.queuePoll);
+    this.loop = new WorkerLoop(
+      () => this.runDue(),
+      deps.config.queuePoll,
+      (err) => deps.log.error({ event: 'queue.run_failed', err }, 'delivery queue run failed'),
+    );
   }
 
   start(): void {
