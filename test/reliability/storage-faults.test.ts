@@ -149,29 +149,48 @@ describe('storage faults (D4, D6)', () => {
     expect((await server.api('GET', '/health')).body.status).toBe('ok');
   });
 
-  it('a message accepted before the lock is stored once it lifts, its attempts untouched', async () => {
-    // Accepted (250 given) but not yet processed when the lock arrives: processing must neither crash
-    // nor count the refusal against the message.
-    const id = server.deps.ids.uuid();
-    await new AcceptQueue(server.deps).accept({
-      id,
-      raw: Buffer.from(`Subject: accepted-before-lock\r\nFrom: a@sender.test\r\n\r\nhi\r\n`),
-      mailFrom: 'a@sender.test',
-      recipients: [{ address: box.address, mailbox_id: box.mailboxId }],
-      remoteIp: '127.0.0.1',
-      helo: 'client.test',
-      secure: false,
+  /** A fault that lasts until the returned function lifts it. */
+  const faults = {
+    'the write lock is held elsewhere': async () => {
+      const lock = await holdWriteLock(join(server.dataDir, 'loftbox.db'));
+      return () => lock.release();
+    },
+    'the disk is full': () => {
+      const db = server.deps.db;
+      const unlimited = db.pragma('max_page_count', { simple: true }) as number;
+      db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+      return () => {
+        db.pragma(`max_page_count = ${unlimited}`);
+      };
+    },
+  };
+
+  for (const [name, startFault] of Object.entries(faults)) {
+    it(`a message accepted before ${name} is stored once it lifts, its attempts untouched`, async () => {
+      // Accepted (250 given) but not yet processed when the fault arrives: processing must neither
+      // crash nor count the refusal against the message.
+      const id = server.deps.ids.uuid();
+      const subject = `accepted-before-${name.split(' ').pop()}`;
+      await new AcceptQueue(server.deps).accept({
+        id,
+        raw: Buffer.from(`Subject: ${subject}\r\nFrom: a@sender.test\r\n\r\n${bigBody('pending')}`),
+        mailFrom: 'a@sender.test',
+        recipients: [{ address: box.address, mailbox_id: box.mailboxId }],
+        remoteIp: '127.0.0.1',
+        helo: 'client.test',
+        secure: false,
+      });
+      const lift = await startFault();
+      try {
+        server.running.inbound.enqueue(id);
+        await server.running.inbound.idle();
+      } finally {
+        await lift();
+      }
+      expect(server.deps.repos.inbound.get(id)).toMatchObject({ state: 'accepted', attempts: 0 });
+      server.running.inbound.resumePending();
+      expect(await subjectsIn(box)).toContain(subject);
+      expect(server.deps.repos.inbound.get(id)?.state).toBe('processed');
     });
-    const lock = await holdWriteLock(join(server.dataDir, 'loftbox.db'));
-    try {
-      server.running.inbound.enqueue(id);
-      await server.running.inbound.idle();
-    } finally {
-      await lock.release();
-    }
-    expect(server.deps.repos.inbound.get(id)).toMatchObject({ state: 'accepted', attempts: 0 });
-    server.running.inbound.resumePending();
-    expect(await subjectsIn(box)).toContain('accepted-before-lock');
-    expect(server.deps.repos.inbound.get(id)?.state).toBe('processed');
-  });
+  }
 });
