@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AcceptQueue } from '../../server/inbound/accept.js';
+import { storageFault } from '../../server/db/storage-faults.js';
+import { AcceptQueue, type Accepted } from '../../server/inbound/accept.js';
 import { startTestServer, type ApiResponse, type TestServer } from '../harness/server.js';
 import { code, RawSmtp } from '../harness/smtp.js';
 import { holdWriteLock } from './lock-holder.js';
@@ -193,4 +194,36 @@ describe('storage faults (D4, D6)', () => {
       expect(server.deps.repos.inbound.get(id)?.state).toBe('processed');
     });
   }
+
+  it('group commit: a message too big for the space left is refused alone, its batch is stored', async () => {
+    const db = server.deps.db;
+    const unlimited = db.pragma('max_page_count', { simple: true }) as number;
+    const message = (subject: string, body: string): Accepted => ({
+      id: server.deps.ids.uuid(),
+      raw: Buffer.from(`Subject: ${subject}\r\nFrom: a@sender.test\r\n\r\n${body}`),
+      mailFrom: 'a@sender.test',
+      recipients: [{ address: peer.address, mailbox_id: peer.mailboxId }],
+      remoteIp: '127.0.0.1',
+      helo: 'client.test',
+      secure: false,
+    });
+    const batch = [message('fits-1', 'hi'), message('too-big', bigBody('big')), message('fits-2', 'hi')];
+    // Room for a few small rows, not for the big one.
+    db.pragma(`max_page_count = ${(db.pragma('page_count', { simple: true }) as number) + 16}`);
+    let results: PromiseSettledResult<void>[];
+    try {
+      const queue = new AcceptQueue(server.deps);
+      // Accepted in the same turn of the event loop, so they share one commit.
+      results = await Promise.allSettled(batch.map((m) => queue.accept(m)));
+    } finally {
+      db.pragma(`max_page_count = ${unlimited}`);
+    }
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(storageFault((results[1] as PromiseRejectedResult).reason)).toBe('full');
+    expect(batch.map((m) => server.deps.repos.inbound.get(m.id)?.state ?? null)).toEqual([
+      'accepted',
+      null,
+      'accepted',
+    ]);
+  });
 });
