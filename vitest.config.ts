@@ -22,7 +22,11 @@ export default defineConfig({
         plugins: [sqlAsText],
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          include: [
+            'test/integration/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+            'test/reliability/**/*.test.ts',
+          ],
           pool: 'forks',
           sequence: { groupOrder: 1 },
           maxWorkers: 2,

@@ -530,6 +530,12 @@ export const settings = {
     1_048_576,
     'Largest JSON request body in bytes.',
   ),
+  dbBusyTimeout: setting(
+    'LOFTBOX_DB_BUSY_TIMEOUT',
+    duration,
+    '5s',
+    'How long a database write waits for a lock held elsewhere before the request is refused (SMTP 451, HTTP 503).',
+  ),
   shutdownGraceMs: setting(
     'LOFTBOX_SHUTDOWN_GRACE_MS',
     positiveInt,

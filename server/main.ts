@@ -89,7 +89,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const log = options.log ?? createLogger(config.logLevel);
   const announce = options.announce ?? ((line: string) => process.stdout.write(`${line}\n`));
   const dataDir = prepareDataDir(config.dataDir);
-  const db = openDatabase(dataDir.dbFile);
+  const db = openDatabase(dataDir.dbFile, { busyTimeoutMs: config.dbBusyTimeout });
   const applied = migrate(db);
   if (applied.length > 0) log.info({ event: 'db.migrated', versions: applied }, 'database migrated');
   const secret = loadOrCreateSecret(dataDir.root);

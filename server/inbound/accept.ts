@@ -1,4 +1,5 @@
 import type { InboundRecipient } from '../db/repos/inbound.js';
+import { storageFault } from '../db/storage-faults.js';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
 
@@ -45,14 +46,33 @@ export class AcceptQueue {
     this.scheduled = this.waiting.length > 0;
     if (this.scheduled) setImmediate(() => this.flush());
     try {
-      this.deps.db.transaction(() => {
-        for (const { message } of batch) this.store(message);
-      })();
+      this.commit(batch.map((entry) => entry.message));
     } catch (err) {
-      for (const entry of batch) entry.reject(err);
+      // SQLite rolls the whole transaction back on SQLITE_FULL, so one message too big for the space
+      // left would refuse every message sharing its commit: those are retried one by one. A lock held
+      // elsewhere or a failing disk would refuse each of them too (after the busy timeout), so not those.
+      const fault = storageFault(err);
+      if (batch.length === 1 || fault === 'busy' || fault === 'unavailable') {
+        for (const entry of batch) entry.reject(err);
+        return;
+      }
+      for (const entry of batch) {
+        try {
+          this.commit([entry.message]);
+          entry.resolve();
+        } catch (single) {
+          entry.reject(single);
+        }
+      }
       return;
     }
     for (const entry of batch) entry.resolve();
+  }
+
+  private commit(messages: Accepted[]): void {
+    this.deps.db.transaction(() => {
+      for (const message of messages) this.store(message);
+    })();
   }
 
   private store(message: Accepted): void {

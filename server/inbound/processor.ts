@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { InboundRecipient, InboundRow } from '../db/repos/inbound.js';
+import { storageFault } from '../db/storage-faults.js';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
 import { scoreInjection, type InjectionRisk } from '../policy/injection.js';
@@ -359,7 +360,8 @@ export class InboundProcessor {
           failures.push([entry, err]);
         }
       }
-      for (const [entry, err] of failures) this.recordFailure(entry.id, err);
+      // A busy or full database is not the message's fault: it stays accepted, attempts untouched.
+      for (const [entry, err] of failures) if (!storageFault(err)) this.recordFailure(entry.id, err);
     })();
   }
 

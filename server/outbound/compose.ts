@@ -1,5 +1,6 @@
 import { marked } from 'marked';
 import MailComposer from 'nodemailer/lib/mail-composer';
+import { normaliseLineEndings } from '../inbound/raw.js';
 import type { AttachmentInput } from '../messages/attachments.js';
 
 export type OutgoingAttachment = AttachmentInput;
@@ -39,10 +40,12 @@ export function renderBodies(input: { text?: string; html?: string; markdown?: s
 /**
  * Builds the RFC 5322 message with nodemailer's MailComposer: it encodes headers (RFC 2047), folds
  * lines, and picks transfer encodings so no line leaves longer than 998 octets (RFC 5322 §2.1.1).
- * Bcc recipients are envelope-only and never appear in the message.
+ * Bcc recipients are envelope-only and never appear in the message. MailComposer keeps the body's own
+ * line breaks, so a bare LF or CR in `body_text` would be stored, signed and handed on as is: every line
+ * ends in CRLF afterwards (RFC 5322 §2.3).
  */
 export async function compose(message: Composition): Promise<Buffer> {
-  return new MailComposer({
+  const built = await new MailComposer({
     from: message.from.name
       ? { name: message.from.name, address: message.from.address }
       : message.from.address,
@@ -68,4 +71,5 @@ export async function compose(message: Composition): Promise<Buffer> {
   })
     .compile()
     .build();
+  return normaliseLineEndings(built);
 }

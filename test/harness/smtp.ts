@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 
 /**
  * A byte-level SMTP client for conversation tables: send exactly these bytes, read exactly the
@@ -36,6 +37,18 @@ export class RawSmtp {
     });
     const client = new RawSmtp(socket);
     client.greeting = await client.reply();
+    return client;
+  }
+
+  /** The same rude client over implicit TLS (a 465-style port); certificates are not checked. */
+  static async openTls(port: number): Promise<RawSmtp> {
+    const socket = connectTls({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    });
+    const client = new RawSmtp(socket);
+    await client.reply();
     return client;
   }
 

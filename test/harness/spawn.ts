@@ -1,4 +1,5 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -9,7 +10,7 @@ export function assertBuilt(): void {
 }
 
 export interface SpawnedServer {
-  child: ChildProcessWithoutNullStreams;
+  child: ChildProcessByStdio<null, Readable, Readable>;
   url: string;
   /** Everything the process wrote to stdout so far. */
   output(): string;
@@ -35,7 +36,9 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
       LOFTBOX_JOB_INTERVAL_MS: '3600000',
       ...env,
     },
-    stdio: ['pipe', 'pipe', 'pipe'],
+    // The server reads no input. A piped stdin also made the bundled server's import of @koa/router fail
+    // ("debugModule is not a function") where node_modules is a symlink, as in helper worktrees.
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';

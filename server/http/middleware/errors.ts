@@ -1,5 +1,6 @@
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
+import { storageFault } from '../../db/storage-faults.js';
 import { ApiError, type ErrorDetail } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 
@@ -58,9 +59,19 @@ const UNROUTED: Record<number, () => ApiError> = {
   501: () => new ApiError(501, 'not_implemented', 'The server does not implement that method.'),
 };
 
-function isBusy(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+/** Seconds a client should wait: a held lock clears quickly, a full or failing disk needs an operator. */
+const STORAGE_RETRY_AFTER = { busy: 1, full: 30, unavailable: 30 } as const;
+
+function storageError(err: unknown): ApiError | null {
+  const fault = storageFault(err);
+  if (!fault) return null;
+  return fault === 'busy'
+    ? new ApiError(503, 'storage_busy', 'Storage is busy. Retry shortly.', {
+        retryAfter: STORAGE_RETRY_AFTER.busy,
+      })
+    : new ApiError(503, 'storage_unavailable', 'Storage cannot accept writes right now. Retry later.', {
+        retryAfter: STORAGE_RETRY_AFTER[fault],
+      });
 }
 
 export function errorHandler(log: Logger): Middleware {
@@ -77,12 +88,17 @@ export function errorHandler(log: Logger): Middleware {
         sendError(ctx, known);
         return;
       }
-      if (isBusy(err)) {
-        log.warn({ event: 'http.storage_busy', request_id: ctx.state.requestId }, 'storage busy');
-        sendError(
-          ctx,
-          new ApiError(503, 'storage_busy', 'Storage is busy. Retry shortly.', { retryAfter: 1 }),
+      const storage = storageError(err);
+      if (storage) {
+        log.warn(
+          {
+            event: 'http.storage_unavailable',
+            request_id: ctx.state.requestId,
+            sqlite_code: (err as { code?: string }).code,
+          },
+          'storage refused a write',
         );
+        sendError(ctx, storage);
         return;
       }
       log.error(

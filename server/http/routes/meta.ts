@@ -1,5 +1,6 @@
 import { statfsSync } from 'node:fs';
 import { z } from 'zod';
+import { canWrite } from '../../db/storage-faults.js';
 import type { Deps } from '../../deps.js';
 import { VERSION } from '../../version.js';
 import { buildOpenApi } from '../openapi.js';
@@ -12,10 +13,11 @@ const tag = 'Meta';
 /** Below this much free space the server reports itself degraded, before writes start failing. */
 const MIN_FREE_BYTES = 64 * 1024 * 1024;
 
+/** Readable and writable: a database locked by another process or out of pages cannot take mail. */
 function checkDb(deps: Deps): 'ok' | 'error' {
   try {
     deps.db.prepare('SELECT 1').get();
-    return 'ok';
+    return canWrite(deps.db) ? 'ok' : 'error';
   } catch {
     return 'error';
   }
