@@ -169,18 +169,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await bindClientListener(name, imap, imap, port);
   }
 
-  const server = createServer(createApp(deps).callback());
-  const stream = attachEventStream(deps, server);
-  const address = await listen(
-    server,
-    () => server.address() as AddressInfo,
-    config.httpHost,
-    config.httpPort,
-  );
-  httpUrl = `http://${hostForUrl(address.address)}:${address.port}`;
-  announce(`listening http ${hostForUrl(address.address)}:${address.port}`);
-  log.info({ event: 'http.listening', host: address.address, port: address.port }, 'http listening');
-
+  // Background work starts before the HTTP listener, so `listening http` means the server is fully up
+  // (start-up's own writes, such as reclaiming a dead process's leases, are done by then).
   // Messages accepted before a crash are processed again; the pipeline is idempotent per message.
   const resumed = inbound.resumePending();
   if (resumed > 0) log.info({ event: 'inbound.resumed', count: resumed }, 'resuming accepted messages');
@@ -214,6 +204,19 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log,
   );
   scheduler.start();
+
+  const server = createServer(createApp(deps).callback());
+  const stream = attachEventStream(deps, server);
+  const address = await listen(
+    server,
+    () => server.address() as AddressInfo,
+    config.httpHost,
+    config.httpPort,
+  );
+  httpUrl = `http://${hostForUrl(address.address)}:${address.port}`;
+  announce(`listening http ${hostForUrl(address.address)}:${address.port}`);
+  log.info({ event: 'http.listening', host: address.address, port: address.port }, 'http listening');
+
 
   let closing: Promise<void> | null = null;
   const close = () =>

@@ -357,11 +357,13 @@ export class InboundProcessor {
           // A nested transaction is a savepoint: a failing message rolls back alone.
           this.deps.db.transaction(() => store(this.deps, entry.prepared as Prepared))();
         } catch (err) {
+          // A busy or full database is not the message's fault: the whole batch is retried after a
+          // back-off, and no attempt is counted against the message.
+          if (storageFault(err)) throw err;
           failures.push([entry, err]);
         }
       }
-      // A busy or full database is not the message's fault: it stays accepted, attempts untouched.
-      for (const [entry, err] of failures) if (!storageFault(err)) this.recordFailure(entry.id, err);
+      for (const [entry, err] of failures) this.recordFailure(entry.id, err);
     })();
   }
 

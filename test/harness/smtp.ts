@@ -81,6 +81,11 @@ export class RawSmtp {
     this.socket.write(data);
   }
 
+  /** Writes and waits until the socket takes more, so the client itself never buffers a backlog. */
+  async writeDrained(data: string | Buffer): Promise<void> {
+    if (!this.socket.write(data)) await new Promise((resolve) => this.socket.once('drain', resolve));
+  }
+
   /** Sends one command line and returns its reply. */
   async command(line: string): Promise<string> {
     this.write(`${line}\r\n`);
