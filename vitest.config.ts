@@ -22,7 +22,7 @@ export default defineConfig({
         plugins: [sqlAsText],
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts'],
           pool: 'forks',
           sequence: { groupOrder: 1 },
           maxWorkers: 2,

@@ -158,6 +158,18 @@ export const settings = {
     '2m',
     'Window of failed logins and length of a lockout.',
   ),
+  consoleIdle: setting(
+    'LOFTBOX_CONSOLE_IDLE',
+    duration,
+    '30m',
+    'Operator console: a session unused this long ends (idle expiry).',
+  ),
+  consoleSessionMax: setting(
+    'LOFTBOX_CONSOLE_SESSION_MAX',
+    duration,
+    '12h',
+    'Operator console: a session ends this long after sign-in however active (absolute expiry).',
+  ),
   mxHost: setting(
     'LOFTBOX_MX_HOST',
     hostname.nullable(),

@@ -6,6 +6,7 @@ import webhooks from './0005_webhooks.sql';
 import domains from './0006_domains.sql';
 import dmarcReports from './0007_dmarc_reports.sql';
 import imapUids from './0008_imap_uids.sql';
+import consoleSessions from './0016_console.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
 export const migrations: { version: number; name: string; sql: string }[] = [
@@ -17,4 +18,5 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 6, name: 'domains', sql: domains },
   { version: 7, name: 'dmarc_reports', sql: dmarcReports },
   { version: 8, name: 'imap_uids', sql: imapUids },
+  { version: 16, name: 'console', sql: consoleSessions },
 ];
