@@ -10,12 +10,14 @@ export interface PageContext {
   path: string;
 }
 
-export type Section = 'overview' | 'approvals' | 'messages' | 'domains' | 'sessions';
+export type Section = 'overview' | 'approvals' | 'messages' | 'threads' | 'policies' | 'domains' | 'sessions';
 
 const NAV: [Section, string, string][] = [
   ['overview', 'Overview', '/console'],
   ['approvals', 'Approvals', '/console/approvals'],
   ['messages', 'Messages', '/console/messages'],
+  ['threads', 'Threads', '/console/threads'],
+  ['policies', 'Policies', '/console/policies'],
   ['domains', 'Domains', '/console/domains'],
   ['sessions', 'Sessions', '/console/sessions'],
 ];

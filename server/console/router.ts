@@ -15,6 +15,7 @@ import { parseFilterLine } from './filter-line.js';
 import type { Html } from './html.js';
 import type { Flash, PageContext } from './layout.js';
 import { ConsoleRepo, ConsoleStatsRepo } from './repo.js';
+import { addThreadAndPolicyRoutes } from './routes-policies.js';
 import {
   checkSignInCode,
   createSession,
@@ -488,6 +489,8 @@ export function mountConsole(app: Koa, deps: Deps): void {
     ctx.status = 303;
     ctx.redirect('/console/sessions?revoked=1');
   });
+
+  addThreadAndPolicyRoutes(router, { deps, render, pageOf, need, formField });
 
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -263,6 +263,15 @@ describe.skipIf(!available)('operator console in a real browser', () => {
     await shot('overview');
   });
 
+  it('lists threads and shows one with its messages', async () => {
+    await page.goto(`${server.url}/console/threads`);
+    await page.getByLabel('Search threads').fill('Live arrival');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.locator('#threads').getByRole('link', { name: 'Live arrival' }).click();
+    await page.locator('#thread-messages li', { hasText: 'stranger@sender.test' }).waitFor();
+    expect(await page.locator('#thread-messages').textContent()).toContain('hello there');
+  });
+
   it('shows domain records turning valid once the DNS zone publishes them', async () => {
     const added = await server.api('POST', '/v1/domains', { key: owner.key, body: { domain: 'brand.test' } });
     expect(added.status).toBe(201);
@@ -313,6 +322,46 @@ describe.skipIf(!available)('operator console in a real browser', () => {
     });
     expect(approve.status()).toBe(303);
     expect(approve.headers().location).toContain('failed=1');
+  });
+
+  it('creates, disables and deletes approval policies, suppressions and inbound rules', async () => {
+    await page.goto(`${server.url}/console/policies`);
+    await page.getByLabel('Name', { exact: true }).fill('Block rivals');
+    await page.getByLabel('Action').selectOption('block');
+    await page.getByLabel('Recipient domain').fill('rival.test');
+    await page.getByLabel('Reason shown to reviewers').fill('Never mail rivals');
+    await page.getByRole('button', { name: 'Create policy' }).click();
+    await page.getByText('Created.').waitFor();
+    await page.locator('#policies tr', { hasText: 'Block rivals' }).waitFor();
+    expect((await send('Hello rival', 'ceo@rival.test')).body.status).toBe('blocked');
+    await shot('policies');
+    await page
+      .locator('#policies tr', { hasText: 'Block rivals' })
+      .getByRole('button', { name: 'Disable' })
+      .click();
+    await page.locator('#policies tr', { hasText: 'Block rivals' }).getByText('disabled').waitFor();
+    await page.getByRole('button', { name: 'Delete policy Block rivals' }).click();
+    await page.getByText('Deleted.').waitFor();
+    expect(await page.locator('#policies tr', { hasText: 'Block rivals' }).count()).toBe(0);
+
+    await page.getByLabel('Suppress address').fill('gone@dest.test');
+    await page.getByRole('button', { name: 'Suppress' }).click();
+    await page.locator('#suppressions tr', { hasText: 'gone@dest.test' }).waitFor();
+    expect((await send('To a suppressed address', 'gone@dest.test')).status).toBe(409);
+    await page.getByRole('button', { name: 'Delete suppression gone@dest.test' }).click();
+    await page.getByText('Deleted.').waitFor();
+
+    await page.getByLabel('Pattern type').selectOption('domain');
+    await page.getByLabel('Pattern', { exact: true }).fill('not a domain');
+    await page.getByRole('button', { name: 'Create rule' }).click();
+    await page.getByRole('alert').getByText('pattern').waitFor();
+    await page.getByLabel('Pattern', { exact: true }).fill('spam.test');
+    await page.getByRole('button', { name: 'Create rule' }).click();
+    await page.locator('#inbound-rules tr', { hasText: 'spam.test' }).waitFor();
+    const rules = await server.api('GET', '/v1/inbound-rules', { key: owner.key });
+    expect(rules.body.data).toEqual([expect.objectContaining({ rule_type: 'block', pattern: 'spam.test' })]);
+    await page.getByRole('button', { name: 'Delete rule spam.test' }).click();
+    await page.getByText('Deleted.').waitFor();
   });
 
   it('refuses a state-changing post without the CSRF token', async () => {
