@@ -10,13 +10,16 @@ export interface PageContext {
   path: string;
 }
 
-export type Section = 'overview' | 'approvals' | 'messages' | 'threads' | 'policies' | 'domains' | 'sessions';
+export type Section =
+  'overview' | 'approvals' | 'messages' | 'threads' | 'agents' | 'keys' | 'policies' | 'domains' | 'sessions';
 
 const NAV: [Section, string, string][] = [
   ['overview', 'Overview', '/console'],
   ['approvals', 'Approvals', '/console/approvals'],
   ['messages', 'Messages', '/console/messages'],
   ['threads', 'Threads', '/console/threads'],
+  ['agents', 'Agents', '/console/agents'],
+  ['keys', 'API keys', '/console/keys'],
   ['policies', 'Policies', '/console/policies'],
   ['domains', 'Domains', '/console/domains'],
   ['sessions', 'Sessions', '/console/sessions'],

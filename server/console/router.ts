@@ -15,6 +15,7 @@ import { parseFilterLine } from './filter-line.js';
 import type { Html } from './html.js';
 import type { Flash, PageContext } from './layout.js';
 import { ConsoleRepo, ConsoleStatsRepo } from './repo.js';
+import { addAgentAndKeyRoutes } from './routes-agents.js';
 import { addThreadAndPolicyRoutes } from './routes-policies.js';
 import {
   checkSignInCode,
@@ -490,7 +491,9 @@ export function mountConsole(app: Koa, deps: Deps): void {
     ctx.redirect('/console/sessions?revoked=1');
   });
 
-  addThreadAndPolicyRoutes(router, { deps, render, pageOf, need, formField });
+  const kit = { deps, render, pageOf, need, formField };
+  addThreadAndPolicyRoutes(router, kit);
+  addAgentAndKeyRoutes(router, kit);
 
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -364,6 +364,49 @@ describe.skipIf(!available)('operator console in a real browser', () => {
     await page.getByText('Deleted.').waitFor();
   });
 
+  it('creates an agent and a mailbox, and edits display name and retention', async () => {
+    await page.goto(`${server.url}/console/agents`);
+    await page.getByLabel('Name', { exact: true }).last().fill('Support bot');
+    await page.getByRole('button', { name: 'Create agent' }).click();
+    await page.getByText('Created.').waitFor();
+    await page.getByRole('heading', { name: 'Support bot' }).waitFor();
+    const agent = page.locator('section.agent', { hasText: 'Support bot' });
+    await agent.getByLabel('New mailbox local part').fill('support-desk');
+    await agent.getByRole('button', { name: 'Add mailbox to Support bot' }).click();
+    const box = page.locator('li.mailbox', { hasText: 'support-desk@' });
+    await box.waitFor();
+    await box.getByLabel('Display name').fill('Support Desk');
+    await box.getByLabel('Retention (days)').fill('30');
+    await box.getByRole('button', { name: /^Save / }).click();
+    await page.getByText('Saved.').waitFor();
+    const agents = await server.api('GET', '/v1/agents?limit=100', { key: owner.key });
+    const created = (agents.body.data as Json[]).find((a) => a.name === 'Support bot');
+    const boxes = await server.api('GET', `/v1/agents/${created.id}/mailboxes`, { key: owner.key });
+    expect(boxes.body.data).toEqual([
+      expect.objectContaining({
+        local_part: 'support-desk',
+        display_name: 'Support Desk',
+        retention_days: 30,
+      }),
+    ]);
+  });
+
+  it('creates an API key shown once, with its scopes, and revokes it', async () => {
+    await page.goto(`${server.url}/console/keys`);
+    await page.getByLabel('Name', { exact: true }).fill('ci');
+    await page.getByRole('checkbox', { name: 'receive', exact: true }).check();
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const plaintext = ((await page.locator('#new-key pre').textContent()) ?? '').trim();
+    expect(plaintext).toMatch(/^lb_live_/);
+    const probe = await server.api('GET', '/v1', { key: plaintext });
+    expect(probe.status).toBe(200);
+    expect(await page.locator('#keys tr', { hasText: 'ci' }).textContent()).toContain('send receive');
+    await page.getByRole('button', { name: 'Revoke key ci' }).click();
+    await page.getByText('Key revoked.').waitFor();
+    expect(await page.content()).not.toContain(plaintext);
+    expect((await server.api('GET', '/v1', { key: plaintext })).status).toBe(401);
+  });
+
   it('refuses a state-changing post without the CSRF token', async () => {
     const held = await send('Needs a token');
     const forms: Record<string, string>[] = [
