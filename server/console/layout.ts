@@ -11,7 +11,16 @@ export interface PageContext {
 }
 
 export type Section =
-  'overview' | 'approvals' | 'messages' | 'threads' | 'agents' | 'keys' | 'policies' | 'domains' | 'sessions';
+  | 'overview'
+  | 'approvals'
+  | 'messages'
+  | 'threads'
+  | 'agents'
+  | 'keys'
+  | 'policies'
+  | 'webhooks'
+  | 'domains'
+  | 'sessions';
 
 const NAV: [Section, string, string][] = [
   ['overview', 'Overview', '/console'],
@@ -21,6 +30,7 @@ const NAV: [Section, string, string][] = [
   ['agents', 'Agents', '/console/agents'],
   ['keys', 'API keys', '/console/keys'],
   ['policies', 'Policies', '/console/policies'],
+  ['webhooks', 'Webhooks', '/console/webhooks'],
   ['domains', 'Domains', '/console/domains'],
   ['sessions', 'Sessions', '/console/sessions'],
 ];

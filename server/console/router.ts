@@ -17,6 +17,7 @@ import type { Flash, PageContext } from './layout.js';
 import { ConsoleRepo, ConsoleStatsRepo } from './repo.js';
 import { addAgentAndKeyRoutes } from './routes-agents.js';
 import { addThreadAndPolicyRoutes } from './routes-policies.js';
+import { addWebhookRoutes } from './routes-webhooks.js';
 import {
   checkSignInCode,
   createSession,
@@ -494,6 +495,7 @@ export function mountConsole(app: Koa, deps: Deps): void {
   const kit = { deps, render, pageOf, need, formField };
   addThreadAndPolicyRoutes(router, kit);
   addAgentAndKeyRoutes(router, kit);
+  addWebhookRoutes(router, kit);
 
   app.use(router.routes());
   app.use(router.allowedMethods());

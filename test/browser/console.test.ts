@@ -6,6 +6,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeMx, type FakeMx } from '../harness/fake-mx.js';
 import { startTestServer, type Json, type TestServer } from '../harness/server.js';
+import { startWebhookReceiver } from '../harness/webhook-receiver.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = 'test/browser/artifacts';
@@ -30,6 +31,7 @@ const owner = {
 let remote: Server;
 let remoteHits: string[] = [];
 let remoteUrl = '';
+let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
 
 async function drain(): Promise<void> {
   for (let i = 0; i < 20; i++) if ((await server.running.queue.tick()) === 0) break;
@@ -75,7 +77,9 @@ describe.skipIf(!available)('operator console in a real browser', () => {
       mailboxSendRate: 1000,
       signupLimitPerIp: 1000,
       signupLimitPerEmail: 1000,
+      webhookAllow: '127.0.0.1',
     });
+    receiver = await startWebhookReceiver();
     for (const domain of ['partner.test', 'dest.test']) {
       server.dns.set(domain, { MX: [{ exchange: 'mx1.dest.test', priority: 10 }] });
     }
@@ -124,6 +128,7 @@ describe.skipIf(!available)('operator console in a real browser', () => {
     await browser?.close();
     await server?.close();
     await mx?.close();
+    await receiver?.close();
     await new Promise((resolve) => remote?.close(resolve));
   });
 
@@ -405,6 +410,34 @@ describe.skipIf(!available)('operator console in a real browser', () => {
     await page.getByText('Key revoked.').waitFor();
     expect(await page.content()).not.toContain(plaintext);
     expect((await server.api('GET', '/v1', { key: plaintext })).status).toBe(401);
+  });
+
+  it('creates a webhook endpoint, shows its attempts, replays one, rotates the secret and deletes it', async () => {
+    await page.goto(`${server.url}/console/webhooks`);
+    await page.getByLabel('Agent').selectOption({ label: 'Console agent' });
+    await page.getByLabel('URL').fill(`${receiver.url}/hook`);
+    await page.getByRole('button', { name: 'Create endpoint' }).click();
+    const first = ((await page.locator('#new-secret pre').textContent()) ?? '').trim();
+    expect(first.length).toBeGreaterThan(20);
+    await deliverInbound({ subject: 'Hook me', text: 'for the webhook' });
+    for (let i = 0; i < 20; i++) if ((await server.running.webhooks.tick()) === 0) break;
+    expect(receiver.received.length).toBeGreaterThan(0);
+    const before = receiver.received.length;
+
+    await page.goto(`${server.url}/console/webhooks`);
+    await page.getByRole('link', { name: `${receiver.url}/hook` }).click();
+    await page.locator('#attempts tbody tr', { hasText: '200' }).first().waitFor();
+    await page.getByRole('button', { name: 'Replay' }).first().click();
+    await page.getByText('Event sent again.').waitFor();
+    expect(receiver.received.length).toBe(before + 1);
+
+    await page.getByRole('button', { name: 'Rotate secret' }).click();
+    const second = ((await page.locator('#new-secret pre').textContent()) ?? '').trim();
+    expect(second.length).toBeGreaterThan(20);
+    expect(second).not.toBe(first);
+    await page.getByRole('button', { name: 'Delete endpoint' }).click();
+    await page.getByText('Endpoint deleted.').waitFor();
+    expect(await page.getByText('No webhook endpoints.').count()).toBe(1);
   });
 
   it('refuses a state-changing post without the CSRF token', async () => {
