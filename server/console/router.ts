@@ -439,6 +439,37 @@ export function mountConsole(app: Koa, deps: Deps): void {
     ctx.body = raw;
   });
 
+  type ReportOut = {
+    id: string;
+    domain_id: string;
+    reporter_org: string;
+    date_begin: string;
+    date_end: string;
+    records: { source_ip: string; count: number; dkim: string; spf: string }[];
+  };
+  /** The newest reports about one domain: how much mail was seen and which sources failed both checks. */
+  const dmarcSummaries = async (
+    ctx: Context,
+    who: ConsoleIdentity,
+    domainId: string,
+  ): Promise<views.DmarcSummary[]> => {
+    const page = await callApi<{ data: ReportOut[] }>(deps, ctx, who, 'get', '/v1/dmarc/reports', {
+      query: { limit: '100' },
+    });
+    const passing = (rec: ReportOut['records'][number]) => rec.dkim === 'pass' || rec.spf === 'pass';
+    return page.data
+      .filter((r) => r.domain_id === domainId)
+      .slice(0, 20)
+      .map((r) => ({
+        id: r.id,
+        reporter_org: r.reporter_org,
+        date_begin: r.date_begin,
+        date_end: r.date_end,
+        messages: r.records.reduce((sum, rec) => sum + rec.count, 0),
+        aligned: r.records.filter(passing).reduce((sum, rec) => sum + rec.count, 0),
+        failing_sources: [...new Set(r.records.filter((rec) => !passing(rec)).map((rec) => rec.source_ip))],
+      }));
+  };
   type DomainOut = { id: string; domain: string; status: string; last_checked_at: string | null };
   router.get('/domains', async (ctx) => {
     const who = need(ctx);
@@ -467,7 +498,8 @@ export function mountConsole(app: Koa, deps: Deps): void {
     );
     const verified =
       ctx.query.checked === '1' ? { kind: 'ok' as const, text: 'Checked DNS just now.' } : null;
-    render(ctx, views.domainPage(pageOf(ctx), domain, dns.records, verified));
+    const reports = await dmarcSummaries(ctx, who, domain.id);
+    render(ctx, views.domainPage(pageOf(ctx), domain, dns.records, reports, verified));
   });
   router.post('/domains/:id/verify', async (ctx) => {
     const who = need(ctx);
@@ -497,6 +529,18 @@ export function mountConsole(app: Koa, deps: Deps): void {
   addAgentAndKeyRoutes(router, kit);
   addWebhookRoutes(router, kit);
 
+  // A path under /console that no route answers gets an HTML page, not the API's JSON 404.
+  app.use(async (ctx, next) => {
+    await next();
+    if (!/^\/console(\/|$)/.test(ctx.path) || ctx.status !== 404 || ctx.body != null) return;
+    ctx.set('Content-Security-Policy', PAGE_CSP);
+    ctx.set('X-Frame-Options', 'DENY');
+    render(
+      ctx,
+      views.messagePage404({ assets, csrf: '', who: null, path: ctx.path }, 'That page does not exist.'),
+      404,
+    );
+  });
   app.use(router.routes());
   app.use(router.allowedMethods());
 }

@@ -644,10 +644,54 @@ export function domainsPage(
   );
 }
 
+export interface DmarcSummary {
+  id: string;
+  reporter_org: string;
+  date_begin: string;
+  date_end: string;
+  messages: number;
+  aligned: number;
+  failing_sources: string[];
+}
+
+function dmarcSection(reports: DmarcSummary[]): Html {
+  return html`<h2>DMARC reports</h2>
+    ${
+      reports.length === 0
+        ? html`<p class="empty">No aggregate reports received for this domain yet.</p>`
+        : html`<div class="table-wrap">
+            <table id="dmarc">
+              <thead>
+                <tr>
+                  <th>Reporter</th>
+                  <th>Period</th>
+                  <th>Messages</th>
+                  <th>Passing</th>
+                  <th>Failing sources</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${reports.map(
+                  (r) =>
+                    html`<tr>
+                      <td>${r.reporter_org}</td>
+                      <td>${time(r.date_begin)} – ${time(r.date_end)}</td>
+                      <td>${r.messages}</td>
+                      <td>${r.aligned}</td>
+                      <td>${r.failing_sources.join(', ') || '—'}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>
+          </div>`
+    }`;
+}
+
 export function domainPage(
   page: PageContext,
   domain: { id: string; domain: string; status: string; last_checked_at: string | null },
   records: DomainRecord[],
+  reports: DmarcSummary[],
   flash: Flash,
 ): Html {
   return layout(
@@ -686,6 +730,7 @@ export function domainPage(
             )}
           </tbody>
         </table>
-      </div>`,
+      </div>
+      ${dmarcSection(reports)}`,
   );
 }

@@ -89,6 +89,9 @@ describe('operator console over HTTP', () => {
     }
     expect(page.text).not.toMatch(/<script>|<style|\sstyle=|\son[a-z]+=/i);
     expect(page.headers.get('x-frame-options')).toBe('DENY');
+    const missing = await fetch(`${server.url}/console/no-such-page`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toMatch(/text\/html/);
   });
 
   it('does not tell whether an email owns an organization, and mails nothing when it does not', async () => {

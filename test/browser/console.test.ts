@@ -299,6 +299,51 @@ describe.skipIf(!available)('operator console in a real browser', () => {
     expect(states.length).toBeGreaterThan(0);
     expect(new Set(states)).toEqual(new Set(['valid']));
     expect(await page.locator('#domain-status').textContent()).toBe('verified');
+
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    server.deps.repos.dmarcReports.insert({
+      id: server.deps.ids.uuid(),
+      org_id: owner.orgId,
+      domain_id: added.body.id,
+      domain: 'brand.test',
+      reporter_org: 'Big Mailbox Provider',
+      reporter_email: 'dmarc@provider.test',
+      reporter_domain: null,
+      report_id: 'r-1',
+      date_begin: now,
+      date_end: now,
+      policy: JSON.stringify({ p: 'none' }),
+      records: JSON.stringify([
+        {
+          source_ip: '192.0.2.1',
+          count: 10,
+          disposition: 'none',
+          dkim: 'pass',
+          spf: 'pass',
+          header_from: 'brand.test',
+        },
+        {
+          source_ip: '192.0.2.9',
+          count: 2,
+          disposition: 'none',
+          dkim: 'fail',
+          spf: 'fail',
+          header_from: 'brand.test',
+        },
+      ]),
+      inbound_id: null,
+      created_at: now,
+    });
+    await page.reload();
+    const report = page.locator('#dmarc tbody tr', { hasText: 'Big Mailbox Provider' });
+    await report.waitFor();
+    expect(await report.locator('td').allTextContents()).toEqual([
+      'Big Mailbox Provider',
+      expect.any(String),
+      '12',
+      '10',
+      '192.0.2.9',
+    ]);
   });
 
   it("answers not found for a second organization's ids", async () => {
