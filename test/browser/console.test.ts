@@ -161,6 +161,9 @@ describe.skipIf(!available)('operator console in a real browser', () => {
   it('approves a held message in place and then shows it delivered, with who decided and why', async () => {
     const held = await send('Partnership terms');
     expect(held.body.status).toBe('pending_approval');
+    await page.goto(`${server.url}/console`);
+    expect(await page.locator('#count-held .n').textContent()).toBe('1');
+    expect(await page.locator('#count-sent .n').textContent()).toMatch(/^\d+ \/ 100$/);
     await page.goto(`${server.url}/console/approvals`);
     await page.getByText('Partner mail needs review').first().waitFor();
     await page.getByLabel('Reason').first().fill('Terms checked');
@@ -266,6 +269,18 @@ describe.skipIf(!available)('operator console in a real browser', () => {
       'same page',
     );
     await shot('overview');
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const path of ['/console', '/console/approvals', '/console/messages']) {
+      await page.goto(`${server.url}${path}`);
+      const overflow = await page.evaluate(
+        () =>
+          (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document
+            .documentElement.scrollWidth,
+      );
+      expect(overflow, path).toBeLessThanOrEqual(390);
+    }
+    await shot('messages-phone');
+    await page.setViewportSize({ width: 1280, height: 860 });
   });
 
   it('lists threads and shows one with its messages', async () => {
