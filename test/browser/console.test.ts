@@ -168,8 +168,21 @@ describe.skipIf(!available)('operator console in a real browser', () => {
     await page.getByText('Partner mail needs review').first().waitFor();
     await page.getByLabel('Reason').first().fill('Terms checked');
     await shot('approvals');
+    const cspViolations: string[] = [];
+    page.on('console', (msg) => {
+      if (/Content.Security.Policy|Refused to/i.test(msg.text())) cspViolations.push(msg.text());
+    });
+    const htmxPost = page.waitForRequest(
+      (r) =>
+        r.method() === 'POST' &&
+        r.url().endsWith('/console/approvals') &&
+        r.headers()['hx-request'] === 'true',
+    );
     await page.getByRole('button', { name: 'Approve', exact: true }).first().click();
+    await htmxPost;
     await page.getByText('1 approved.').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/console/approvals');
+    expect(cspViolations).toEqual([]);
     await page.locator('#decisions').getByText('Terms checked').waitFor();
     expect(await page.locator('#decisions').textContent()).toContain(owner.email);
 
