@@ -8,14 +8,15 @@ import type { Deps } from '../deps.js';
 import { DAY_MS, toIso } from '../lib/clock.js';
 import { ApiError } from '../lib/errors.js';
 import { randomKeyMaterial } from '../lib/secrets.js';
-import type { MessageViewT } from '../messages/views.js';
 import { callApi } from './api-bridge.js';
 import { loadAssets } from './assets.js';
-import { parseFilterLine } from './filter-line.js';
 import type { Html } from './html.js';
 import type { Flash, PageContext } from './layout.js';
 import { ConsoleRepo, ConsoleStatsRepo } from './repo.js';
+import { formField, type ConsoleKit } from './kit.js';
 import { addAgentAndKeyRoutes } from './routes-agents.js';
+import { addDomainRoutes } from './routes-domains.js';
+import { addMessageRoutes } from './routes-messages.js';
 import { addThreadAndPolicyRoutes } from './routes-policies.js';
 import { addWebhookRoutes } from './routes-webhooks.js';
 import {
@@ -37,10 +38,6 @@ const CSRF_COOKIE = 'lb_csrf';
 const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
   "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-/** Untrusted mail HTML: no script, no form, no remote load; its styles may stay (they fetch nothing by themselves). */
-const MAIL_CSP =
-  "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox";
-const MAIL_CSP_IMAGES = MAIL_CSP.replace('img-src data:', 'img-src data: https: http:');
 
 interface State {
   csrf: string;
@@ -52,21 +49,6 @@ const email = z
   .email()
   .max(254)
   .transform((v) => v.toLowerCase());
-const formField = (ctx: Context, name: string): string => {
-  const value = (ctx.request.body as Record<string, unknown> | undefined)?.[name];
-  return typeof value === 'string'
-    ? value
-    : Array.isArray(value) && typeof value[0] === 'string'
-      ? value[0]
-      : '';
-};
-const formList = (ctx: Context, name: string): string[] => {
-  const value = (ctx.request.body as Record<string, unknown> | undefined)?.[name];
-  return (Array.isArray(value) ? value : [value]).filter(
-    (v): v is string => typeof v === 'string' && v !== '',
-  );
-};
-const isHtmx = (ctx: Context) => ctx.get('hx-request') === 'true';
 
 export function mountConsole(app: Koa, deps: Deps): void {
   const repo = new ConsoleRepo(deps.db);
@@ -287,229 +269,6 @@ export function mountConsole(app: Koa, deps: Deps): void {
     );
   });
 
-  const flashFromQuery = (ctx: Context): Flash => {
-    const n = (name: string) =>
-      typeof ctx.query[name] === 'string' && /^\d{1,4}$/.test(ctx.query[name]) ? Number(ctx.query[name]) : 0;
-    const parts = [
-      n('approved') ? `${n('approved')} approved` : '',
-      n('rejected') ? `${n('rejected')} rejected` : '',
-      n('failed') ? `${n('failed')} could not be decided (already decided or gone)` : '',
-    ].filter(Boolean);
-    return parts.length ? { kind: n('failed') ? 'error' : 'ok', text: `${parts.join(', ')}.` } : null;
-  };
-
-  const renderApprovals = async (ctx: Context, who: ConsoleIdentity, flash: Flash) => {
-    const list = (status: string) =>
-      callApi<{ data: MessageViewT[] }>(deps, ctx, who, 'get', '/v1/messages', {
-        query: { status, direction: 'outgoing', limit: '100' },
-      });
-    const held = await list('pending_approval');
-    const recent = await callApi<{ data: MessageViewT[] }>(deps, ctx, who, 'get', '/v1/messages', {
-      query: { direction: 'outgoing', limit: '100' },
-    });
-    const policies = await callApi<{ data: { id: string; name: string }[] }>(
-      deps,
-      ctx,
-      who,
-      'get',
-      '/v1/approval-policies',
-      { query: { limit: '100' } },
-    );
-    render(
-      ctx,
-      views.approvalsPage(
-        pageOf(ctx),
-        held.data,
-        recent.data.filter((m) => m.approval?.decided_at).slice(0, 20),
-        new Map(policies.data.map((p) => [p.id, p.name])),
-        flash,
-      ),
-    );
-  };
-  router.get('/approvals', async (ctx) => renderApprovals(ctx, need(ctx), flashFromQuery(ctx)));
-  router.post('/approvals', async (ctx) => {
-    const who = need(ctx);
-    const [decision, target] = formField(ctx, 'act').split(':', 2);
-    if ((decision !== 'approve' && decision !== 'reject') || !target) {
-      throw new ApiError(422, 'validation_error', 'Choose approve or reject.');
-    }
-    const ids = target === 'selected' ? formList(ctx, 'ids').slice(0, 100) : [target];
-    if (ids.length === 0) throw new ApiError(422, 'validation_error', 'Select at least one message.');
-    const tally = { approved: 0, rejected: 0, failed: 0 };
-    for (const id of ids) {
-      const reason = (
-        target === 'selected' ? formField(ctx, 'reason') : formField(ctx, `reason_${id}`)
-      ).trim();
-      try {
-        await callApi(deps, ctx, who, 'post', `/v1/messages/{id}/${decision}`, {
-          params: { id },
-          body: { reason: reason || null },
-        });
-        tally[decision === 'approve' ? 'approved' : 'rejected'] += 1;
-      } catch (err) {
-        // 404 and 409 are per message (gone, another org's, already decided); anything else is the request's.
-        if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 409)) throw err;
-        tally.failed += 1;
-      }
-    }
-    deps.log.info({ event: 'console.approvals_decided', org_id: who.org.id, decision, ...tally });
-    if (formField(ctx, 'back') === 'message' && ids[0] && tally.failed === 0) {
-      ctx.status = 303;
-      return ctx.redirect(`/console/messages/${encodeURIComponent(ids[0])}`);
-    }
-    if (isHtmx(ctx)) {
-      const parts = [
-        tally.approved && `${tally.approved} approved`,
-        tally.rejected && `${tally.rejected} rejected`,
-        tally.failed && `${tally.failed} could not be decided (already decided or gone)`,
-      ].filter(Boolean);
-      return renderApprovals(ctx, who, { kind: tally.failed ? 'error' : 'ok', text: `${parts.join(', ')}.` });
-    }
-    ctx.status = 303;
-    ctx.redirect(
-      `/console/approvals?approved=${tally.approved}&rejected=${tally.rejected}&failed=${tally.failed}`,
-    );
-  });
-
-  router.get('/messages', async (ctx) => {
-    const who = need(ctx);
-    const line = typeof ctx.query.f === 'string' ? ctx.query.f : '';
-    const cursor = typeof ctx.query.cursor === 'string' ? ctx.query.cursor : undefined;
-    const parsed = parseFilterLine(line);
-    if (!parsed.ok)
-      return render(
-        ctx,
-        views.messagesPage(pageOf(ctx), line, [], null, { kind: 'error', text: parsed.error }),
-        422,
-      );
-    let page: { data: MessageViewT[]; next_cursor: string | null };
-    try {
-      page = await callApi(deps, ctx, who, 'get', '/v1/messages', {
-        query: { ...parsed.filter, cursor, limit: '50' },
-      });
-    } catch (err) {
-      if (!(err instanceof ApiError) || err.status >= 500) throw err;
-      return render(
-        ctx,
-        views.messagesPage(pageOf(ctx), line, [], null, {
-          kind: 'error',
-          text: err.status === 404 ? 'No such mailbox.' : err.message,
-        }),
-        err.status,
-      );
-    }
-    const next = page.next_cursor
-      ? `/console/messages?${new URLSearchParams({ f: line, cursor: page.next_cursor }).toString()}`
-      : null;
-    render(ctx, views.messagesPage(pageOf(ctx), line, page.data, next, null));
-  });
-
-  const loadMessage = (ctx: Context, who: ConsoleIdentity) =>
-    callApi<MessageViewT>(deps, ctx, who, 'get', '/v1/messages/{id}', {
-      params: { id: ctx.params.id ?? '' },
-    });
-  const rawOf = (m: MessageViewT): Buffer | null => {
-    const row = deps.repos.messages.get(m.org_id, m.id);
-    return (row?.raw_hash && deps.repos.blobs.get(row.raw_hash)) || null;
-  };
-
-  router.get('/messages/:id', async (ctx) => {
-    const who = need(ctx);
-    const m = await loadMessage(ctx, who);
-    const timelines = deps.repos.deliveries
-      .forMessage(who.org.id, m.id)
-      .map((delivery) => ({ delivery, attempts: deps.repos.deliveries.attempts(delivery.id) }));
-    render(ctx, views.messagePage(pageOf(ctx), m, timelines, rawOf(m), null));
-  });
-  router.get('/messages/:id/body', async (ctx) => {
-    const who = need(ctx);
-    const m = await loadMessage(ctx, who);
-    if (m.body_html === null) throw new ApiError(404, 'not_found', 'This message has no HTML part.');
-    ctx.set('Content-Security-Policy', ctx.query.images === '1' ? MAIL_CSP_IMAGES : MAIL_CSP);
-    ctx.set('X-Frame-Options', 'SAMEORIGIN');
-    ctx.type = 'text/html; charset=utf-8';
-    ctx.body = m.body_html;
-  });
-  router.get('/messages/:id/raw', async (ctx) => {
-    const who = need(ctx);
-    const raw = rawOf(await loadMessage(ctx, who));
-    if (!raw) throw new ApiError(404, 'not_found', 'This message has no stored source.');
-    ctx.set('Content-Security-Policy', "default-src 'none'; sandbox");
-    ctx.type = 'text/plain; charset=utf-8';
-    ctx.body = raw;
-  });
-
-  type ReportOut = {
-    id: string;
-    domain_id: string;
-    reporter_org: string;
-    date_begin: string;
-    date_end: string;
-    records: { source_ip: string; count: number; dkim: string; spf: string }[];
-  };
-  /** The newest reports about one domain: how much mail was seen and which sources failed both checks. */
-  const dmarcSummaries = async (
-    ctx: Context,
-    who: ConsoleIdentity,
-    domainId: string,
-  ): Promise<views.DmarcSummary[]> => {
-    const page = await callApi<{ data: ReportOut[] }>(deps, ctx, who, 'get', '/v1/dmarc/reports', {
-      query: { limit: '100' },
-    });
-    const passing = (rec: ReportOut['records'][number]) => rec.dkim === 'pass' || rec.spf === 'pass';
-    return page.data
-      .filter((r) => r.domain_id === domainId)
-      .slice(0, 20)
-      .map((r) => ({
-        id: r.id,
-        reporter_org: r.reporter_org,
-        date_begin: r.date_begin,
-        date_end: r.date_end,
-        messages: r.records.reduce((sum, rec) => sum + rec.count, 0),
-        aligned: r.records.filter(passing).reduce((sum, rec) => sum + rec.count, 0),
-        failing_sources: [...new Set(r.records.filter((rec) => !passing(rec)).map((rec) => rec.source_ip))],
-      }));
-  };
-  type DomainOut = { id: string; domain: string; status: string; last_checked_at: string | null };
-  router.get('/domains', async (ctx) => {
-    const who = need(ctx);
-    const list = await callApi<{ data: DomainOut[] }>(deps, ctx, who, 'get', '/v1/domains', {
-      query: { limit: '100' },
-    });
-    render(
-      ctx,
-      views.domainsPage(
-        pageOf(ctx),
-        list.data.filter((d) => d.status !== 'deleted'),
-      ),
-    );
-  });
-  router.get('/domains/:id', async (ctx) => {
-    const who = need(ctx);
-    const params = { id: ctx.params.id ?? '' };
-    const domain = await callApi<DomainOut>(deps, ctx, who, 'get', '/v1/domains/{id}', { params });
-    const dns = await callApi<{ records: views.DomainRecord[] }>(
-      deps,
-      ctx,
-      who,
-      'get',
-      '/v1/domains/{id}/dns',
-      { params },
-    );
-    const verified =
-      ctx.query.checked === '1' ? { kind: 'ok' as const, text: 'Checked DNS just now.' } : null;
-    const reports = await dmarcSummaries(ctx, who, domain.id);
-    render(ctx, views.domainPage(pageOf(ctx), domain, dns.records, reports, verified));
-  });
-  router.post('/domains/:id/verify', async (ctx) => {
-    const who = need(ctx);
-    const params = { id: ctx.params.id ?? '' };
-    const domain = await callApi<DomainOut>(deps, ctx, who, 'get', '/v1/domains/{id}', { params });
-    await callApi(deps, ctx, who, 'post', '/v1/domains/{id}/verify', { params });
-    ctx.status = 303;
-    ctx.redirect(`/console/domains/${encodeURIComponent(domain.id)}?checked=1`);
-  });
-
   router.get('/sessions', (ctx) => {
     const who = need(ctx);
     const flash: Flash = ctx.query.revoked === '1' ? { kind: 'ok', text: 'Session revoked.' } : null;
@@ -524,7 +283,9 @@ export function mountConsole(app: Koa, deps: Deps): void {
     ctx.redirect('/console/sessions?revoked=1');
   });
 
-  const kit = { deps, render, pageOf, need, formField };
+  const kit: ConsoleKit = { deps, render, pageOf, need, formField };
+  addMessageRoutes(router, kit);
+  addDomainRoutes(router, kit);
   addThreadAndPolicyRoutes(router, kit);
   addAgentAndKeyRoutes(router, kit);
   addWebhookRoutes(router, kit);

@@ -6,7 +6,7 @@ import { ApiError, forbidden } from '../lib/errors.js';
 import { ALL_SCOPES, escalations, isScope, type Scope } from '../policy/scopes.js';
 import { callApi } from './api-bridge.js';
 import type { Flash } from './layout.js';
-import type { ConsoleKit } from './routes-policies.js';
+import { formList, refusal, type ConsoleKit } from './kit.js';
 import type { ConsoleIdentity } from './sessions.js';
 import * as views from './views-agents.js';
 
@@ -16,20 +16,10 @@ const FLASHES: Record<string, Flash> = {
   revoked: { kind: 'ok', text: 'Key revoked.' },
 };
 
-function refusal(err: unknown): string {
-  if (!(err instanceof ApiError) || err.status >= 500 || err.status === 404) throw err;
-  const details = err.extra.details?.map((d) => `${d.path}: ${d.message}`).join('; ');
-  return details ? `${err.message} ${details}` : err.message;
-}
-
 const retention = z.coerce.number().int().min(1).max(3650);
 
 export function addAgentAndKeyRoutes(router: Router, kit: ConsoleKit): void {
   const { deps, render, pageOf, need, formField } = kit;
-  const formList = (ctx: Context, name: string): string[] => {
-    const value = (ctx.request.body as Record<string, unknown> | undefined)?.[name];
-    return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
-  };
 
   const renderAgents = async (ctx: Context, flash: Flash, status = 200) => {
     const who = need(ctx);

@@ -1,35 +1,18 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { Deps } from '../deps.js';
-import { ApiError } from '../lib/errors.js';
+import type { ApiError } from '../lib/errors.js';
 import type { MessageViewT } from '../messages/views.js';
 import { callApi } from './api-bridge.js';
-import type { Html } from './html.js';
-import type { Flash, PageContext } from './layout.js';
+import type { Flash } from './layout.js';
 import type { ConsoleIdentity } from './sessions.js';
+import { refusal, type ConsoleKit } from './kit.js';
 import * as views from './views-policies.js';
-
-/** What the console's route modules share: rendering, the page context and the signed-in person. */
-export interface ConsoleKit {
-  deps: Deps;
-  render(ctx: Context, body: Html, status?: number): void;
-  pageOf(ctx: Context): PageContext;
-  need(ctx: Context): ConsoleIdentity;
-  formField(ctx: Context, name: string): string;
-}
 
 const FLASHES: Record<string, Flash> = {
   created: { kind: 'ok', text: 'Created.' },
   updated: { kind: 'ok', text: 'Updated.' },
   deleted: { kind: 'ok', text: 'Deleted.' },
 };
-
-/** A refused change (validation, conflict) is shown on the page; anything else propagates. */
-function refusal(err: unknown): string {
-  if (!(err instanceof ApiError) || err.status >= 500 || err.status === 404) throw err;
-  const details = err.extra.details?.map((d) => `${d.path}: ${d.message}`).join('; ');
-  return details ? `${err.message} ${details}` : err.message;
-}
 
 export function addThreadAndPolicyRoutes(router: Router, kit: ConsoleKit): void {
   const { deps, render, pageOf, need, formField } = kit;

@@ -1,9 +1,9 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { ApiError } from '../lib/errors.js';
+import type { ApiError } from '../lib/errors.js';
 import { callApi } from './api-bridge.js';
 import type { Flash } from './layout.js';
-import type { ConsoleKit } from './routes-policies.js';
+import { refusal, type ConsoleKit } from './kit.js';
 import type { ConsoleIdentity } from './sessions.js';
 import * as views from './views-webhooks.js';
 
@@ -11,12 +11,6 @@ const FLASHES: Record<string, Flash> = {
   deleted: { kind: 'ok', text: 'Endpoint deleted.' },
   replayed: { kind: 'ok', text: 'Event sent again.' },
 };
-
-function refusal(err: unknown): string {
-  if (!(err instanceof ApiError) || err.status >= 500 || err.status === 404) throw err;
-  const details = err.extra.details?.map((d) => `${d.path}: ${d.message}`).join('; ');
-  return details ? `${err.message} ${details}` : err.message;
-}
 
 export function addWebhookRoutes(router: Router, kit: ConsoleKit): void {
   const { deps, render, pageOf, need, formField } = kit;
