@@ -265,7 +265,7 @@ export function mountConsole(app: Koa, deps: Deps): void {
       ctx,
       who.org.id,
       cursor,
-      () => resolveSession(deps, repo, token)?.org.id === who.org.id,
+      () => resolveSession(deps, repo, token, { touch: false })?.org.id === who.org.id,
     );
   });
 

@@ -106,9 +106,15 @@ export interface ConsoleIdentity {
 
 /**
  * Resolves a session cookie: unknown, revoked, idle too long or past its absolute expiry is no
- * session. The organization must still be one the person owns.
+ * session. The organization must still be one the person owns. Only what the person does counts as
+ * use (`touch`): an open live-events page alone does not keep a session from going idle.
  */
-export function resolveSession(deps: Deps, repo: ConsoleRepo, token: string): ConsoleIdentity | null {
+export function resolveSession(
+  deps: Deps,
+  repo: ConsoleRepo,
+  token: string,
+  options: { touch: boolean } = { touch: true },
+): ConsoleIdentity | null {
   const session = repo.sessionByTokenHash(sha256Hex(token));
   if (!session || session.revoked_at) return null;
   const now = deps.clock.now();
@@ -117,7 +123,7 @@ export function resolveSession(deps: Deps, repo: ConsoleRepo, token: string): Co
   const orgs = repo.ownedOrgs(session.email);
   const org = orgs.find((o) => o.id === session.org_id);
   if (!org) return null;
-  if (now.getTime() - new Date(session.last_seen_at).getTime() > TOUCH_INTERVAL_MS) {
+  if (options.touch && now.getTime() - new Date(session.last_seen_at).getTime() > TOUCH_INTERVAL_MS) {
     repo.touchSession(session.id, toIso(now));
   }
   return { session, org, orgs, auth: ownerAuth(session, org) };

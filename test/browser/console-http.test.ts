@@ -4,6 +4,7 @@ import { startTestServer, type TestServer } from '../harness/server.js';
 /** The console's security rules at the HTTP level: cookies, CSRF, expiry, attempt limits, assets. */
 let server: TestServer;
 const email = `console-http-${Date.now()}@example.com`;
+let firstOrgId = '';
 
 beforeAll(async () => {
   server = await startTestServer({
@@ -12,7 +13,7 @@ beforeAll(async () => {
     consoleIdle: 10 * 60_000,
     consoleSessionMax: 60 * 60_000,
   });
-  await server.signupOrg(email, 'First org');
+  firstOrgId = (await server.signupOrg(email, 'First org')).orgId;
 });
 afterAll(async () => {
   await server.close();
@@ -145,6 +146,32 @@ describe('operator console over HTTP', () => {
     }
     server.clock.advance(9 * 60_000);
     expect((await busy.request('GET', '/console/sessions')).location).toBe('/console/sign-in');
+  });
+
+  it('does not count an open live-events stream as use: the session still goes idle and the stream ends', async () => {
+    const client = new Client();
+    await client.signIn();
+    const controller = new AbortController();
+    const response = await fetch(`${server.url}/console/events/stream`, {
+      headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+      signal: controller.signal,
+    });
+    expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = response.body!.getReader();
+    await reader.read();
+    // Each notice is handled (a microtask, then the pump) before the clock moves on.
+    const notice = async () => {
+      server.deps.bus.notify(firstOrgId, 0);
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    server.clock.advance(9 * 60_000);
+    await notice();
+    server.clock.advance(9 * 60_000);
+    await notice();
+    const ended = await reader.read();
+    expect(ended.done).toBe(true);
+    expect((await client.request('GET', '/console/sessions')).location).toBe('/console/sign-in');
+    controller.abort();
   });
 
   it('refuses changes without the CSRF token, and signs out for good', async () => {
