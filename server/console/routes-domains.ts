@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { callApi } from './api-bridge.js';
 import type { ConsoleKit } from './kit.js';
 import type { ConsoleIdentity } from './sessions.js';
-import * as views from './views.js';
+import * as views from './views-domains.js';
 
 /** Domains: records with their state and exact values, verify now, DMARC report summaries. */
 export function addDomainRoutes(router: Router, kit: ConsoleKit): void {

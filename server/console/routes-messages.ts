@@ -7,7 +7,7 @@ import { parseFilterLine } from './filter-line.js';
 import { formList, isHtmx, type ConsoleKit } from './kit.js';
 import type { Flash } from './layout.js';
 import type { ConsoleIdentity } from './sessions.js';
-import * as views from './views.js';
+import * as views from './views-messages.js';
 
 /** Untrusted mail HTML: no script, no form, no remote load; its styles may stay (they fetch nothing by themselves). */
 const MAIL_CSP =
