@@ -113,10 +113,17 @@ export function addMessageRoutes(router: Router, kit: ConsoleKit): void {
         views.messagesPage(pageOf(ctx), line, [], null, { kind: 'error', text: parsed.error }),
         422,
       );
+    const filter = { ...parsed.filter };
+    // `mailbox:` may name an address as well as an id; another org's address is simply no mailbox.
+    if (filter.mailbox_id?.includes('@')) {
+      const address = filter.mailbox_id.toLowerCase();
+      const ours = deps.repos.mailboxes.holdersOfAddress(address).find((m) => m.org_id === who.org.id);
+      filter.mailbox_id = ours?.id ?? address;
+    }
     let page: { data: MessageViewT[]; next_cursor: string | null };
     try {
       page = await callApi(deps, ctx, who, 'get', '/v1/messages', {
-        query: { ...parsed.filter, cursor, limit: '50' },
+        query: { ...filter, cursor, limit: '50' },
       });
     } catch (err) {
       if (!(err instanceof ApiError) || err.status >= 500) throw err;

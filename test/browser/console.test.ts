@@ -224,6 +224,12 @@ describe.skipIf(!available)('operator console in a real browser', () => {
       .poll(() => page.locator('#messages tbody tr').allTextContents())
       .toEqual([expect.stringContaining('Zebra invoice')]);
     await shot('messages');
+    await page.getByLabel('Filter').fill(`mailbox:${owner.address} subject:zebra`);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => page.locator('#messages tbody tr').count()).toBe(1);
+    await page.getByLabel('Filter').fill('mailbox:nobody@elsewhere.test');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByText('No such mailbox.').waitFor();
     await page.getByLabel('Filter').fill('after:someday');
     await page.getByRole('button', { name: 'Search' }).click();
     await page.getByText('after: takes a date').waitFor();
