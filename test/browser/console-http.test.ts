@@ -95,6 +95,20 @@ describe('operator console over HTTP', () => {
     expect(missing.headers.get('content-type')).toMatch(/text\/html/);
   });
 
+  it('marks cookies Secure when the public URL is https, and HttpOnly and SameSite=Lax always', async () => {
+    const plain = (await fetch(`${server.url}/console/sign-in`)).headers.getSetCookie();
+    expect(plain.join('\n')).toMatch(/lb_csrf=[^;]+; path=\/console; samesite=lax; httponly/i);
+    expect(plain.join('\n')).not.toMatch(/secure/i);
+    const https = await startTestServer({ publicUrl: 'https://console.example.test' });
+    try {
+      const cookies = (await fetch(`${https.url}/console/sign-in`)).headers.getSetCookie();
+      expect(cookies.length).toBeGreaterThan(0);
+      for (const cookie of cookies) expect(cookie).toMatch(/; secure/i);
+    } finally {
+      await https.close();
+    }
+  });
+
   it('does not tell whether an email owns an organization, and mails nothing when it does not', async () => {
     const client = new Client();
     const stranger = `nobody-${Date.now()}@example.com`;
