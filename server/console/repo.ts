@@ -131,14 +131,6 @@ export class ConsoleStatsRepo {
       .all(orgId, limit) as EventRow[];
   }
 
-  lastSeq(orgId: string): number {
-    return (
-      this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE org_id = ?').get(orgId) as {
-        seq: number;
-      }
-    ).seq;
-  }
-
   overview(orgId: string, dayStart: string, since24h: string): OverviewCounts {
     const messages = this.db
       .prepare(
