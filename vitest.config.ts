@@ -26,6 +26,7 @@ export default defineConfig({
             'test/integration/**/*.test.ts',
             'test/e2e/**/*.test.ts',
             'test/reliability/**/*.test.ts',
+            'test/browser/**/*.test.ts',
           ],
           pool: 'forks',
           sequence: { groupOrder: 1 },

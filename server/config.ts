@@ -165,6 +165,18 @@ export const settings = {
     10,
     'Distinct client IPs failing on one address in the window that count as a spread attack; then every client that failed there is locked, while a client with no failures may still log in.',
   ),
+  consoleIdle: setting(
+    'LOFTBOX_CONSOLE_IDLE',
+    duration,
+    '30m',
+    'Operator console: a session unused this long ends (idle expiry).',
+  ),
+  consoleSessionMax: setting(
+    'LOFTBOX_CONSOLE_SESSION_MAX',
+    duration,
+    '12h',
+    'Operator console: a session ends this long after sign-in however active (absolute expiry).',
+  ),
   mxHost: setting(
     'LOFTBOX_MX_HOST',
     hostname.nullable(),

@@ -217,7 +217,6 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   announce(`listening http ${hostForUrl(address.address)}:${address.port}`);
   log.info({ event: 'http.listening', host: address.address, port: address.port }, 'http listening');
 
-
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {

@@ -2,6 +2,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa, { type Context, type Middleware } from 'koa';
 import type { z } from 'zod';
+import { consoleEntry, mountConsole } from '../console/router.js';
 import type { Deps } from '../deps.js';
 import { ApiError } from '../lib/errors.js';
 import { requireKey } from './middleware/auth.js';
@@ -70,6 +71,8 @@ export function createApp(deps: Deps): Koa {
   const router = buildRouter(deps, allRoutes);
   app.use(requestId);
   app.use(errorHandler(deps.log));
+  app.use(consoleEntry);
+  mountConsole(app, deps);
   app.use(router.routes());
   // Non-throwing mode keeps the Allow header on 405 (RFC 9110 §15.5.6); the error handler adds the body.
   app.use(router.allowedMethods());

@@ -1,7 +1,7 @@
 import type { Deps } from '../deps.js';
 import { sendSystemMessage } from '../outbound/send.js';
 
-export type SystemMailKind = 'signup_code' | 'welcome' | 'claim_code';
+export type SystemMailKind = 'signup_code' | 'welcome' | 'claim_code' | 'console_code';
 
 /** Mail the server sends on its own behalf (codes, welcome, claim), never on a tenant's. */
 export interface SystemMail {
