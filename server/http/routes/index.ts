@@ -13,7 +13,7 @@ import { inboxRoutes } from './inbox.js';
 import { keyRoutes } from './keys.js';
 import { mailboxRoutes } from './mailboxes.js';
 import { messageRoutes } from './messages.js';
-import { metaRoutes } from './meta.js';
+import { metaRoutes, openApiRoute } from './meta.js';
 import { outgoingRoutes } from './outgoing.js';
 import { suppressionRoutes } from './suppressions.js';
 import { streamRoutes } from './stream.js';
@@ -23,6 +23,7 @@ import { webhookRoutes } from './webhooks.js';
 /** Every HTTP route the server has; the router and openapi.json are both built from this list. */
 export const allRoutes: RouteDef[] = [
   ...metaRoutes,
+  openApiRoute(() => allRoutes),
   ...authRoutes,
   ...keyRoutes,
   ...agentRoutes,

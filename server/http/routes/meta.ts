@@ -4,7 +4,7 @@ import { canWrite } from '../../db/storage-faults.js';
 import type { Deps } from '../../deps.js';
 import { VERSION } from '../../version.js';
 import { buildOpenApi } from '../openapi.js';
-import { route } from '../route.js';
+import { route, type RouteDef } from '../route.js';
 import { llmsTxt } from './llms-txt.js';
 import { claimPage } from './claim-page.js';
 import { Organization, organizationOut } from './serializers.js';
@@ -71,19 +71,6 @@ export const metaRoutes = [
   }),
   route({
     method: 'get',
-    path: '/openapi.json',
-    tag,
-    summary: 'This document: OpenAPI 3.1, generated from the schemas that validate requests',
-    access: { public: true },
-    responses: { 200: { description: 'OpenAPI 3.1 document', contentType: 'application/json' } },
-    async handler({ deps }) {
-      // Imported here: the route list includes this very route.
-      const { allRoutes } = await import('./index.js');
-      return { body: buildOpenApi(allRoutes, deps.publicUrl()) };
-    },
-  }),
-  route({
-    method: 'get',
     path: '/llms.txt',
     tag,
     summary: 'Plain-text guide for agents',
@@ -125,3 +112,21 @@ export const metaRoutes = [
     },
   }),
 ];
+
+/**
+ * `/openapi.json`, built from the route list it belongs to; the list is passed in (not imported) so
+ * the route modules and their index do not import each other.
+ */
+export function openApiRoute(routes: () => RouteDef[]): RouteDef {
+  return route({
+    method: 'get',
+    path: '/openapi.json',
+    tag,
+    summary: 'This document: OpenAPI 3.1, generated from the schemas that validate requests',
+    access: { public: true },
+    responses: { 200: { description: 'OpenAPI 3.1 document', contentType: 'application/json' } },
+    handler({ deps }) {
+      return { body: buildOpenApi(routes(), deps.publicUrl()) };
+    },
+  });
+}
