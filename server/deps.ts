@@ -31,7 +31,7 @@ import { ByteBudget } from './smtp/data-limits.js';
 import { createGuardedDispatcher } from './events/ssrf.js';
 import type { Logger } from './lib/logger.js';
 import type { DnsResolve } from './lib/resolver.js';
-import { PipelineSystemMailer, type SystemMailer } from './mail/system-mailer.js';
+import type { SystemMailer } from './mail/system-mailer.js';
 import { LoginGuard } from './policy/login-guard.js';
 import { RateLimiter } from './policy/rate-limit.js';
 
@@ -104,7 +104,8 @@ export interface DepsInput {
   secret: Buffer;
   publicUrl(): string;
   resolve: DnsResolve;
-  mailer?: SystemMailer;
+  /** Builds the system mailer from the finished deps (it sends through the same pipeline as tenants). */
+  mailer: (deps: Deps) => SystemMailer;
   dialer?: Dispatcher;
 }
 
@@ -135,8 +136,9 @@ export function buildDeps(input: DepsInput): Deps {
     dmarcReports: new DmarcReportsRepo(db),
     postmaster: new PostmasterRepo(db),
   };
+  const { mailer, ...seams } = input;
   const deps: Omit<Deps, 'mailer'> & { mailer?: SystemMailer } = {
-    ...input,
+    ...seams,
     ids,
     repos,
     mxHost: config.mxHost ?? `mx.${config.mailDomain}`,
@@ -165,6 +167,6 @@ export function buildDeps(input: DepsInput): Deps {
     },
   };
   // The system mailer needs the finished deps: it sends through the same pipeline as tenants.
-  deps.mailer = input.mailer ?? new PipelineSystemMailer(deps as Deps);
+  deps.mailer = mailer(deps as Deps);
   return deps as Deps;
 }

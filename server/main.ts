@@ -26,6 +26,7 @@ import { createKeyAuthenticator } from './imap/auth.js';
 import { createImapServer } from './imap/server.js';
 import { attachEventStream } from './events/ws-stream.js';
 import { WebhookDispatcher } from './events/webhook-dispatcher.js';
+import { PipelineSystemMailer } from './mail/pipeline-mailer.js';
 import type { SystemMailer } from './mail/system-mailer.js';
 
 export interface StartOptions {
@@ -103,7 +104,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     secret,
     publicUrl: () => (config.publicUrl ?? httpUrl).replace(/\/+$/, ''),
     resolve: options.resolve ?? createResolver(config.dnsServers),
-    ...(options.mailer ? { mailer: options.mailer } : {}),
+    mailer: (built) => options.mailer ?? new PipelineSystemMailer(built),
   });
 
   const inbound = new InboundProcessor(deps);

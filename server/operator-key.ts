@@ -1,3 +1,4 @@
+import { PipelineSystemMailer } from './mail/pipeline-mailer.js';
 import type { ServerConfig } from './config.js';
 import { loadOrCreateSecret, prepareDataDir } from './data-dir.js';
 import { migrate, openDatabase } from './db/open.js';
@@ -30,6 +31,7 @@ export function operatorKeyFromDataDir(config: ServerConfig): {
       secret: loadOrCreateSecret(dataDir.root),
       publicUrl: () => config.publicUrl ?? '',
       resolve: createResolver(config.dnsServers),
+      mailer: (built) => new PipelineSystemMailer(built),
     });
     const { key, mailbox } = mintOperatorKey(deps);
     return {
