@@ -4,7 +4,7 @@ import { ApiError } from '../lib/errors.js';
 import type { MessageViewT } from '../messages/views.js';
 import { callApi } from './api-bridge.js';
 import { parseFilterLine } from './filter-line.js';
-import { formList, isHtmx, type ConsoleKit } from './kit.js';
+import { formList, isHtmx, refusal, type ConsoleKit } from './kit.js';
 import type { Flash } from './layout.js';
 import type { ConsoleIdentity } from './sessions.js';
 import * as views from './views-messages.js';
@@ -151,13 +151,38 @@ export function addMessageRoutes(router: Router, kit: ConsoleKit): void {
     return (row?.raw_hash && deps.repos.blobs.get(row.raw_hash)) || null;
   };
 
-  router.get('/messages/:id', async (ctx) => {
-    const who = need(ctx);
+  const renderMessage = async (ctx: Context, who: ConsoleIdentity, flash: Flash) => {
     const m = await loadMessage(ctx, who);
     const timelines = deps.repos.deliveries
       .forMessage(who.org.id, m.id)
       .map((delivery) => ({ delivery, attempts: deps.repos.deliveries.attempts(delivery.id) }));
-    render(ctx, views.messagePage(pageOf(ctx), m, timelines, rawOf(m), null));
+    render(ctx, views.messagePage(pageOf(ctx), m, timelines, rawOf(m), flash));
+  };
+  const DELIVERY_DONE: Record<string, string> = {
+    retried: 'The deferred recipients are being tried now.',
+    cancelled: 'The waiting recipients were cancelled.',
+  };
+  router.get('/messages/:id', async (ctx) => {
+    const done = typeof ctx.query.delivery === 'string' ? DELIVERY_DONE[ctx.query.delivery] : undefined;
+    await renderMessage(ctx, need(ctx), done ? { kind: 'ok', text: done } : null);
+  });
+  // Retry now and cancel, through the API's own routes (same scope check, same 404 for other orgs).
+  router.post('/messages/:id/delivery', async (ctx) => {
+    const who = need(ctx);
+    const act = formField(ctx, 'act');
+    if (act !== 'retry' && act !== 'cancel') {
+      throw new ApiError(422, 'validation_error', 'Choose retry or cancel.');
+    }
+    const id = ctx.params.id ?? '';
+    try {
+      await callApi(deps, ctx, who, 'post', `/v1/messages/{id}/${act}`, { params: { id } });
+    } catch (err) {
+      return renderMessage(ctx, who, { kind: 'error', text: refusal(err) });
+    }
+    ctx.status = 303;
+    ctx.redirect(
+      `/console/messages/${encodeURIComponent(id)}?delivery=${act === 'retry' ? 'retried' : 'cancelled'}`,
+    );
   });
   router.get('/messages/:id/body', async (ctx) => {
     const who = need(ctx);

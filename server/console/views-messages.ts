@@ -215,6 +215,19 @@ function headerBlock(raw: Buffer | null): string {
   return end === -1 ? text : text.slice(0, end);
 }
 
+/** Retry now while a recipient is deferred; cancel while one is still waiting (never one in flight). */
+function deliveryActions(page: PageContext, id: string, timelines: Timeline[]): Html | string {
+  const statuses = timelines.map((t) => t.delivery.status);
+  const canRetry = statuses.includes('deferred');
+  const canCancel = statuses.some((s) => s === 'queued' || s === 'deferred');
+  if (!canRetry && !canCancel) return '';
+  return html`<form method="post" action="/console/messages/${id}/delivery" class="actions">
+    ${csrfField(page)}
+    ${canRetry ? html`<button type="submit" name="act" value="retry">Retry now</button>` : ''}
+    ${canCancel ? html`<button type="submit" name="act" value="cancel" class="danger">Cancel delivery</button>` : ''}
+  </form>`;
+}
+
 export function messagePage(
   page: PageContext,
   m: MessageViewT,
@@ -358,6 +371,7 @@ export function messagePage(
         m.direction === 'outgoing'
           ? html`<section aria-labelledby="dl-h">
               <h2 id="dl-h">Delivery</h2>
+              ${deliveryActions(page, m.id, timelines)}
               ${
                 timelines.length === 0
                   ? html`<p class="empty">No deliveries.</p>`

@@ -197,6 +197,32 @@ describe.skipIf(!available)('operator console in a real browser', () => {
     });
   });
 
+  it('retries a deferred recipient now and then cancels it from the delivery timeline', async () => {
+    mx.playbook.rcptTo = (address) =>
+      address.startsWith('slow@') ? { code: 451, message: '4.7.1 Greylisted, try later' } : null;
+    try {
+      const sent = await send('Greylisted hello', 'slow@dest.test');
+      expect(sent.body.status).toBe('queued');
+      await drain();
+      await page.goto(`${server.url}/console/messages/${sent.body.id}`);
+      await page.locator('.timeline').getByText('attempt 1').waitFor();
+      await page.getByRole('button', { name: 'Retry now' }).click();
+      await page.getByText('The deferred recipients are being tried now.').waitFor();
+      await drain();
+      await page.reload();
+      await page.locator('.timeline').getByText('attempt 2').waitFor();
+
+      await page.getByRole('button', { name: 'Cancel delivery' }).click();
+      await page.getByText('The waiting recipients were cancelled.').waitFor();
+      expect(await page.locator('#message-status').textContent()).toBe('failed');
+      expect(await page.getByRole('button', { name: 'Retry now' }).count()).toBe(0);
+      const api = await server.api('GET', `/v1/messages/${sent.body.id}`, { key: owner.key });
+      expect(api.body.status).toBe('failed');
+    } finally {
+      delete mx.playbook.rcptTo;
+    }
+  });
+
   it('rejects two held messages at once', async () => {
     const first = await send('Bulk one');
     const second = await send('Bulk two');

@@ -167,6 +167,26 @@ export class DeliveriesRepo {
       .run({ ...patch, at, id });
   }
 
+  /** Makes a message's deferred deliveries due now; returns how many. */
+  retryDeferred(orgId: string, messageId: string, now: string): number {
+    return this.db
+      .prepare(
+        `UPDATE deliveries SET next_attempt_at = @now, updated_at = @now
+         WHERE org_id = @orgId AND message_id = @messageId AND status = 'deferred'`,
+      )
+      .run({ orgId, messageId, now }).changes;
+  }
+
+  /** Takes a message's waiting deliveries (queued or deferred, not in flight) out of the queue for good. */
+  cancelWaiting(orgId: string, messageId: string, reason: string, now: string): number {
+    return this.db
+      .prepare(
+        `UPDATE deliveries SET status = 'cancelled', lease_until = NULL, last_response = @reason, updated_at = @now
+         WHERE org_id = @orgId AND message_id = @messageId AND status IN ('queued', 'deferred')`,
+      )
+      .run({ orgId, messageId, reason, now }).changes;
+  }
+
   /** Moves held deliveries of a message into the queue (approval) or out of it for good (rejection). */
   releaseHeld(
     orgId: string,

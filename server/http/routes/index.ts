@@ -4,6 +4,7 @@ import { approvalPolicyRoutes } from './approval-policies.js';
 import { attachmentRoutes } from './attachments.js';
 import { autoconfigRoutes } from './autoconfig.js';
 import { authRoutes } from './auth.js';
+import { deliveryRoutes } from './deliveries.js';
 import { distributionRoutes } from './distribution.js';
 import { dmarcRoutes } from './dmarc.js';
 import { domainRoutes } from './domains.js';
@@ -30,6 +31,7 @@ export const allRoutes: RouteDef[] = [
   ...mailboxRoutes,
   ...inboxRoutes,
   ...outgoingRoutes,
+  ...deliveryRoutes,
   ...messageRoutes,
   ...attachmentRoutes,
   ...threadRoutes,
