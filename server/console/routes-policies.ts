@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { ApiError } from '../lib/errors.js';
+import { ApiError } from '../lib/errors.js';
 import type { MessageViewT } from '../messages/views.js';
 import { callApi } from './api-bridge.js';
 import type { Flash } from './layout.js';
@@ -112,6 +112,45 @@ export function addThreadAndPolicyRoutes(router: Router, kit: ConsoleKit): void 
       'created',
     ),
   );
+  const loadPolicy = async (ctx: Context, who: ConsoleIdentity): Promise<views.PolicyOut> => {
+    const policies = await callApi<{ data: views.PolicyOut[] }>(
+      deps,
+      ctx,
+      who,
+      'get',
+      '/v1/approval-policies',
+      {
+        query: { limit: '100' },
+      },
+    );
+    const policy = policies.data.find((p) => p.id === ctx.params.id);
+    if (!policy) throw new ApiError(404, 'not_found', 'The approval policy does not exist.');
+    return policy;
+  };
+  router.get('/policies/approval/:id', async (ctx) => {
+    render(ctx, views.approvalPolicyPage(pageOf(ctx), await loadPolicy(ctx, need(ctx)), null));
+  });
+  router.post('/policies/approval/:id', async (ctx) => {
+    const who = need(ctx);
+    const policy = await loadPolicy(ctx, who);
+    try {
+      await callApi(deps, ctx, who, 'patch', '/v1/approval-policies/{id}', {
+        params: { id: policy.id },
+        body: {
+          name: formField(ctx, 'name'),
+          action: formField(ctx, 'action'),
+          recipient_domain: optional(ctx, 'recipient_domain'),
+          recipient_pattern: optional(ctx, 'recipient_pattern'),
+          reason: optional(ctx, 'reason'),
+        },
+      });
+    } catch (err) {
+      const flash = { kind: 'error' as const, text: refusal(err) };
+      return render(ctx, views.approvalPolicyPage(pageOf(ctx), policy, flash), (err as ApiError).status);
+    }
+    ctx.status = 303;
+    ctx.redirect('/console/policies?done=updated');
+  });
   router.post(
     '/policies/approval/:id/toggle',
     change(async (ctx, who) => {

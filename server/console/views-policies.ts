@@ -110,6 +110,68 @@ const deleteButton = (page: PageContext, action: string, label: string): Html =>
     ${csrfField(page)}<button type="submit" class="danger" aria-label="${label}">Delete</button>
   </form>`;
 
+/** The fields of an approval policy, empty for a new one or filled with the one being edited. */
+function approvalPolicyFields(p?: PolicyOut): Html {
+  const option = (value: string, label: string) =>
+    html`<option value="${value}" ${p?.action === value ? 'selected' : ''}>${label}</option>`;
+  return html`<label for="ap-name">Name</label
+    ><input type="text" id="ap-name" name="name" required maxlength="200" value="${p?.name ?? ''}" />
+    <label for="ap-action">Action</label>
+    <select id="ap-action" name="action">
+      ${option('require_approval', 'Hold for approval')} ${option('block', 'Block')}
+    </select>
+    <label for="ap-domain">Recipient domain</label>
+    <input
+      type="text"
+      id="ap-domain"
+      name="recipient_domain"
+      maxlength="253"
+      value="${p?.recipient_domain ?? ''}"
+    />
+    <label for="ap-pattern">Recipient pattern</label>
+    <input
+      type="text"
+      id="ap-pattern"
+      name="recipient_pattern"
+      maxlength="320"
+      placeholder="*@example.com"
+      value="${p?.recipient_pattern ?? ''}"
+    />
+    <label for="ap-reason">Reason shown to reviewers</label>
+    <input
+      type="text"
+      id="ap-reason"
+      name="reason"
+      maxlength="500"
+      class="wide"
+      value="${p?.reason ?? ''}"
+    />`;
+}
+
+/** One approval policy's edit form. */
+export function approvalPolicyPage(page: PageContext, p: PolicyOut, flash: Flash): Html {
+  return layout(
+    page,
+    `Edit ${p.name}`,
+    'policies',
+    html`<p><a href="/console/policies">← Policies</a></p>
+      <h1>Edit approval policy</h1>
+      ${flashBox(flash)}
+      <form method="post" action="/console/policies/approval/${p.id}">
+        ${csrfField(page)}
+        <fieldset>
+          <legend>${p.name}</legend>
+          ${approvalPolicyFields(p)}
+          <p class="muted">
+            The API keeps a match field that is left empty (null means absent); delete and re-create the
+            policy to drop one.
+          </p>
+          <p><button type="submit" class="primary">Save policy</button></p>
+        </fieldset>
+      </form>`,
+  );
+}
+
 export function policiesPage(
   page: PageContext,
   policies: PolicyOut[],
@@ -164,6 +226,9 @@ export function policiesPage(
                                 ${p.enabled ? 'Disable' : 'Enable'}
                               </button>
                             </form>
+                            <a href="/console/policies/approval/${p.id}" aria-label="Edit policy ${p.name}"
+                              >Edit</a
+                            >
                             ${deleteButton(page, `/console/policies/approval/${p.id}/delete`, `Delete policy ${p.name}`)}
                           </td>
                         </tr>`,
@@ -176,25 +241,7 @@ export function policiesPage(
           ${csrfField(page)}
           <fieldset>
             <legend>New approval policy</legend>
-            <label for="ap-name">Name</label
-            ><input type="text" id="ap-name" name="name" required maxlength="200" />
-            <label for="ap-action">Action</label>
-            <select id="ap-action" name="action">
-              <option value="require_approval">Hold for approval</option>
-              <option value="block">Block</option>
-            </select>
-            <label for="ap-domain">Recipient domain</label>
-            <input type="text" id="ap-domain" name="recipient_domain" maxlength="253" />
-            <label for="ap-pattern">Recipient pattern</label>
-            <input
-              type="text"
-              id="ap-pattern"
-              name="recipient_pattern"
-              maxlength="320"
-              placeholder="*@example.com"
-            />
-            <label for="ap-reason">Reason shown to reviewers</label>
-            <input type="text" id="ap-reason" name="reason" maxlength="500" class="wide" />
+            ${approvalPolicyFields()}
             <p><button type="submit" class="primary">Create policy</button></p>
           </fieldset>
         </form>

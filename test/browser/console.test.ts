@@ -434,7 +434,7 @@ describe.skipIf(!available)('operator console in a real browser', () => {
     expect(approve.headers().location).toContain('failed=1');
   });
 
-  it('creates, disables and deletes approval policies, suppressions and inbound rules', async () => {
+  it('creates, edits, disables and deletes approval policies, suppressions and inbound rules', async () => {
     await page.goto(`${server.url}/console/policies`);
     await page.getByLabel('Name', { exact: true }).fill('Block rivals');
     await page.getByLabel('Action').selectOption('block');
@@ -445,6 +445,14 @@ describe.skipIf(!available)('operator console in a real browser', () => {
     await page.locator('#policies tr', { hasText: 'Block rivals' }).waitFor();
     expect((await send('Hello rival', 'ceo@rival.test')).body.status).toBe('blocked');
     await shot('policies');
+    await page.getByRole('link', { name: 'Edit policy Block rivals' }).click();
+    expect(await page.getByLabel('Recipient domain').inputValue()).toBe('rival.test');
+    await page.getByLabel('Action').selectOption('require_approval');
+    await page.getByLabel('Recipient domain').fill('rivals.test');
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    await page.getByText('Updated.').waitFor();
+    expect((await send('Hello old rival', 'ceo@rival.test')).body.status).toBe('queued');
+    expect((await send('Hello new rival', 'ceo@rivals.test')).body.status).toBe('pending_approval');
     await page
       .locator('#policies tr', { hasText: 'Block rivals' })
       .getByRole('button', { name: 'Disable' })
