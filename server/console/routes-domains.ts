@@ -1,13 +1,15 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { callApi } from './api-bridge.js';
-import type { ConsoleKit } from './kit.js';
+import type { ApiError } from '../lib/errors.js';
+import { refusal, type ConsoleKit } from './kit.js';
+import type { Flash } from './layout.js';
 import type { ConsoleIdentity } from './sessions.js';
 import * as views from './views-domains.js';
 
 /** Domains: records with their state and exact values, verify now, DMARC report summaries. */
 export function addDomainRoutes(router: Router, kit: ConsoleKit): void {
-  const { deps, render, pageOf, need } = kit;
+  const { deps, render, pageOf, need, formField } = kit;
 
   type ReportOut = {
     id: string;
@@ -41,18 +43,27 @@ export function addDomainRoutes(router: Router, kit: ConsoleKit): void {
       }));
   };
   type DomainOut = { id: string; domain: string; status: string; last_checked_at: string | null };
-  router.get('/domains', async (ctx) => {
-    const who = need(ctx);
+  const renderDomains = async (ctx: Context, who: ConsoleIdentity, flash: Flash, status = 200) => {
     const list = await callApi<{ data: DomainOut[] }>(deps, ctx, who, 'get', '/v1/domains', {
       query: { limit: '100' },
     });
-    render(
-      ctx,
-      views.domainsPage(
-        pageOf(ctx),
-        list.data.filter((d) => d.status !== 'deleted'),
-      ),
-    );
+    const live = list.data.filter((d) => d.status !== 'deleted');
+    render(ctx, views.domainsPage(pageOf(ctx), live, flash), status);
+  };
+  router.get('/domains', async (ctx) => renderDomains(ctx, need(ctx), null));
+  // Adding goes through the API's own route: the same normalisation, IDN, public-suffix and taken checks.
+  router.post('/domains', async (ctx) => {
+    const who = need(ctx);
+    let added: DomainOut;
+    try {
+      added = await callApi<DomainOut>(deps, ctx, who, 'post', '/v1/domains', {
+        body: { domain: formField(ctx, 'domain').trim() },
+      });
+    } catch (err) {
+      return renderDomains(ctx, who, { kind: 'error', text: refusal(err) }, (err as ApiError).status);
+    }
+    ctx.status = 303;
+    ctx.redirect(`/console/domains/${encodeURIComponent(added.id)}`);
   });
   router.get('/domains/:id', async (ctx) => {
     const who = need(ctx);

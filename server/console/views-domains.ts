@@ -13,16 +13,18 @@ export interface DomainRecord {
 export function domainsPage(
   page: PageContext,
   domains: { id: string; domain: string; status: string; last_checked_at: string | null }[],
+  flash: Flash,
 ): Html {
   return layout(
     page,
     'Domains',
     'domains',
     html`<h1>Domains</h1>
+      ${flashBox(flash)}
       ${
         domains.length === 0
           ? html`<p class="empty">
-              No custom domains. Add one through the API or the CLI (<code>loftbox domains add</code>).
+              No custom domains yet. Add one below, then publish the records it lists.
             </p>`
           : html`<div class="table-wrap">
               <table>
@@ -45,7 +47,23 @@ export function domainsPage(
                 </tbody>
               </table>
             </div>`
-      }`,
+      }
+      <form method="post" action="/console/domains">
+        ${csrfField(page)}
+        <fieldset>
+          <legend>Add a custom domain</legend>
+          <label for="domain-name">Domain</label>
+          <input
+            type="text"
+            id="domain-name"
+            name="domain"
+            required
+            maxlength="253"
+            placeholder="example.com"
+          />
+          <p><button type="submit" class="primary">Add domain</button></p>
+        </fieldset>
+      </form>`,
   );
 }
 

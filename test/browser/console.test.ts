@@ -338,11 +338,17 @@ describe.skipIf(!available)('operator console in a real browser', () => {
   });
 
   it('shows domain records turning valid once the DNS zone publishes them', async () => {
-    const added = await server.api('POST', '/v1/domains', { key: owner.key, body: { domain: 'brand.test' } });
-    expect(added.status).toBe(201);
     await page.goto(`${server.url}/console/domains`);
-    await page.getByRole('link', { name: 'brand.test' }).click();
+    await page.getByLabel('Domain', { exact: true }).fill('not a domain');
+    await page.getByRole('button', { name: 'Add domain' }).click();
+    await page.getByRole('alert').waitFor();
+    await page.getByLabel('Domain', { exact: true }).fill('Brand.test');
+    await page.getByRole('button', { name: 'Add domain' }).click();
     await page.locator('#records').waitFor();
+    const listed = (await server.api('GET', '/v1/domains', { key: owner.key })).body.data as Json[];
+    const added = { body: listed.find((d) => d.domain === 'brand.test') as Json };
+    expect(added.body).toBeDefined();
+    expect(new URL(page.url()).pathname).toBe(`/console/domains/${String(added.body.id)}`);
     expect(await page.locator('#records tbody tr .badge').allTextContents()).not.toContain('valid');
     const dns = (await server.api('GET', `/v1/domains/${added.body.id}/dns`, { key: owner.key }))
       .body as Json;
