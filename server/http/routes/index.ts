@@ -15,6 +15,7 @@ import { mailboxRoutes } from './mailboxes.js';
 import { messageRoutes } from './messages.js';
 import { metaRoutes } from './meta.js';
 import { outgoingRoutes } from './outgoing.js';
+import { organizationRoutes } from './organization.js';
 import { suppressionRoutes } from './suppressions.js';
 import { streamRoutes } from './stream.js';
 import { threadRoutes } from './threads.js';
@@ -42,4 +43,5 @@ export const allRoutes: RouteDef[] = [
   ...dmarcRoutes,
   ...autoconfigRoutes,
   ...distributionRoutes,
+  ...organizationRoutes,
 ];

@@ -51,6 +51,9 @@ const RESERVED_HEADERS = new Set([
   'resent-to',
   'resent-date',
   'resent-message-id',
+  // The loop guard's headers (CONTRACT §12): agent mail is always auto-generated and counts its hops.
+  'auto-submitted',
+  'x-loftbox-hops',
 ]);
 // RFC 5322 §3.6.8: a field name is printable US-ASCII except the colon.
 const headerName = z
