@@ -113,7 +113,11 @@ export const outgoingRoutes = [
     // base64 attachments inflate by a third; the composed message is checked against the real limit.
     bodyLimit: 40 * 1024 * 1024,
     responses: {
-      201: { description: 'Accepted: queued, scheduled, pending_approval or blocked', schema: MessageView },
+      201: {
+        description:
+          'Accepted: queued, scheduled, pending_approval (by a policy, or by the loop guard with approval.reason "loop_suspected") or blocked',
+        schema: MessageView,
+      },
       403: { description: 'restricted_recipient: an unclaimed account may only mail its owner' },
       409: { description: 'recipient_suppressed, idempotency_conflict, mailbox_inactive' },
       413: { description: 'message_too_large' },
