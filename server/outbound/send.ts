@@ -217,7 +217,7 @@ const uniqueRecipients = (request: SendRequest) => [
 
 /**
  * The send checklist of CONTRACT §5, each step named: idempotency → mailbox → restricted mode →
- * suppressions → limits → approval policies → compose and sign → persist (message, deliveries,
+ * suppressions → limits → approval policies → compose and sign → loop guard → persist (message, deliveries,
  * events, idempotency key; one transaction, durable) → the caller answers 201.
  */
 export async function sendMessage(deps: Deps, ctx: SendContext, request: SendRequest): Promise<SendResult> {
@@ -239,18 +239,6 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
   });
 
   const thread = threading(deps, mailbox, request);
-  // Step: loop guard — a send that would continue a mail loop is held like a policy hold.
-  const verdict = withLoopHold(
-    policyVerdict,
-    checkLoop(deps, {
-      org: ctx.org,
-      mailbox,
-      recipients,
-      parent: thread.parent,
-      thread: thread.thread,
-      hops: thread.hops ?? 1,
-    }),
-  );
   const composed = await composeSigned(deps, mailbox, request, thread);
 
   // Check and insert are one synchronous IMMEDIATE transaction: no await can slip between them, and
@@ -262,6 +250,19 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
       if (raced) return { message: raced, replayed: true };
       checkDailyLimit(deps, ctx.org);
       checkUnclaimedOwnerLimit(deps, ctx.org);
+      // Step: loop guard — a send that would continue a mail loop is held like a policy hold. It
+      // counts the thread's messages, so like the daily limit it runs where concurrent sends queue.
+      const verdict = withLoopHold(
+        policyVerdict,
+        checkLoop(deps, {
+          org: ctx.org,
+          mailbox,
+          recipients,
+          parent: thread.parent,
+          thread: thread.thread,
+          hops: thread.hops ?? 1,
+        }),
+      );
       const message = persist(deps, { mailbox, request, verdict, thread, recipients, ...composed });
       if (ctx.idempotencyKey) {
         deps.repos.idempotency.put({

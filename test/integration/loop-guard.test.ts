@@ -369,8 +369,45 @@ describe('real loops stop within the limits', () => {
     expect(bad.status).toBe(422);
   });
 
+  it('concurrent replies to one automated sender: exactly the allowed number goes out', async () => {
+    const box = await server.mailbox('concurrent');
+    await deliver({
+      from: 'robot@responder.test',
+      to: box.address,
+      subject: 'Ticket opened',
+      text: 'We got your request.',
+      headers: { 'Auto-Submitted': 'auto-replied' },
+    });
+    const [notice] = await inbox(box);
+    const replies = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        server.api('POST', '/v1/messages', {
+          key: box.key,
+          body: {
+            mailbox_id: box.mailboxId,
+            to: ['robot@responder.test'],
+            subject: 'Re: Ticket opened',
+            body_text: `reply ${i}`,
+            in_reply_to: notice.id,
+          },
+        }),
+      ),
+    );
+    const statuses = replies.map((r) => r.body.status as string).sort();
+    expect(statuses).toEqual([
+      'pending_approval',
+      'pending_approval',
+      'pending_approval',
+      'pending_approval',
+      'pending_approval',
+      'queued',
+    ]);
+  });
+
   it('an agent answering an auto-responder (a real SMTP worker) stops after one reply', async () => {
     const agent = await server.mailbox('customer-agent');
+    // Mail queued by earlier tests goes out first, so the responder sees only this exchange.
+    await drain();
     responderMx.received.length = 0;
     let answered = 0;
     /** The auto-responder: answers every message it receives with an RFC 3834 auto-reply. */
