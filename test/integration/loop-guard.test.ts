@@ -284,6 +284,8 @@ describe('real loops stop within the limits', () => {
       reason: 'loop_suspected',
       checks: [{ check: 'automated_sender' }],
     });
+    const asyncapi = await server.api('GET', '/v1/ws/asyncapi.json');
+    expect(asyncapi.text).toContain('message.loop_suspected');
     // It looks exactly like a policy hold: the pending_approval event and the approval queue.
     const pendingEvents = await events(b, 'message.pending_approval');
     expect(pendingEvents.map((e) => e.message_id)).toContain(hold.id);
