@@ -481,6 +481,36 @@ export const settings = {
     100,
     'Outbound messages per rolling UTC day that all unclaimed orgs together may send to one owner address.',
   ),
+  loopThreadMaxMessages: setting(
+    'LOFTBOX_LOOP_THREAD_MAX_MESSAGES',
+    positiveInt,
+    20,
+    'Loop guard: an agent send is held (loop_suspected) when its thread already has this many messages within the thread window.',
+  ),
+  loopThreadWindow: setting(
+    'LOFTBOX_LOOP_THREAD_WINDOW',
+    duration,
+    '1h',
+    'Loop guard: the window the thread message count looks back over.',
+  ),
+  loopAutomatedRepliesPerSender: setting(
+    'LOFTBOX_LOOP_AUTOMATED_REPLIES_PER_SENDER',
+    positiveInt,
+    1,
+    'Loop guard: replies a mailbox may send to one automated sender in one thread within the automated-reply window (vacation responders send 1).',
+  ),
+  loopAutomatedReplyWindow: setting(
+    'LOFTBOX_LOOP_AUTOMATED_REPLY_WINDOW',
+    duration,
+    '7d',
+    'Loop guard: the window replies to automated senders are counted over.',
+  ),
+  loopMaxHops: setting(
+    'LOFTBOX_LOOP_MAX_HOPS',
+    positiveInt,
+    10,
+    'Loop guard: the highest X-LoftBox-Hops an agent send may carry; a reply beyond it is held.',
+  ),
   retentionDays: setting(
     'LOFTBOX_RETENTION_DAYS',
     positiveInt.max(3650),

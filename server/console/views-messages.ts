@@ -36,6 +36,7 @@ export function approvalsPage(
       <td>
         ${policyId ? (policyNames.get(policyId) ?? policyId) : '—'}
         <div class="muted">${String(approval.reason ?? '')}</div>
+        ${typeof approval.detail === 'string' ? html`<div class="muted">${approval.detail}</div>` : ''}
       </td>
       <td class="opt">${time(m.created_at)}</td>
       <td>

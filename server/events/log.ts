@@ -9,6 +9,7 @@ export type EventType =
   | 'thread.created'
   | 'message.queued'
   | 'message.pending_approval'
+  | 'message.loop_suspected'
   | 'message.approved'
   | 'message.rejected'
   | 'message.blocked'
@@ -31,6 +32,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'thread.created',
   'message.queued',
   'message.pending_approval',
+  'message.loop_suspected',
   'message.approved',
   'message.rejected',
   'message.blocked',

@@ -13,6 +13,7 @@ import { ingestDmarcMail, storeDmarcReports } from '../domains/dmarc-ingest.js';
 import type { DmarcReport } from '../domains/dmarc-report.js';
 import { dmarcAddress } from '../domains/records.js';
 import { withAuthHeader } from './raw.js';
+import { classifyAutomation, type Automation } from './automation.js';
 import { storeIncoming } from './store.js';
 
 /** A message that fails this often is parked as `failed` for the operator instead of retried forever. */
@@ -42,6 +43,7 @@ interface Prepared {
   parsed: ParsedMessage;
   extractedText: string;
   risk: InjectionRisk;
+  automation: Automation;
   /** The accepted bytes under our own Authentication-Results (RFC 8601 §5). */
   raw: Buffer;
 }
@@ -72,8 +74,8 @@ function loadRaw(deps: Deps, row: InboundRow): Buffer {
 }
 
 /**
- * Steps 1–4: load, authenticate (DNS) while parsing, both within the prepare deadline, extract the
- * reply, score injection risk (synchronous and bounded by the parsed text).
+ * Steps 1–5: load, authenticate (DNS) while parsing, both within the prepare deadline, extract the
+ * reply, score injection risk (synchronous and bounded by the parsed text), classify automated mail.
  */
 async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
   const row = deps.repos.inbound.get(id);
@@ -99,12 +101,13 @@ async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
       html: parsed.html,
       attachmentNames: parsed.attachments.map((a) => a.filename ?? ''),
     }),
+    automation: classifyAutomation(raw, row.mail_from),
     raw: withAuthHeader(raw, auth.header),
   };
 }
 
 /**
- * Step 5: per recipient mailbox, thread and store with events; then mark the inbound row done. The
+ * Step 6: per recipient mailbox, thread and store with events; then mark the inbound row done. The
  * row then points at the stored bytes (under our Authentication-Results), so the accepted copy is
  * unreferenced and the blob sweep removes it: raw mail is kept once.
  */
@@ -147,7 +150,7 @@ function store(deps: Deps, prepared: Prepared): void {
 
 /**
  * The pipeline after the 250, as a checklist: load → authenticate → parse → extract reply → score
- * injection → per mailbox: thread and store with events → mark processed. Each step is idempotent and
+ * injection → classify automation → per mailbox: thread and store with events → mark processed. Each step is idempotent and
  * keyed by the inbound id, so a crash anywhere resumes instead of repeating.
  */
 export async function processInbound(deps: Deps, id: string): Promise<'processed' | 'skipped'> {

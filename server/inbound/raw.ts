@@ -50,6 +50,23 @@ export function neutraliseForgedAuthResults(raw: Buffer, ourHost: string): Buffe
   ]);
 }
 
+/** Each header field as name (lower-cased) and unfolded value (RFC 5322 §2.2.3). */
+export function headerFields(header: string): { name: string; value: string }[] {
+  return splitFields(header).flatMap((field) => {
+    const colon = field.indexOf(':');
+    if (colon <= 0) return [];
+    return [
+      {
+        name: field.slice(0, colon).trim().toLowerCase(),
+        value: field
+          .slice(colon + 1)
+          .replace(/\r\n(?=[ \t])/g, '')
+          .trim(),
+      },
+    ];
+  });
+}
+
 /** Header fields with their folded continuation lines (RFC 5322 §2.2.3), each ending in CRLF. */
 function splitFields(header: string): string[] {
   const fields: string[] = [];

@@ -9,6 +9,7 @@ import { storeAttachments } from '../messages/attachments.js';
 import { messageView } from '../messages/views.js';
 import type { InjectionRisk } from '../policy/injection.js';
 import type { AuthSummary } from './authenticate.js';
+import type { Automation, AutomationReason } from './automation.js';
 import { sanitizeFilename } from './filenames.js';
 import type { ParsedMessage } from './parse.js';
 import { findThread, subjectKey } from './threading.js';
@@ -20,11 +21,23 @@ export interface IncomingForMailbox {
   auth: AuthSummary;
   extractedText: string;
   risk: InjectionRisk;
+  automation: Automation;
   /** The message as clients read it: what was accepted, under our Authentication-Results. */
   stored: { hash: string; size: number };
 }
 
 const MAX_PARTICIPANTS = 50;
+
+/** Our own mail coming back to the mailbox that sent it (reflected by a list or a forwarder). */
+function automationReasons(deps: Deps, mailbox: MailboxRow, input: IncomingForMailbox): AutomationReason[] {
+  const { messageId } = input.parsed;
+  const own =
+    messageId !== null &&
+    deps.repos.messages
+      .byMessageIds(mailbox.org_id, mailbox.id, [messageId])
+      .some((m) => m.direction === 'outgoing');
+  return own ? [...input.automation.reasons, 'own_message'] : input.automation.reasons;
+}
 
 function participantsOf(parsed: ParsedMessage, envelopeFrom: string): string[] {
   const all = [parsed.from, ...parsed.to, ...parsed.cc, ...parsed.replyTo]
@@ -44,6 +57,7 @@ export function storeIncoming(deps: Deps, input: IncomingForMailbox): MessageRow
     if (deps.repos.messages.byInbound(inbound.id, mailbox.id)) return null;
     const now = toIso(deps.clock.now());
     const participants = participantsOf(parsed, inbound.mail_from);
+    const reasons = automationReasons(deps, mailbox, input);
 
     let thread: ThreadRow | null = findThread(deps, mailbox, {
       messageId: parsed.messageId,
@@ -121,6 +135,10 @@ export function storeIncoming(deps: Deps, input: IncomingForMailbox): MessageRow
       decided_by: null,
       decided_at: null,
       decision_reason: null,
+      automated: reasons.length > 0 ? 1 : 0,
+      automation_reasons: JSON.stringify(reasons),
+      hops: input.automation.hops,
+      approval_detail: null,
     };
     deps.repos.messages.insert(message, {
       addresses: participants.join(' '),

@@ -77,6 +77,26 @@ export const MessageView = z
         signals: z.array(z.record(z.string(), z.unknown())),
       })
       .nullable(),
+    automated: z.boolean().meta({
+      description:
+        'Incoming mail that looks machine-sent (auto-replies, lists, bounces, our own mail coming back)',
+    }),
+    automation_reasons: z.array(
+      z.enum([
+        'auto_submitted',
+        'precedence',
+        'list_id',
+        'list_unsubscribe',
+        'null_sender',
+        'auto_response_suppress',
+        'own_message',
+      ]),
+    ),
+    hops: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: 'X-LoftBox-Hops: how many agent messages in a row led to this one' }),
     size_bytes: z.number().int(),
     acked_at: nullableTime,
     archived_at: nullableTime,
@@ -87,7 +107,10 @@ export const MessageView = z
     received_at: nullableTime,
     created_at: timestamp,
     delivery: z.record(z.string(), z.unknown()).nullable(),
-    approval: z.record(z.string(), z.unknown()).nullable(),
+    approval: z.record(z.string(), z.unknown()).nullable().meta({
+      description:
+        '{policy_id, reason, detail, decided_by, decided_at, decision_reason}; a hold by the loop guard has reason "loop_suspected", no policy_id, and says why in detail',
+    }),
   })
   .meta({ id: 'Message' });
 
@@ -163,6 +186,9 @@ export function messageView(
       incoming && row.injection_score !== null
         ? { score: row.injection_score, categories, signals: parseJson(row.injection_signals, []) }
         : null,
+    automated: row.automated === 1,
+    automation_reasons: parseJson(row.automation_reasons, []),
+    hops: row.hops,
     size_bytes: row.size_bytes,
     acked_at: row.acked_at,
     archived_at: row.archived_at,
@@ -174,10 +200,11 @@ export function messageView(
     created_at: row.created_at,
     delivery: incoming ? null : deliveryView(deliveries),
     approval:
-      row.approval_policy_id || row.decided_at
+      row.approval_policy_id || row.approval_reason || row.decided_at
         ? {
             policy_id: row.approval_policy_id,
             reason: row.approval_reason,
+            detail: row.approval_detail,
             decided_by: row.decided_by,
             decided_at: row.decided_at,
             decision_reason: row.decision_reason,

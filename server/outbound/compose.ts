@@ -2,6 +2,7 @@ import { marked } from 'marked';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { normaliseLineEndings } from '../inbound/raw.js';
 import type { AttachmentInput } from '../messages/attachments.js';
+import { HOPS_HEADER } from '../inbound/automation.js';
 
 export type OutgoingAttachment = AttachmentInput;
 
@@ -19,6 +20,8 @@ export interface Composition {
   inReplyTo: string | null;
   references: string[];
   date: Date;
+  /** Agent mail: its X-LoftBox-Hops. Null for the server's own mail, which sets its headers itself. */
+  hops: number | null;
 }
 
 /** `body_markdown` alone becomes HTML (rendered) and text (the Markdown source, readable as is). */
@@ -62,7 +65,15 @@ export async function compose(message: Composition): Promise<Buffer> {
       ...(a.contentId ? { cid: a.contentId.replace(/^<|>$/g, '') } : {}),
       ...(a.inline ? { contentDisposition: 'inline' as const } : {}),
     })),
-    headers: message.headers,
+    headers:
+      message.hops === null
+        ? message.headers
+        : {
+            ...message.headers,
+            // RFC 3834 §5: mail an agent writes is machine-generated, so responders must not answer it.
+            'Auto-Submitted': 'auto-generated',
+            [HOPS_HEADER]: String(message.hops),
+          },
     messageId: message.messageId,
     ...(message.inReplyTo ? { inReplyTo: message.inReplyTo } : {}),
     ...(message.references.length > 0 ? { references: message.references } : {}),

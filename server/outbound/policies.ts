@@ -1,5 +1,6 @@
 import type { ApprovalPolicyRow } from '../db/repos/approval-policies.js';
 import type { MailboxRow } from '../db/repos/mailboxes.js';
+import type { LoopFinding } from './loop-guard.js';
 
 export interface PolicyInput {
   mailbox: MailboxRow;
@@ -8,7 +9,15 @@ export interface PolicyInput {
 }
 
 export type PolicyVerdict =
-  { action: 'send' } | { action: 'block' | 'require_approval'; policy: ApprovalPolicyRow; reason: string };
+  | { action: 'send' }
+  | { action: 'block' | 'require_approval'; policy: ApprovalPolicyRow; reason: string }
+  | { action: 'require_approval'; policy: null; reason: 'loop_suspected'; loop: LoopFinding[] };
+
+/** A suspected loop holds the message like a policy would; only a block weighs more. */
+export function withLoopHold(verdict: PolicyVerdict, loop: LoopFinding[]): PolicyVerdict {
+  if (verdict.action === 'block' || loop.length === 0) return verdict;
+  return { action: 'require_approval', policy: null, reason: 'loop_suspected', loop };
+}
 
 const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1);
 const underDomain = (domain: string, rule: string) => domain === rule || domain.endsWith(`.${rule}`);

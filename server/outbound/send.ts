@@ -14,7 +14,8 @@ import { messageView } from '../messages/views.js';
 import { subjectKey } from '../inbound/threading.js';
 import { compose, renderBodies, type OutgoingAttachment } from './compose.js';
 import { signingKey, signMessage } from './dkim.js';
-import { evaluatePolicies, type PolicyVerdict } from './policies.js';
+import { evaluatePolicies, withLoopHold, type PolicyVerdict } from './policies.js';
+import { checkLoop, nextHops } from './loop-guard.js';
 import { systemMailbox } from '../mail/system-identity.js';
 
 /** A send request after validation (the route's zod schema): addresses lower-cased, bodies decoded. */
@@ -181,6 +182,10 @@ interface Threading {
   inReplyTo: string | null;
   references: string[];
   thread: ThreadRow | null;
+  /** The message being answered, when it is ours (a stored id, or a Message-ID of this mailbox). */
+  parent: MessageRow | null;
+  /** X-LoftBox-Hops of agent mail; null for the server's own mail. */
+  hops: number | null;
 }
 
 // Step: find the thread the reply continues, by our stored Message-IDs.
@@ -195,10 +200,14 @@ function threading(deps: Deps, mailbox: MailboxRow, request: SendRequest): Threa
   const known = deps.repos.messages.byMessageIds(mailbox.org_id, mailbox.id, [...references].reverse());
   const threadId =
     typeof parent !== 'string' && parent?.mailbox_id === mailbox.id ? parent.thread_id : known[0]?.thread_id;
+  const parentRow =
+    typeof parent === 'string' ? (known.find((m) => m.message_id_header === parent) ?? null) : parent;
   return {
     inReplyTo: parentId,
     references,
     thread: threadId ? (deps.repos.threads.get(mailbox.org_id, threadId) ?? null) : null,
+    parent: parentRow,
+    hops: nextHops(parentRow),
   };
 }
 
@@ -208,7 +217,7 @@ const uniqueRecipients = (request: SendRequest) => [
 
 /**
  * The send checklist of CONTRACT §5, each step named: idempotency → mailbox → restricted mode →
- * suppressions → limits → approval policies → compose and sign → persist (message, deliveries,
+ * suppressions → limits → approval policies → compose and sign → loop guard → persist (message, deliveries,
  * events, idempotency key; one transaction, durable) → the caller answers 201.
  */
 export async function sendMessage(deps: Deps, ctx: SendContext, request: SendRequest): Promise<SendResult> {
@@ -223,7 +232,7 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
   checkDailyLimit(deps, ctx.org);
   checkUnclaimedOwnerLimit(deps, ctx.org);
   checkBurst(deps, mailbox);
-  const verdict = evaluatePolicies(deps.repos.approvalPolicies.enabled(ctx.org.id), {
+  const policyVerdict = evaluatePolicies(deps.repos.approvalPolicies.enabled(ctx.org.id), {
     mailbox,
     recipients,
     metadata: request.metadata,
@@ -241,6 +250,19 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
       if (raced) return { message: raced, replayed: true };
       checkDailyLimit(deps, ctx.org);
       checkUnclaimedOwnerLimit(deps, ctx.org);
+      // Step: loop guard — a send that would continue a mail loop is held like a policy hold. It
+      // counts the thread's messages, so like the daily limit it runs where concurrent sends queue.
+      const verdict = withLoopHold(
+        policyVerdict,
+        checkLoop(deps, {
+          org: ctx.org,
+          mailbox,
+          recipients,
+          parent: thread.parent,
+          thread: thread.thread,
+          hops: thread.hops ?? 1,
+        }),
+      );
       const message = persist(deps, { mailbox, request, verdict, thread, recipients, ...composed });
       if (ctx.idempotencyKey) {
         deps.repos.idempotency.put({
@@ -286,7 +308,7 @@ export async function sendSystemMessage(deps: Deps, mail: SystemMail): Promise<M
     metadata: { system_kind: mail.kind },
     attachments: mail.attachments ?? [],
   };
-  const thread: Threading = { inReplyTo: null, references: [], thread: null };
+  const thread: Threading = { inReplyTo: null, references: [], thread: null, parent: null, hops: null };
   const composed = await composeSigned(deps, mailbox, request, thread);
   return deps.db.transaction(() =>
     persist(deps, {
@@ -325,6 +347,7 @@ async function composeSigned(deps: Deps, mailbox: MailboxRow, request: SendReque
       inReplyTo: thread.inReplyTo,
       references: thread.references,
       date: now,
+      hops: thread.hops,
     }),
     signingKey(deps, mailbox.domain),
   );
@@ -434,11 +457,15 @@ function persist(
     delivered_at: null,
     received_at: null,
     created_at: now,
-    approval_policy_id: verdict.action === 'send' ? null : verdict.policy.id,
+    approval_policy_id: verdict.action === 'send' ? null : (verdict.policy?.id ?? null),
     approval_reason: verdict.action === 'send' ? null : verdict.reason,
     decided_by: null,
     decided_at: null,
     decision_reason: null,
+    automated: 0,
+    automation_reasons: '[]',
+    hops: input.thread.hops,
+    approval_detail: 'loop' in verdict ? verdict.loop.map((f) => f.detail).join(' ') : null,
   };
   deps.repos.messages.insert(message, { addresses: people.join(' '), body: input.bodies.text ?? '' });
 
@@ -480,9 +507,16 @@ function persist(
     type: EVENT_FOR_STATUS[status] ?? 'message.queued',
     data: {
       message: view,
-      ...(verdict.action === 'send' ? {} : { policy_id: verdict.policy.id, reason: verdict.reason }),
+      ...(verdict.action === 'send' ? {} : { policy_id: verdict.policy?.id ?? null, reason: verdict.reason }),
     },
   });
+  if ('loop' in verdict) {
+    appendEvent(deps, {
+      ...about,
+      type: 'message.loop_suspected',
+      data: { message: view, reason: verdict.reason, checks: verdict.loop },
+    });
+  }
   if (status === 'queued') deps.wakeQueue();
   return message;
 }

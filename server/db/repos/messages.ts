@@ -45,6 +45,13 @@ export interface MessageRow {
   decided_by: string | null;
   decided_at: string | null;
   decision_reason: string | null;
+  /** 1 when the incoming message looks machine-sent (CONTRACT §12); the reasons are a JSON list. */
+  automated: number;
+  automation_reasons: string;
+  /** X-LoftBox-Hops: read from incoming mail, written on outgoing; null when absent. */
+  hops: number | null;
+  /** Why the loop guard held the message (a policy hold has its policy instead). */
+  approval_detail: string | null;
   /** Assigned by insert: the message's UID in its IMAP folder (INBOX or Sent). */
   imap_uid?: number | null;
 }
@@ -105,6 +112,10 @@ const COLUMNS = [
   'decided_by',
   'decided_at',
   'decision_reason',
+  'automated',
+  'automation_reasons',
+  'hops',
+  'approval_detail',
   'imap_uid',
 ] as const;
 
@@ -276,6 +287,44 @@ export class MessagesRepo {
             AND m.direction = 'outgoing' AND m.created_at >= ? AND m.status NOT IN ('blocked', 'rejected')`,
       )
       .get(ownerEmail, since) as { n: number };
+    return row.n;
+  }
+
+  /** Messages of a thread since `since`, both directions, blocked and rejected ones excluded (loop guard). */
+  countInThreadSince(orgId: string, threadId: string, since: string): number {
+    const row = this.db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM messages WHERE org_id = ? AND thread_id = ? AND created_at >= ?
+           AND status NOT IN ('blocked', 'rejected')`,
+      )
+      .get(orgId, threadId, since) as { n: number };
+    return row.n;
+  }
+
+  /**
+   * Replies this mailbox sent in the thread since `since` to `recipient`, each answering an automated
+   * message (loop guard: vacation responders answer one per sender).
+   */
+  countRepliesToAutomatedSince(
+    orgId: string,
+    threadId: string,
+    mailboxId: string,
+    recipient: string,
+    since: string,
+  ): number {
+    const row = this.db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM messages o
+          WHERE o.org_id = @orgId AND o.thread_id = @threadId AND o.mailbox_id = @mailboxId
+            AND o.direction = 'outgoing' AND o.created_at >= @since AND o.status NOT IN ('blocked', 'rejected')
+            AND EXISTS (SELECT 1 FROM json_each(o.to_addrs) t WHERE json_extract(t.value, '$.address') = @recipient
+                        UNION ALL
+                        SELECT 1 FROM json_each(o.cc_addrs) c WHERE json_extract(c.value, '$.address') = @recipient)
+            AND EXISTS (SELECT 1 FROM messages i
+                         WHERE i.org_id = o.org_id AND i.thread_id = o.thread_id AND i.direction = 'incoming'
+                           AND i.automated = 1 AND i.message_id_header = o.in_reply_to)`,
+      )
+      .get({ orgId, threadId, mailboxId, recipient, since }) as { n: number };
     return row.n;
   }
 

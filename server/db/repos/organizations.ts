@@ -9,6 +9,8 @@ export interface OrganizationRow {
   signup_status: 'unverified' | 'verified';
   referrer: string | null;
   daily_send_limit: number | null;
+  /** JSON overrides of the loop guard's limits (CONTRACT §12); null uses the server settings. */
+  loop_limits?: string | null;
   created_at: string;
   verified_at: string | null;
 }
@@ -56,6 +58,10 @@ export class OrganizationsRepo {
     this.db
       .prepare("UPDATE organizations SET signup_status = 'verified', verified_at = ? WHERE id = ?")
       .run(at, orgId);
+  }
+
+  setLoopLimits(orgId: string, limits: string | null): void {
+    this.db.prepare('UPDATE organizations SET loop_limits = ? WHERE id = ?').run(limits, orgId);
   }
 
   updateNameAndSlug(orgId: string, name: string, slug: string): void {

@@ -16,6 +16,7 @@ import { mailboxRoutes } from './mailboxes.js';
 import { messageRoutes } from './messages.js';
 import { metaRoutes, openApiRoute } from './meta.js';
 import { outgoingRoutes } from './outgoing.js';
+import { organizationRoutes } from './organization.js';
 import { suppressionRoutes } from './suppressions.js';
 import { streamRoutes } from './stream.js';
 import { threadRoutes } from './threads.js';
@@ -45,4 +46,5 @@ export const allRoutes: RouteDef[] = [
   ...dmarcRoutes,
   ...autoconfigRoutes,
   ...distributionRoutes,
+  ...organizationRoutes,
 ];

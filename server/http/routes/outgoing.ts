@@ -51,6 +51,9 @@ const RESERVED_HEADERS = new Set([
   'resent-to',
   'resent-date',
   'resent-message-id',
+  // The loop guard's headers (CONTRACT §12): agent mail is always auto-generated and counts its hops.
+  'auto-submitted',
+  'x-loftbox-hops',
 ]);
 // RFC 5322 §3.6.8: a field name is printable US-ASCII except the colon.
 const headerName = z
@@ -110,7 +113,11 @@ export const outgoingRoutes = [
     // base64 attachments inflate by a third; the composed message is checked against the real limit.
     bodyLimit: 40 * 1024 * 1024,
     responses: {
-      201: { description: 'Accepted: queued, scheduled, pending_approval or blocked', schema: MessageView },
+      201: {
+        description:
+          'Accepted: queued, scheduled, pending_approval (by a policy, or by the loop guard with approval.reason "loop_suspected") or blocked',
+        schema: MessageView,
+      },
       403: { description: 'restricted_recipient: an unclaimed account may only mail its owner' },
       409: { description: 'recipient_suppressed, idempotency_conflict, mailbox_inactive' },
       413: { description: 'message_too_large' },
