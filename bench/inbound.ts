@@ -24,6 +24,8 @@ export interface InboundOptions {
   sessions: number;
   /** Extra options for the LoftBox process (bench/profile.ts passes --cpu-prof). */
   loftbox?: StartOptions;
+  /** Called when setup is done and the measured load starts (bench/profile.ts cuts startup off there). */
+  onLoad?: () => void;
 }
 
 async function bare(options: InboundOptions): Promise<number> {
@@ -58,6 +60,7 @@ export async function loftboxInbound(
       })
     ).json()) as { mailbox_address: string };
     const load = { port, total: options.messages, sessions: options.sessions, bodyBytes: BODY_BYTES };
+    options.onLoad?.();
     const sent = await smtpLoad({ ...load, from: SENDER, to: signup.mailbox_address });
     const db = new Database(join(dataDir, 'loftbox.db'), { readonly: true });
     const count = db.prepare("SELECT COUNT(*) AS n FROM messages WHERE direction = 'incoming'");

@@ -22,6 +22,8 @@ export interface OutboundOptions {
   messages: number;
   concurrency: number;
   loftbox?: StartOptions;
+  /** Called when setup is done and the measured load starts (bench/profile.ts cuts startup off there). */
+  onLoad?: () => void;
 }
 
 const message = { to: ['b@sink.test'], subject: 'bench', body_text: BODY_TEXT };
@@ -90,6 +92,7 @@ export async function loftboxOutbound(options: OutboundOptions): Promise<{ api: 
     // One message first, so the queue and the DKIM key are warm as they are for the baselines' sink.
     await apiJson(`${server.url}/v1/messages`, { key, body: { mailbox_id: mailboxId, ...message } });
     await sink.arrived(1);
+    options.onLoad?.();
     const result = await autocannon({
       url: `${server.url}/v1/messages`,
       connections: options.concurrency,

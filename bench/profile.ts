@@ -6,6 +6,7 @@
  *
  *   npm run build && npx tsx bench/profile.ts [inbound|send|both] [messages=1000]
  *
+ * Only samples from the start of the measured load on count (startup and setup are cut off).
  * Writes dist/profile/<path>.cpuprofile (open in Chrome DevTools → Performance, or speedscope),
  * <path>.folded (flamegraph.pl input) and <path>.svg (a flame graph), and prints the top entries.
  */
@@ -28,6 +29,7 @@ interface ProfileNode {
   children?: number[];
 }
 interface CpuProfile {
+  startTime: number;
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -70,12 +72,22 @@ interface Summary {
   folded: string;
 }
 
-function summarise(profile: CpuProfile): Summary {
+/**
+ * Only samples taken after `fromUs` count: V8 stamps samples with the monotonic clock in µs, the one
+ * process.hrtime reads, so the orchestrator's "load starts now" cuts off startup (module loading, key
+ * generation) and setup.
+ */
+function summarise(profile: CpuProfile, fromUs: number): Summary {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   const self = new Map<number, number>();
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000));
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
+    if (at >= fromUs) self.set(id, (self.get(id) ?? 0) + delta / 1000);
+  });
   const byModule = new Map<string, number>();
   const byFunction = new Map<string, number>();
   const folded = new Map<string, number>();
@@ -106,20 +118,29 @@ function summarise(profile: CpuProfile): Summary {
   };
 }
 
-async function profiled(name: string, drive: (flags: string[]) => Promise<unknown>): Promise<void> {
+async function profiled(
+  name: string,
+  drive: (flags: string[], onLoad: () => void) => Promise<unknown>,
+): Promise<void> {
   const dir = `${outDir}${name}-raw`;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  await drive(['--cpu-prof', '--cpu-prof-dir', dir]);
+  let loadStartUs = 0;
+  await drive(['--cpu-prof', '--cpu-prof-dir', dir], () => {
+    loadStartUs = Number(process.hrtime.bigint() / 1000n);
+  });
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`${name}: the server wrote no profile`);
   renameSync(`${dir}/${file}`, `${outDir}${name}.cpuprofile`);
   rmSync(dir, { recursive: true, force: true });
-  const summary = summarise(JSON.parse(readFileSync(`${outDir}${name}.cpuprofile`, 'utf8')) as CpuProfile);
+  const profile = JSON.parse(readFileSync(`${outDir}${name}.cpuprofile`, 'utf8')) as CpuProfile;
+  const summary = summarise(profile, loadStartUs);
   writeFileSync(`${outDir}${name}.folded`, `${summary.folded}\n`);
   writeFileSync(`${outDir}${name}.svg`, flameSvg(summary.folded, `LoftBox server, ${name} path`));
   const pct = (ms: number) => `${((ms / summary.totalMs) * 100).toFixed(1).padStart(5)} %`;
-  console.log(`\n## ${name}: ${(summary.totalMs / 1000).toFixed(1)} s of samples\n\nself time by module:`);
+  console.log(
+    `\n## ${name}: ${(summary.totalMs / 1000).toFixed(1)} s of samples under load\n\nself time by module:`,
+  );
   for (const [module, ms] of summary.byModule.slice(0, 20)) console.log(`${pct(ms)}  ${module}`);
   console.log('\nself time by function:');
   for (const [fn, ms] of summary.byFunction.slice(0, 30)) console.log(`${pct(ms)}  ${fn}`);
@@ -129,13 +150,13 @@ const which = process.argv[2] ?? 'both';
 const messages = Number(process.argv[3] ?? 1000);
 mkdirSync(outDir, { recursive: true });
 if (which !== 'send') {
-  await profiled('inbound', (nodeFlags) =>
-    loftboxInbound({ messages, sessions: 20, loftbox: { nodeFlags } }),
+  await profiled('inbound', (nodeFlags, onLoad) =>
+    loftboxInbound({ messages, sessions: 20, loftbox: { nodeFlags }, onLoad }),
   );
 }
 if (which !== 'inbound') {
-  await profiled('send', (nodeFlags) =>
-    loftboxOutbound({ messages, concurrency: 20, loftbox: { nodeFlags } }),
+  await profiled('send', (nodeFlags, onLoad) =>
+    loftboxOutbound({ messages, concurrency: 20, loftbox: { nodeFlags }, onLoad }),
   );
 }
 console.log(`\nprofiles, folded stacks and flame graphs in ${outDir}`);

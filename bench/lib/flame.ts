@@ -17,7 +17,7 @@ const escape = (text: string) =>
 function colour(name: string): string {
   let hash = 0;
   for (const ch of name.split(' ')[1] ?? name) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
-  const ours = /^(server|cli)\//.test(name.split(' ')[1] ?? '');
+  const ours = /^\/?(server|cli)\//.test(name.split(' ')[1] ?? '');
   return ours ? `hsl(${200 + (hash % 40)},60%,65%)` : `hsl(${hash % 50},80%,${55 + (hash % 15)}%)`;
 }
 
