@@ -35,7 +35,7 @@ console.log(
   `\n${machineLine(host)}; SMTP load: ${smtpTool}; HTTP load: autocannon; ${Math.round((Date.now() - started) / 1000)} s`,
 );
 const path = fileURLToPath(new URL('results.json', import.meta.url));
-writeResults(path, {
+await writeResults(path, {
   ranAt: new Date(started).toISOString(),
   machine: host,
   tools: { smtp: smtpTool, http: 'autocannon' },

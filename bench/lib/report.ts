@@ -1,5 +1,6 @@
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
+import { format } from 'prettier';
 
 /** One line of the benchmark table: a figure, its baseline from the same run, and the DESIGN §8 target. */
 export interface Row {
@@ -81,6 +82,7 @@ export function machineLine(m: Machine): string {
   );
 }
 
-export function writeResults(path: string, data: unknown): void {
-  writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
+/** Written through prettier, so that a committed results file passes `npm run format:check`. */
+export async function writeResults(path: string, data: unknown): Promise<void> {
+  writeFileSync(path, await format(JSON.stringify(data), { parser: 'json' }));
 }
