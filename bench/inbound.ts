@@ -1,98 +1,120 @@
 /**
  * Inbound throughput: messages fully processed per second (accepted, authenticated, parsed, threaded,
- * scored, stored, event written) by the real server — the built bundle, as its own process — under
- * concurrent SMTP sessions, against a bare smtp-server that discards, measured in the same run with the
- * same client. Also the server's RSS after the run.
+ * scored, stored, evented) by the built LoftBox server in its own process, against a bare smtp-server
+ * that discards, in its own process too, both loaded by the same SMTP tool (Postfix's smtp-source) from
+ * a third process. Also the server's RSS after the run.
  *
- *   npm run build && npx tsx bench/inbound.ts [messages=2000] [connections=20]
+ *   npm run build && npx tsx bench/inbound.ts [messages=2000] [sessions=20]
  */
 import Database from 'better-sqlite3';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SMTPServer } from 'smtp-server';
+import { pathToFileURL } from 'node:url';
 import { startDnsServer } from '../test/harness/dns.js';
-import { spawnServer } from '../test/harness/spawn.js';
-import { sendLoad } from './smtp-load.js';
+import { smtpLoad, smtpTool } from './lib/load.js';
+import { table, type Row } from './lib/report.js';
+import { startBaseline, startLoftbox, type StartOptions } from './lib/system.js';
 
-const total = Number(process.argv[2] ?? 2000);
-const connections = Number(process.argv[3] ?? 20);
-const body = `${'The quick brown fox jumps over the lazy dog. '.repeat(20)}\r\n`.repeat(8);
-const sender = 'bench@sender.test';
+const SENDER = 'bench@sender.test';
+const BODY_BYTES = 7200;
 
-async function bare(): Promise<number> {
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
-    logger: false,
-    onData(stream, _session, callback) {
-      stream.on('data', () => {});
-      stream.on('end', () => callback());
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.server.address() as { port: number }).port;
-  const result = await sendLoad({ port, total, connections, from: sender, to: 'b@sink.test', body });
-  await new Promise<void>((resolve) => server.close(resolve));
-  return result.accepted / result.seconds;
+export interface InboundOptions {
+  messages: number;
+  sessions: number;
+  /** Extra options for the LoftBox process (bench/profile.ts passes --cpu-prof). */
+  loftbox?: StartOptions;
+  /** Called when setup is done and the measured load starts (bench/profile.ts cuts startup off there). */
+  onLoad?: () => void;
 }
 
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+async function bare(options: InboundOptions): Promise<number> {
+  const server = await startBaseline('bare-smtp', []);
+  try {
+    const port = await server.port('smtp');
+    const load = { port, total: options.messages, sessions: options.sessions, bodyBytes: BODY_BYTES };
+    const sent = await smtpLoad({ ...load, from: SENDER, to: 'b@sink.test' });
+    return sent.accepted / ((sent.end - sent.start) / 1000);
+  } finally {
+    await server.stop();
+  }
 }
 
-async function loftbox(): Promise<{ rate: number; acceptRate: number; rss: number }> {
+export async function loftboxInbound(
+  options: InboundOptions,
+): Promise<{ processed: number; accepted: number; rssMb: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'loftbox-bench-'));
   const dns = await startDnsServer({ 'sender.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] } });
-  const server = await spawnServer({
-    LOFTBOX_DATA_DIR: dataDir,
-    LOFTBOX_DNS_SERVERS: dns.server,
-    LOFTBOX_LOG_LEVEL: 'warn',
-    LOFTBOX_SIGNUP_LIMIT_PER_IP: '1000',
-  });
+  const server = await startLoftbox(
+    { LOFTBOX_DATA_DIR: dataDir, LOFTBOX_DNS_SERVERS: dns.server, LOFTBOX_SIGNUP_LIMIT_PER_IP: '1000' },
+    options.loftbox,
+  );
   try {
-    const smtpPort = Number((await server.waitFor(/^listening smtp \S+:(\d+)$/m))[1]);
+    const port = await server.port('smtp');
     // An unclaimed agent account receives from its owner only, so the owner is the sender.
     const signup = (await (
       await fetch(`${server.url}/v1/auth/agent-signup`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ owner_email: sender }),
+        body: JSON.stringify({ owner_email: SENDER }),
       })
     ).json()) as { mailbox_address: string };
-    const started = performance.now();
-    const sent = await sendLoad({
-      port: smtpPort,
-      total,
-      connections,
-      from: sender,
-      to: signup.mailbox_address,
-      body,
-    });
+    const load = { port, total: options.messages, sessions: options.sessions, bodyBytes: BODY_BYTES };
+    options.onLoad?.();
+    const sent = await smtpLoad({ ...load, from: SENDER, to: signup.mailbox_address });
     const db = new Database(join(dataDir, 'loftbox.db'), { readonly: true });
     const count = db.prepare("SELECT COUNT(*) AS n FROM messages WHERE direction = 'incoming'");
-    while ((count.get() as { n: number }).n < sent.accepted) await new Promise((r) => setTimeout(r, 5));
-    const seconds = (performance.now() - started) / 1000;
+    const deadline = Date.now() + 120_000;
+    while ((count.get() as { n: number }).n < sent.accepted) {
+      if (Date.now() > deadline) throw new Error('inbound: messages not processed within 120 s');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const processedAt = performance.timeOrigin + performance.now();
     db.close();
     return {
-      rate: sent.accepted / seconds,
-      acceptRate: sent.accepted / sent.seconds,
-      rss: rssMb(server.child.pid ?? 0),
+      processed: sent.accepted / ((processedAt - sent.start) / 1000),
+      accepted: sent.accepted / ((sent.end - sent.start) / 1000),
+      rssMb: server.rssMb(),
     };
   } finally {
-    server.child.kill('SIGTERM');
-    await server.exited;
+    await server.stop();
     await dns.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
-const baseline = await bare();
-const real = await loftbox();
-console.log(`messages: ${total}, connections: ${connections}`);
-console.log(`bare smtp-server (discard):      ${baseline.toFixed(0)} msg/s`);
-console.log(`loftbox accepted (250, durable): ${real.acceptRate.toFixed(0)} msg/s`);
-console.log(`loftbox fully processed:         ${real.rate.toFixed(0)} msg/s`);
-console.log(`ratio processed / bare:          ${(real.rate / baseline).toFixed(2)}`);
-console.log(`server rss after run:            ${real.rss.toFixed(0)} MB`);
+export async function inbound(options: InboundOptions): Promise<Row[]> {
+  const baseline = { label: 'bare smtp-server discarding', value: await bare(options) };
+  const real = await loftboxInbound(options);
+  return [
+    {
+      figure: `inbound fully processed (${options.messages} msgs, ${options.sessions} sessions, ${smtpTool})`,
+      value: real.processed,
+      unit: 'msg/s',
+      baseline,
+      target: { on: 'value', atLeast: 1000, note: 'and ratio ≥ 0.25' },
+    },
+    {
+      figure: 'inbound ratio to bare smtp-server',
+      value: real.processed,
+      unit: 'msg/s',
+      baseline,
+      target: { on: 'ratio', atLeast: 0.25 },
+    },
+    { figure: 'inbound durable 250s', value: real.accepted, unit: 'msg/s', baseline },
+    {
+      figure: `server RSS after ${options.messages} inbound messages`,
+      value: real.rssMb,
+      unit: 'MB',
+      target: { on: 'value', below: 200, note: 'after 100,000' },
+    },
+  ];
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const rows = await inbound({
+    messages: Number(process.argv[2] ?? 2000),
+    sessions: Number(process.argv[3] ?? 20),
+  });
+  console.log(table(rows));
+}

@@ -44,6 +44,7 @@ export class Session {
   private buffer = '';
   private lines: string[] = [];
   private wake: (() => void) | null = null;
+  private closed = false;
 
   private constructor(private readonly socket: Socket) {
     socket.setEncoding('latin1');
@@ -56,6 +57,10 @@ export class Session {
         // Only final lines of multi-line replies count as replies.
         if (/^\d{3} /.test(line) || /^\d{3}\r?\n$/.test(line)) this.lines.push(line.trimEnd());
       }
+      this.wake?.();
+    });
+    socket.on('close', () => {
+      this.closed = true;
       this.wake?.();
     });
   }
@@ -75,6 +80,7 @@ export class Session {
 
   async expect(count: number): Promise<string[]> {
     while (this.lines.length < count) {
+      if (this.closed) throw new Error(`connection closed; last replies: ${this.lines.join(' | ')}`);
       await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = null;
     }

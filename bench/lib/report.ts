@@ -1,0 +1,88 @@
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { format } from 'prettier';
+
+/** One line of the benchmark table: a figure, its baseline from the same run, and the DESIGN §8 target. */
+export interface Row {
+  figure: string;
+  value: number;
+  unit: string;
+  baseline?: { label: string; value: number };
+  /** What the target constrains: the figure itself or its ratio to the baseline. */
+  target?: { on: 'value' | 'ratio'; atLeast?: number; below?: number; note?: string };
+}
+
+export const ratio = (row: Row): number | undefined =>
+  row.baseline ? row.value / row.baseline.value : undefined;
+
+export function met(row: Row): boolean | undefined {
+  if (!row.target) return undefined;
+  const subject = row.target.on === 'ratio' ? ratio(row) : row.value;
+  if (subject === undefined || Number.isNaN(subject)) return false;
+  if (row.target.atLeast !== undefined && subject < row.target.atLeast) return false;
+  if (row.target.below !== undefined && subject >= row.target.below) return false;
+  return true;
+}
+
+const number = (value: number, unit: string) =>
+  Number.isNaN(value) ? 'n/a' : `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${unit}`;
+
+function targetText(row: Row): string {
+  const t = row.target;
+  if (!t) return '—';
+  const bound = t.atLeast !== undefined ? `≥ ${t.atLeast}` : `< ${t.below}`;
+  const what = t.on === 'ratio' ? `ratio ${bound}` : `${bound} ${row.unit}`;
+  return t.note ? `${what} (${t.note})` : what;
+}
+
+/** The table as Markdown: what `npm run bench` prints and README's Performance section shows. */
+export function table(rows: Row[]): string {
+  const lines = [
+    '| figure | LoftBox | baseline (same run) | ratio | target | met? |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const row of rows) {
+    const r = ratio(row);
+    const ok = met(row);
+    lines.push(
+      `| ${row.figure} | ${number(row.value, row.unit)} | ${
+        row.baseline ? `${row.baseline.label}: ${number(row.baseline.value, row.unit)}` : '—'
+      } | ${r === undefined ? '—' : r.toFixed(2)} | ${targetText(row)} | ${ok === undefined ? '—' : ok ? 'yes' : 'no'} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGb: number;
+  node: string;
+  loadBefore: number[];
+  loadAfter?: number[];
+  freeMemoryGbBefore: number;
+}
+
+export function machine(): Machine {
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadBefore: loadavg(),
+    freeMemoryGbBefore: Math.round(freemem() / 2 ** 30),
+  };
+}
+
+export function machineLine(m: Machine): string {
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  return (
+    `${m.cores} × ${m.cpu}, ${m.memoryGb} GB, Node ${m.node}; load average before ${load(m.loadBefore)}` +
+    (m.loadAfter ? `, after ${load(m.loadAfter)}` : '')
+  );
+}
+
+/** Written through prettier, so that a committed results file passes `npm run format:check`. */
+export async function writeResults(path: string, data: unknown): Promise<void> {
+  writeFileSync(path, await format(JSON.stringify(data), { parser: 'json' }));
+}

@@ -1,0 +1,125 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { SpawnedServer } from '../../test/harness/spawn.js';
+import { CLI, assertBuilt } from '../../test/harness/spawn.js';
+import { script } from './scripts.js';
+
+/**
+ * Every system under test — LoftBox and each baseline — runs as its own Node process, started the same
+ * way (`node <same flags> <built .mjs entry>`, a minimal environment, piped stdout), and announces each listener on
+ * stdout as `listening <proto> <host>:<port>`, the format LoftBox's own server uses.
+ */
+export interface System extends SpawnedServer {
+  name: string;
+  /** Port of the first `listening <proto>` line. */
+  port(proto: string): Promise<number>;
+  rssMb(): number;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** Extra Node flags (e.g. --cpu-prof) for this process only. */
+  nodeFlags?: string[];
+  /** Which listener the process must announce before it counts as started. */
+  readyProto?: string;
+}
+
+/** The built LoftBox server (`dist/cli/loftbox.mjs server`) with every listener on port 0. */
+export function startLoftbox(env: Record<string, string>, options: StartOptions = {}): Promise<System> {
+  assertBuilt();
+  return start('loftbox', CLI, ['server'], {
+    ...options,
+    readyProto: 'http',
+    env: {
+      LOFTBOX_HTTP_PORT: '0',
+      LOFTBOX_SMTP_PORT: '0',
+      LOFTBOX_SUBMISSION_PORT: '0',
+      LOFTBOX_SUBMISSION_TLS_PORT: '0',
+      LOFTBOX_IMAP_PORT: '0',
+      LOFTBOX_IMAPS_PORT: '0',
+      LOFTBOX_JOB_INTERVAL_MS: '3600000',
+      // All load comes from 127.0.0.1: the per-client connection limits would turn it away.
+      LOFTBOX_CONNECTIONS_PER_IP: '1000',
+      LOFTBOX_CONNECT_RATE_PER_IP: '100000',
+      ...env,
+    },
+  });
+}
+
+/** A baseline server script from bench/systems/. */
+export async function startBaseline(
+  name: string,
+  args: string[],
+  options: StartOptions = {},
+): Promise<System> {
+  return start(name, await script(`systems/${name}`), args, options);
+}
+
+async function start(name: string, entry: string, args: string[], options: StartOptions): Promise<System> {
+  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
+    process.execPath,
+    [...(options.nodeFlags ?? []), entry, ...args],
+    { env: { PATH: process.env.PATH ?? '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  const waiters: { pattern: RegExp; resolve(m: RegExpExecArray): void }[] = [];
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    for (const waiter of [...waiters]) {
+      const match = waiter.pattern.exec(stdout);
+      if (match) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(match);
+      }
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const waitFor = (pattern: RegExp, timeoutMs = 60_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const existing = pattern.exec(stdout);
+      if (existing) return resolve(existing);
+      const timer = setTimeout(
+        () => reject(new Error(`${name}: timed out waiting for ${pattern}; stderr:\n${stderr}`)),
+        timeoutMs,
+      );
+      waiters.push({
+        pattern,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
+      void exited.then(({ code }) => {
+        clearTimeout(timer);
+        reject(new Error(`${name} exited (${code}) before ${pattern}; stderr:\n${stderr}`));
+      });
+    });
+  const port = async (proto: string) =>
+    Number((await waitFor(new RegExp(`^listening ${proto} \\S+:(\\d+)$`, 'm')))[1]);
+  const ready = await waitFor(new RegExp(`^listening ${options.readyProto ?? '\\S+'} (\\S+):(\\d+)$`, 'm'));
+  return {
+    name,
+    child,
+    url: `http://${ready[1]}:${ready[2]}`,
+    output: () => stdout,
+    waitFor,
+    exited,
+    port,
+    rssMb: () => rssMb(child.pid ?? 0),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}

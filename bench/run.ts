@@ -1,0 +1,45 @@
+/**
+ * `npm run bench`: every benchmark, one table (figure, baseline from the same run, ratio, DESIGN §8
+ * target, met?), written to bench/results.json with the machine it ran on.
+ *
+ *   npm run bench -- [--inbound 2000] [--outbound 500] [--events 100] [--concurrency 20]
+ */
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { events } from './events.js';
+import { inbound } from './inbound.js';
+import { outbound } from './outbound.js';
+import { smtpTool } from './lib/load.js';
+import { machine, machineLine, met, ratio, table, writeResults, type Row } from './lib/report.js';
+
+const { values } = parseArgs({
+  options: {
+    inbound: { type: 'string', default: '2000' },
+    outbound: { type: 'string', default: '500' },
+    events: { type: 'string', default: '100' },
+    concurrency: { type: 'string', default: '20' },
+  },
+});
+const concurrency = Number(values.concurrency);
+const host = machine();
+const started = Date.now();
+const rows: Row[] = [
+  ...(await inbound({ messages: Number(values.inbound), sessions: concurrency })),
+  ...(await outbound({ messages: Number(values.outbound), concurrency })),
+  ...(await events({ perRun: Number(values.events) })),
+];
+host.loadAfter = loadavg();
+console.log(table(rows));
+console.log(
+  `\n${machineLine(host)}; SMTP load: ${smtpTool}; HTTP load: autocannon; ${Math.round((Date.now() - started) / 1000)} s`,
+);
+const path = fileURLToPath(new URL('results.json', import.meta.url));
+await writeResults(path, {
+  ranAt: new Date(started).toISOString(),
+  machine: host,
+  tools: { smtp: smtpTool, http: 'autocannon' },
+  sizes: values,
+  rows: rows.map((row) => ({ ...row, ratio: ratio(row), met: met(row) })),
+});
+console.log(`written ${path}`);
