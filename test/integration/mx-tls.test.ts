@@ -1,0 +1,260 @@
+import { execFile, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { promisify } from 'node:util';
+import nodemailer from 'nodemailer';
+import selfsigned from 'selfsigned';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type Json, type TestServer } from '../harness/server.js';
+
+const run = promisify(execFile);
+
+interface Pair {
+  cert: string;
+  key: string;
+  fingerprint: string;
+}
+
+async function makePair(commonName: string): Promise<Pair> {
+  const pems = await selfsigned.generate([{ name: 'commonName', value: commonName }], {
+    keySize: 2048,
+    algorithm: 'sha256',
+  });
+  return { cert: pems.cert, key: pems.private, fingerprint: new X509Certificate(pems.cert).fingerprint256 };
+}
+
+/** SMTP replies off any socket, cleartext or TLS: everything received, and waits for whole replies. */
+class Replies {
+  text = '';
+  private wake: (() => void) | null = null;
+  closed = false;
+
+  constructor(socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.text += chunk.toString('latin1');
+      this.wake?.();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake?.();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  /** The next complete reply (its last line is `NNN text`), removed from what was received. */
+  async next(timeoutMs = 10_000): Promise<string> {
+    const deadline = setTimeout(() => this.wake?.(), timeoutMs);
+    try {
+      for (;;) {
+        const match = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3} [^\r\n]*\r\n/.exec(this.text);
+        if (match) {
+          this.text = this.text.slice(match[0].length);
+          return match[0];
+        }
+        if (this.closed) throw new Error(`closed; received ${JSON.stringify(this.text)}`);
+        const woken = new Promise<void>((resolve) => (this.wake = resolve));
+        const timedOut = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs));
+        if ((await Promise.race([woken, timedOut])) === 'timeout')
+          throw new Error(`no reply; received ${JSON.stringify(this.text)}`);
+      }
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+}
+
+interface Session {
+  socket: net.Socket;
+  replies: Replies;
+  send(line: string): Promise<string>;
+}
+
+function session(socket: net.Socket): Session {
+  const replies = new Replies(socket);
+  return {
+    socket,
+    replies,
+    send: async (line) => {
+      socket.write(`${line}\r\n`);
+      return replies.next();
+    },
+  };
+}
+
+async function openMx(port: number): Promise<Session> {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const mx = session(socket);
+  expect(await mx.replies.next()).toMatch(/^220 /);
+  return mx;
+}
+
+/** Hands the cleartext socket to a TLS client; what the server sends after that is read encrypted. */
+async function upgrade(plain: Session): Promise<Session & { socket: tls.TLSSocket }> {
+  plain.socket.removeAllListeners('data');
+  const secure = tls.connect({ socket: plain.socket, rejectUnauthorized: false, servername: 'localhost' });
+  await new Promise<void>((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+  return session(secure) as Session & { socket: tls.TLSSocket };
+}
+
+async function startTlsOnMx(port: number): Promise<Session & { socket: tls.TLSSocket }> {
+  const mx = await openMx(port);
+  expect(await mx.send('EHLO client.test')).toMatch(/^250-[\s\S]*STARTTLS/);
+  expect(await mx.send('STARTTLS')).toMatch(/^220 /);
+  return upgrade(mx);
+}
+
+/** `openssl s_client` with stdin closed: it handshakes, prints the session and exits. */
+function sClient(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('openssl', ['s_client', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stdin.end();
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
+
+let server: TestServer;
+let box: Awaited<ReturnType<TestServer['mailbox']>>;
+let certDir: string;
+let first: Pair;
+
+beforeAll(async () => {
+  certDir = mkdtempSync(join(tmpdir(), 'loftbox-mx-tls-'));
+  first = await makePair('first.test');
+  writeFileSync(join(certDir, 'cert.pem'), first.cert);
+  writeFileSync(join(certDir, 'key.pem'), first.key);
+  server = await startTestServer({
+    tlsCert: join(certDir, 'cert.pem'),
+    tlsKey: join(certDir, 'key.pem'),
+  });
+  box = await server.mailbox('tls-inbox');
+});
+afterAll(async () => {
+  await server.close();
+  rmSync(certDir, { recursive: true, force: true });
+});
+
+async function newest(subject: string): Promise<Json> {
+  await server.running.inbound.idle();
+  const inbox = await server.api('GET', `/v1/mailboxes/${box.mailboxId}/inbox`, { key: box.key });
+  const message = (inbox.body.data as Json[]).find((m) => m.subject === subject);
+  expect(message).toBeDefined();
+  const raw = await server.api('GET', `/v1/messages/${message.id}/raw`, { key: box.key });
+  return { ...message, raw: raw.text };
+}
+
+describe('STARTTLS on the MX', () => {
+  it('completes an openssl s_client -starttls smtp handshake with the configured certificate', async () => {
+    const result = await sClient([
+      '-starttls',
+      'smtp',
+      '-connect',
+      `127.0.0.1:${server.smtpPort}`,
+      '-servername',
+      'localhost',
+    ]);
+    expect(result.output).toMatch(/subject=CN ?= ?first\.test/);
+    expect(result.output).toMatch(/New, TLSv1\.[23], Cipher is/);
+  });
+
+  it('accepts python smtplib.starttls(), records the hop in the Received header and auth.tls', async () => {
+    const script = [
+      'import smtplib, ssl',
+      'from email.message import EmailMessage',
+      'm = EmailMessage()',
+      "m['From'] = 'py@sender.test'",
+      `m['To'] = '${box.address}'`,
+      "m['Subject'] = 'Over STARTTLS'",
+      "m.set_content('encrypted hop')",
+      `s = smtplib.SMTP('127.0.0.1', ${server.smtpPort})`,
+      'ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE',
+      's.starttls(context=ctx)',
+      's.send_message(m)',
+      's.quit()',
+    ].join('\n');
+    await run('python3', ['-c', script]);
+    const message = await newest('Over STARTTLS');
+    expect(message.auth.tls).toEqual({ version: 'TLSv1.3', cipher: expect.stringMatching(/^TLS_/) });
+    const received = /^Received:[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*/m.exec(message.raw as string)?.[0] ?? '';
+    expect(received).toContain(`with ESMTPS (TLSv1.3 ${message.auth.tls.cipher as string}) id `);
+  });
+
+  it('still takes mail from a plaintext-only sender (opportunistic, RFC 3207), with auth.tls null', async () => {
+    const plain = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: server.smtpPort,
+      secure: false,
+      ignoreTLS: true,
+    });
+    const info = await plain.sendMail({
+      from: 'plain@sender.test',
+      to: box.address,
+      subject: 'In the clear',
+      text: 'no TLS here',
+    });
+    expect(info.response).toMatch(/^250 /);
+    const message = await newest('In the clear');
+    expect(message.auth.tls).toBeNull();
+    expect(message.raw).toMatch(/with ESMTP id /);
+  });
+
+  it('refuses TLS 1.1 and accepts TLS 1.2 and 1.3', async () => {
+    const base = ['-starttls', 'smtp', '-connect', `127.0.0.1:${server.smtpPort}`];
+    // SECLEVEL=0 lets the client offer TLS 1.1 at all, so it is the server that says no.
+    const old = await sClient([...base, '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0']);
+    expect(old.output).not.toMatch(/New, TLSv1\.1/);
+    expect(old.code).not.toBe(0);
+    for (const [flag, version] of [
+      ['-tls1_2', 'TLSv1.2'],
+      ['-tls1_3', 'TLSv1.3'],
+    ] as const) {
+      const result = await sClient([...base, flag]);
+      expect(result.output).toContain(`New, ${version}, Cipher is`);
+    }
+  });
+
+  it('never runs a command pipelined behind STARTTLS (TESTPLAN S5)', async () => {
+    const mx = await openMx(server.smtpPort);
+    expect(await mx.send('EHLO client.test')).toMatch(/^250-/);
+    mx.socket.write('STARTTLS\r\nMAIL FROM:<injected@x>\r\n');
+    expect(await mx.replies.next()).toMatch(/^220 /);
+    const secure = await upgrade(mx);
+    // Nothing was answered in the clear after the 220, and nothing arrives over TLS unasked.
+    expect(mx.replies.text).toBe('');
+    expect(secure.replies.text).toBe('');
+    // The first reply over TLS is the EHLO's; had MAIL run, RCPT would now be accepted.
+    expect(await secure.send('EHLO client.test')).toMatch(/^250-/);
+    expect(await secure.send(`RCPT TO:<${box.address}>`)).toMatch(/^503 /);
+    secure.socket.destroy();
+  });
+});
+
+describe('LOFTBOX_MX_REQUIRE_TLS', () => {
+  let strict: TestServer;
+  beforeAll(async () => {
+    strict = await startTestServer({ mxRequireTls: true });
+  });
+  afterAll(async () => {
+    await strict.close();
+  });
+
+  it('answers MAIL before STARTTLS with 530 5.7.0, and takes it after', async () => {
+    const mx = await openMx(strict.smtpPort);
+    expect(await mx.send('EHLO client.test')).toMatch(/^250-/);
+    expect(await mx.send('MAIL FROM:<plain@sender.test>')).toMatch(
+      /^530 5\.7\.0 Must issue a STARTTLS command first/,
+    );
+    mx.socket.destroy();
+    const secure = await startTlsOnMx(strict.smtpPort);
+    expect(await secure.send('EHLO client.test')).toMatch(/^250-/);
+    expect(await secure.send('MAIL FROM:<tls@sender.test>')).toMatch(/^250 /);
+    secure.socket.destroy();
+  });
+});
