@@ -46,23 +46,31 @@ class Replies {
   }
 
   /** The next complete reply (its last line is `NNN text`), removed from what was received. */
-  async next(timeoutMs = 10_000): Promise<string> {
-    const deadline = setTimeout(() => this.wake?.(), timeoutMs);
+  next(timeoutMs = 10_000): Promise<string> {
+    return this.until(/^(?:\d{3}-[^\r\n]*\r\n)*\d{3} [^\r\n]*\r\n/, timeoutMs);
+  }
+
+  /** Everything up to the end of `pattern`'s first match, removed from what was received. */
+  async until(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.wake?.();
+    }, timeoutMs);
     try {
       for (;;) {
-        const match = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3} [^\r\n]*\r\n/.exec(this.text);
-        if (match) {
-          this.text = this.text.slice(match[0].length);
-          return match[0];
+        const found = pattern.exec(this.text);
+        if (found) {
+          const taken = this.text.slice(0, found.index + found[0].length);
+          this.text = this.text.slice(taken.length);
+          return taken;
         }
-        if (this.closed) throw new Error(`closed; received ${JSON.stringify(this.text)}`);
-        const woken = new Promise<void>((resolve) => (this.wake = resolve));
-        const timedOut = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs));
-        if ((await Promise.race([woken, timedOut])) === 'timeout')
-          throw new Error(`no reply; received ${JSON.stringify(this.text)}`);
+        if (this.closed || timedOut)
+          throw new Error(`no ${String(pattern)}; received ${JSON.stringify(this.text)}`);
+        await new Promise<void>((resolve) => (this.wake = resolve));
       }
     } finally {
-      clearTimeout(deadline);
+      clearTimeout(timer);
     }
   }
 }
@@ -256,5 +264,80 @@ describe('LOFTBOX_MX_REQUIRE_TLS', () => {
     expect(await secure.send('EHLO client.test')).toMatch(/^250-/);
     expect(await secure.send('MAIL FROM:<tls@sender.test>')).toMatch(/^250 /);
     secure.socket.destroy();
+  });
+});
+
+/** The certificate each TLS listener presents to a new connection, by listener name. */
+async function presented(): Promise<Record<string, string>> {
+  const ports = server.running.ports;
+  const implicit = async (port: number | undefined) => {
+    const socket = tls.connect({ port: port ?? 0, host: '127.0.0.1', rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    const fingerprint = socket.getPeerCertificate().fingerprint256;
+    socket.destroy();
+    return fingerprint;
+  };
+  const mx = await startTlsOnMx(server.smtpPort);
+  const submission = await openMx(ports.submission ?? 0);
+  expect(await submission.send('EHLO client.test')).toMatch(/^250-/);
+  expect(await submission.send('STARTTLS')).toMatch(/^220 /);
+  const submissionTls = await upgrade(submission);
+  const imapPlain = net.connect({ port: ports.imap ?? 0, host: '127.0.0.1' });
+  const imap = session(imapPlain);
+  await imap.replies.until(/^\* OK .*\r\n/);
+  imapPlain.write('t1 STARTTLS\r\n');
+  await imap.replies.until(/^t1 OK .*\r\n/m);
+  const imapTls = await upgrade(imap);
+  const result = {
+    smtp: mx.socket.getPeerCertificate().fingerprint256,
+    submission: submissionTls.socket.getPeerCertificate().fingerprint256,
+    'submission-tls': await implicit(ports['submission-tls']),
+    imap: imapTls.socket.getPeerCertificate().fingerprint256,
+    imaps: await implicit(ports.imaps),
+  };
+  for (const socket of [mx.socket, submissionTls.socket, imapTls.socket]) socket.destroy();
+  return result;
+}
+
+const everywhere = (fingerprint: string) =>
+  Object.fromEntries(['smtp', 'submission', 'submission-tls', 'imap', 'imaps'].map((n) => [n, fingerprint]));
+
+describe('certificates that reload live', () => {
+  it('serves a certificate replaced on disk to the next connection on every listener, open sessions carry on, a bad file keeps the old one', async () => {
+    expect(await presented()).toEqual(everywhere(first.fingerprint));
+
+    // Sessions opened before the swap: an SMTP one in a transaction, an IMAP one on 993.
+    const smtp = await startTlsOnMx(server.smtpPort);
+    expect(await smtp.send('EHLO client.test')).toMatch(/^250-/);
+    expect(await smtp.send('MAIL FROM:<before@sender.test>')).toMatch(/^250 /);
+    const imapSocket = tls.connect({
+      port: server.running.ports.imaps ?? 0,
+      host: '127.0.0.1',
+      rejectUnauthorized: false,
+    });
+    const imap = session(imapSocket);
+    await imap.replies.until(/^\* OK .*\r\n/);
+
+    const second = await makePair('second.test');
+    const reloaded = new Promise((resolve) => server.running.certificates.once('reloaded', resolve));
+    writeFileSync(join(certDir, 'key.pem'), second.key);
+    writeFileSync(join(certDir, 'cert.pem'), second.cert);
+    await reloaded;
+    expect(await presented()).toEqual(everywhere(second.fingerprint));
+
+    expect(smtp.socket.getPeerCertificate().fingerprint256).toBe(first.fingerprint);
+    expect(await smtp.send(`RCPT TO:<${box.address}>`)).toMatch(/^250 /);
+    expect(await smtp.send('DATA')).toMatch(/^354 /);
+    expect(await smtp.send('Subject: Across the swap\r\n\r\nstill here\r\n.')).toMatch(/^250 /);
+    smtp.socket.destroy();
+    imapSocket.write('n1 NOOP\r\n');
+    expect(await imap.replies.until(/^n1 .*\r\n/m)).toMatch(/n1 OK/);
+    imapSocket.destroy();
+    expect((await newest('Across the swap')).auth.tls).toMatchObject({ version: 'TLSv1.3' });
+
+    const failed = new Promise((resolve) => server.running.certificates.once('reload_failed', resolve));
+    writeFileSync(join(certDir, 'cert.pem'), '-----BEGIN CERTIFICATE-----\nnot a certificate\n');
+    await failed;
+    expect(await presented()).toEqual(everywhere(second.fingerprint));
   });
 });
