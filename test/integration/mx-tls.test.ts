@@ -206,25 +206,43 @@ describe('STARTTLS on the MX', () => {
       to: box.address,
       subject: 'In the clear',
       text: 'no TLS here',
+      // A sender's own trace header claiming TLS is not our record of the hop.
+      headers: {
+        Received: 'from a by b with ESMTPS (TLSv1.3 TLS_FORGED) id 1; Mon, 1 Jan 2024 00:00:00 +0000',
+      },
     });
     expect(info.response).toMatch(/^250 /);
     const message = await newest('In the clear');
     expect(message.auth.tls).toBeNull();
     expect(message.raw).toMatch(/with ESMTP id /);
+    expect(message.raw).toContain('TLS_FORGED');
   });
 
-  it('refuses TLS 1.1 and accepts TLS 1.2 and 1.3', async () => {
-    const base = ['-starttls', 'smtp', '-connect', `127.0.0.1:${server.smtpPort}`];
-    // SECLEVEL=0 lets the client offer TLS 1.1 at all, so it is the server that says no.
-    const old = await sClient([...base, '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0']);
-    expect(old.output).not.toMatch(/New, TLSv1\.1/);
-    expect(old.code).not.toBe(0);
-    for (const [flag, version] of [
-      ['-tls1_2', 'TLSv1.2'],
-      ['-tls1_3', 'TLSv1.3'],
-    ] as const) {
-      const result = await sClient([...base, flag]);
-      expect(result.output).toContain(`New, ${version}, Cipher is`);
+  it('refuses TLS 1.1 and accepts TLS 1.2 and 1.3 on every TLS listener', async () => {
+    const ports = server.running.ports;
+    const listeners: [string, string[]][] = [
+      ['smtp', ['-starttls', 'smtp', '-connect', `127.0.0.1:${server.smtpPort}`]],
+      ['submission', ['-starttls', 'smtp', '-connect', `127.0.0.1:${ports.submission ?? 0}`]],
+      ['submission-tls', ['-connect', `127.0.0.1:${ports['submission-tls'] ?? 0}`]],
+      ['imap', ['-starttls', 'imap', '-connect', `127.0.0.1:${ports.imap ?? 0}`]],
+      ['imaps', ['-connect', `127.0.0.1:${ports.imaps ?? 0}`]],
+    ];
+    for (const [name, base] of listeners) {
+      // SECLEVEL=0 lets the client offer TLS 1.1 at all, so it is the server that says no.
+      const old = await sClient([...base, '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0']);
+      expect({ name, output: old.output }).not.toMatchObject({
+        output: expect.stringMatching(/New, TLSv1\.1/),
+      });
+      expect({ name, code: old.code }).not.toEqual({ name, code: 0 });
+      for (const [flag, version] of [
+        ['-tls1_2', 'TLSv1.2'],
+        ['-tls1_3', 'TLSv1.3'],
+      ] as const) {
+        const result = await sClient([...base, flag]);
+        expect({ name, output: result.output }).toMatchObject({
+          output: expect.stringContaining(`New, ${version}, Cipher is`),
+        });
+      }
     }
   });
 
