@@ -31,7 +31,7 @@ export interface MxServerOptions {
 const MUST_STARTTLS = { code: 530, message: '5.7.0 Must issue a STARTTLS command first' } as const;
 
 /** The negotiated protocol and cipher of a session upgraded with STARTTLS, or null for a cleartext hop. */
-export function tlsOfSession(session: SMTPServerSession): TlsHop | null {
+function tlsOfSession(session: SMTPServerSession): TlsHop | null {
   const cipher = session.secure ? session.tlsOptions : false;
   if (!cipher || !cipher.name) return null;
   return { version: cipher.version ?? 'unknown', cipher: cipher.standardName ?? cipher.name };
