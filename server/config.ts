@@ -117,6 +117,12 @@ export const settings = {
     null,
     'PEM private key for LOFTBOX_TLS_CERT.',
   ),
+  mxRequireTls: setting(
+    'LOFTBOX_MX_REQUIRE_TLS',
+    bool,
+    false,
+    'Refuse mail on the MX until the sender has issued STARTTLS (530). Default: opportunistic TLS (RFC 3207).',
+  ),
   mailClientHost: setting(
     'LOFTBOX_MAIL_CLIENT_HOST',
     hostname.nullable(),

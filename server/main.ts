@@ -21,7 +21,7 @@ import { postmasterDesk } from './jobs/postmaster-desk.js';
 import { eventRetentionPurge, retentionPurge } from './jobs/retention.js';
 import { createMxServer } from './smtp/mx-server.js';
 import { createSubmissionServer } from './smtp/submission.js';
-import { loadTlsMaterial } from './lib/tls.js';
+import { LiveTls } from './lib/tls.js';
 import { createKeyAuthenticator } from './imap/auth.js';
 import { createImapServer } from './imap/server.js';
 import { attachEventStream } from './events/ws-stream.js';
@@ -50,6 +50,8 @@ export interface RunningServer {
   inbound: InboundProcessor;
   queue: DeliveryQueue;
   webhooks: WebhookDispatcher;
+  /** The certificate every TLS listener presents; `reload()` is what SIGHUP does. */
+  certificates: LiveTls;
   close(): Promise<void>;
 }
 
@@ -109,7 +111,17 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   const inbound = new InboundProcessor(deps);
   const acceptQueue = new AcceptQueue(deps);
-  const mx = createMxServer(deps, { acceptQueue, onAccepted: (id) => inbound.enqueue(id) });
+  const certificates = await LiveTls.load(
+    {
+      dataDir: dataDir.root,
+      certFile: config.tlsCert,
+      keyFile: config.tlsKey,
+      hostname: config.mailClientHost ?? deps.mxHost,
+    },
+    log,
+  );
+  const tls = certificates.current();
+  const mx = createMxServer(deps, { acceptQueue, onAccepted: (id) => inbound.enqueue(id), tls });
   const mxAddress = await listen(
     mx,
     () => mx.server.address() as AddressInfo,
@@ -120,11 +132,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   announce(`listening smtp ${hostForUrl(mxAddress.address)}:${mxAddress.port}`);
   log.info({ event: 'smtp.listening', host: mxAddress.address, port: mxAddress.port }, 'smtp listening');
 
-  const tls = await loadTlsMaterial({
-    dataDir: dataDir.root,
-    certFile: config.tlsCert,
-    keyFile: config.tlsKey,
-    hostname: config.mailClientHost ?? deps.mxHost,
+  // A new pair serves new handshakes on every TLS listener; open sessions keep theirs.
+  const applyCertificate: ((material: { key: string; cert: string }) => void)[] = [
+    (material) => mx.updateSecureContext({ key: material.key, cert: material.cert }),
+  ];
+  certificates.on('reloaded', (material) => {
+    for (const apply of applyCertificate) apply(material);
   });
   // Mail-client listeners: submission (STARTTLS, implicit TLS); IMAP joins them in the same list.
   const clientListeners: { name: string; server: { close(cb: () => void): void } }[] = [];
@@ -147,6 +160,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     ['submission-tls', true, config.submissionTlsPort],
   ] as const) {
     const submission = createSubmissionServer(deps, { implicitTls, tls });
+    applyCertificate.push((material) =>
+      submission.updateSecureContext({ key: material.key, cert: material.cert }),
+    );
     await bindClientListener(name, submission, submission.server, port);
   }
   const imapAuth = createKeyAuthenticator(deps);
@@ -167,6 +183,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         preAuthTimeoutMs: config.imapPreAuthTimeout,
       },
     });
+    applyCertificate.push((material) => imap.updateCertificate(material));
     await bindClientListener(name, imap, imap, port);
   }
 
@@ -205,6 +222,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log,
   );
   scheduler.start();
+  certificates.watch();
 
   const server = createServer(createApp(deps).callback());
   const stream = attachEventStream(deps, server);
@@ -222,6 +240,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const close = () =>
     (closing ??= (async () => {
       log.info({ event: 'server.stopping' }, 'stopping');
+      certificates.close();
       await stream.close();
       const closed = new Promise<void>((done) => server.close(() => done()));
       const mxClosed = new Promise<void>((done) => mx.close(() => done()));
@@ -240,7 +259,18 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       log.info({ event: 'server.stopped' }, 'stopped');
     })());
 
-  return { deps, httpUrl, smtpPort: mxAddress.port, ports, scheduler, inbound, queue, webhooks, close };
+  return {
+    deps,
+    httpUrl,
+    smtpPort: mxAddress.port,
+    ports,
+    scheduler,
+    inbound,
+    queue,
+    webhooks,
+    certificates,
+    close,
+  };
 }
 
 /**
@@ -278,6 +308,11 @@ export async function runServer(options: {
       },
     );
   };
+  // SIGHUP re-reads the certificate (what certbot's deploy hook and `systemctl reload` send).
+  process.on('SIGHUP', () => {
+    running.deps.log.info({ event: 'server.signal', signal: 'SIGHUP' }, 'signal received');
+    void running.certificates.reload('sighup');
+  });
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 }

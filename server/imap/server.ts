@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Deps } from '../deps.js';
+import { TLS_MIN_VERSION } from '../lib/tls.js';
 import { ConnectionLimits } from '../policy/connection-limits.js';
 import type { ImapAuthenticator } from './auth.js';
 import { ImapSession, type ImapLimits } from './session.js';
@@ -16,6 +17,11 @@ export interface ImapServerOptions {
   auth: ImapAuthenticator;
   limits?: Partial<ImapLimits>;
 }
+
+/** An IMAP listener whose certificate can be replaced for new connections while sessions stay open. */
+export type ImapServer = (net.Server | tls.Server) & {
+  updateCertificate(material: { key: string | Buffer; cert: string | Buffer }): void;
+};
 
 export const DEFAULT_IMAP_LIMITS: ImapLimits = {
   maxClients: 100,
@@ -38,10 +44,11 @@ function remoteIp(socket: net.Socket): string {
  * The read-only IMAP listener (CONTRACT §8), one factory for both ports. `close()` also ends open
  * sessions with `* BYE` (RFC 3501 §7.1.5), so a graceful stop does not wait on idling clients.
  */
-export function createImapServer(deps: Deps, options: ImapServerOptions): net.Server | tls.Server {
+export function createImapServer(deps: Deps, options: ImapServerOptions): ImapServer {
   const limits: ImapLimits = { ...DEFAULT_IMAP_LIMITS, ...options.limits };
-  const tlsOptions = { key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2' as const };
-  const secureContext = tls.createSecureContext(tlsOptions);
+  const tlsOptions = { key: options.tls.key, cert: options.tls.cert, minVersion: TLS_MIN_VERSION };
+  /** Read at each STARTTLS, so a reloaded certificate serves the next upgrade. */
+  let secureContext = tls.createSecureContext(tlsOptions);
   /** Every accepted TCP connection, TLS handshakes still running included: the connection cap counts these. */
   const sockets = new Set<net.Socket>();
   const sessions = new Set<ImapSession>();
@@ -95,8 +102,9 @@ export function createImapServer(deps: Deps, options: ImapServerOptions): net.Se
   };
 
   let server: net.Server | tls.Server;
+  let secureServer: tls.Server | null = null;
   if (options.implicitTls) {
-    const secureServer = tls.createServer({ ...tlsOptions, handshakeTimeout: limits.preAuthTimeoutMs });
+    secureServer = tls.createServer({ ...tlsOptions, handshakeTimeout: limits.preAuthTimeoutMs });
     // Refused before the handshake: a flood of connections costs no TLS work.
     secureServer.on('connection', (socket: net.Socket) => {
       if (!admit(socket)) socket.destroy();
@@ -127,5 +135,11 @@ export function createImapServer(deps: Deps, options: ImapServerOptions): net.Se
     }, SHUTDOWN_GRACE_MS).unref();
     return server;
   }) as typeof server.close;
-  return server;
+  const updateCertificate: ImapServer['updateCertificate'] = (material) => {
+    const next = { key: material.key, cert: material.cert, minVersion: TLS_MIN_VERSION };
+    secureContext = tls.createSecureContext(next);
+    // Established TLS sessions keep their keys: only handshakes from now on use the new pair.
+    secureServer?.setSecureContext(next);
+  };
+  return Object.assign(server, { updateCertificate });
 }

@@ -1,6 +1,8 @@
 import { authenticate } from 'mailauth';
 import type { InboundRow } from '../db/repos/inbound.js';
 import type { Deps } from '../deps.js';
+import type { TlsHop } from '../lib/tls.js';
+import { tlsOfOwnReceived } from './raw.js';
 
 export interface AuthSummary {
   spf: string;
@@ -10,6 +12,8 @@ export interface AuthSummary {
   dkim_signatures: { domain: string; selector: string | null; result: string; aligned: boolean }[];
   /** The Authentication-Results header we would add (RFC 8601), for clients that want the detail. */
   header: string;
+  /** The hop into our MX: protocol and cipher when it came over STARTTLS, null in cleartext. */
+  tls: TlsHop | null;
 }
 
 /**
@@ -23,6 +27,16 @@ export async function authenticateMessage(
   row: InboundRow,
   deadlineMs: number,
 ): Promise<AuthSummary> {
+  const tls = row.secure === 1 ? tlsOfOwnReceived(raw) : null;
+  return { ...(await verdicts(deps, raw, row, deadlineMs)), tls };
+}
+
+async function verdicts(
+  deps: Deps,
+  raw: Buffer,
+  row: InboundRow,
+  deadlineMs: number,
+): Promise<Omit<AuthSummary, 'tls'>> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'deadline'>((resolve) => {
     // unref: an abandoned check must not keep a stopping process alive.
@@ -44,7 +58,7 @@ export async function authenticateMessage(
 }
 
 /** RFC 8601 §2.7.1 and RFC 7489 §11.2 define temperror for these; ARC (RFC 8617) has none to write. */
-function temperror(mxHost: string): AuthSummary {
+function temperror(mxHost: string): Omit<AuthSummary, 'tls'> {
   return {
     spf: 'temperror',
     dkim: 'temperror',
@@ -55,7 +69,7 @@ function temperror(mxHost: string): AuthSummary {
   };
 }
 
-async function runChecks(deps: Deps, raw: Buffer, row: InboundRow): Promise<AuthSummary> {
+async function runChecks(deps: Deps, raw: Buffer, row: InboundRow): Promise<Omit<AuthSummary, 'tls'>> {
   const result = await authenticate(raw, {
     ip: row.remote_ip,
     ...(row.helo ? { helo: row.helo } : {}),

@@ -1,3 +1,5 @@
+import type { TlsHop } from '../lib/tls.js';
+
 /**
  * Byte-level handling of a message as received, before anything parses it. Works on latin1 strings so
  * every byte survives unchanged.
@@ -118,18 +120,39 @@ export function withAuthHeader(raw: Buffer, header: string): Buffer {
   return Buffer.concat([Buffer.from(`${header.replace(/\r?\n/g, '\r\n')}\r\n`, 'latin1'), raw]);
 }
 
-/** RFC 5321 §4.4 trace header, prepended by the receiving MX. */
+/**
+ * RFC 5321 §4.4 trace header, prepended by the receiving MX. A hop over TLS is `with ESMTPS` (RFC 3848
+ * §1) followed by a comment naming the protocol and cipher, the way Postfix and Exim record it.
+ */
 export function receivedHeader(options: {
   helo: string | null;
   remoteIp: string;
   host: string;
   id: string;
   secure: boolean;
+  tls?: TlsHop | null;
   recipient: string | null;
   date: Date;
 }): string {
   const from = `${(options.helo ?? 'unknown').replace(/[^\x21-\x7e]/g, '')} ([${options.remoteIp}])`;
-  const protocol = options.secure ? 'ESMTPS' : 'ESMTP';
+  const tls = options.tls ? ` (${commentSafe(options.tls.version)} ${commentSafe(options.tls.cipher)})` : '';
+  const protocol = options.secure ? `ESMTPS${tls}` : 'ESMTP';
   const forPart = options.recipient ? `\r\n\tfor <${options.recipient}>` : '';
   return `Received: from ${from}\r\n\tby ${options.host} (LoftBox) with ${protocol} id ${options.id}${forPart};\r\n\t${options.date.toUTCString().replace('GMT', '+0000')}\r\n`;
+}
+
+/** Keeps a value inside an RFC 5322 comment: printable ASCII without parentheses or backslashes. */
+function commentSafe(value: string): string {
+  return value.replace(/[^\x21-\x7e]|[()\\]/g, '');
+}
+
+/**
+ * The TLS of the hop that brought a message to our MX, read back from the Received header we prepended
+ * (the first one: whatever the sender wrote comes after it). Only for rows the MX stored as secure, so a
+ * sender's own `with ESMTPS (...)` line is never taken for ours.
+ */
+export function tlsOfOwnReceived(raw: Buffer): TlsHop | null {
+  const ours = splitFields(headerBlock(raw)).find((field) => /^received[ \t]*:/i.test(field));
+  const match = ours ? / with ESMTPS \((\S+) (\S+)\) id /.exec(ours.replace(/\r\n(?=[ \t])/g, '')) : null;
+  return match ? { version: match[1] ?? '', cipher: match[2] ?? '' } : null;
 }

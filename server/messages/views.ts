@@ -65,7 +65,14 @@ export const MessageView = z
     metadata: z.record(z.string(), z.unknown()),
     attachments: z.array(AttachmentView),
     auth: z
-      .object({ spf: AuthVerdict, dkim: AuthVerdict, dmarc: AuthVerdict, arc: AuthVerdict })
+      .object({
+        spf: AuthVerdict,
+        dkim: AuthVerdict,
+        dmarc: AuthVerdict,
+        arc: AuthVerdict,
+        // Additive: the hop into our MX over STARTTLS (absent on messages stored before it existed).
+        tls: z.object({ version: z.string(), cipher: z.string() }).nullable().optional(),
+      })
       .catchall(z.unknown())
       .nullable(),
     injection_score: z.number().nullable(),

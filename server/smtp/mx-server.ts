@@ -9,6 +9,7 @@ import {
   normaliseLineEndings,
   receivedHeader,
 } from '../inbound/raw.js';
+import { TLS_MIN_VERSION, type TlsHop, type TlsMaterial } from '../lib/tls.js';
 import { ConnectionLimits } from '../policy/connection-limits.js';
 import { dataLimits, readData } from './data-limits.js';
 import { REPLIES, smtpError } from './replies.js';
@@ -23,6 +24,17 @@ export interface MxServerOptions {
   acceptQueue: AcceptQueue;
   /** Called with the inbound id after the 250, to start the pipeline. */
   onAccepted(inboundId: string): void;
+  /** The certificate offered with STARTTLS (RFC 3207); `updateSecureContext` swaps it for new sessions. */
+  tls: TlsMaterial;
+}
+
+const MUST_STARTTLS = { code: 530, message: '5.7.0 Must issue a STARTTLS command first' } as const;
+
+/** The negotiated protocol and cipher of a session upgraded with STARTTLS, or null for a cleartext hop. */
+function tlsOfSession(session: SMTPServerSession): TlsHop | null {
+  const cipher = session.secure ? session.tlsOptions : false;
+  if (!cipher || !cipher.name) return null;
+  return { version: cipher.version ?? 'unknown', cipher: cipher.standardName ?? cipher.name };
 }
 
 /**
@@ -58,7 +70,12 @@ export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer
     banner: 'LoftBox ESMTP',
     size: config.maxMessageBytes,
     authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
+    // No AUTH on the MX at all, so never a cleartext one. STARTTLS is opportunistic (RFC 3207 §4): a
+    // sender that cannot do it still delivers, unless the operator requires TLS.
+    disabledCommands: ['AUTH'],
+    key: options.tls.key,
+    cert: options.tls.cert,
+    minVersion: TLS_MIN_VERSION,
     maxClients: config.smtpMaxClients,
     socketTimeout: config.smtpSocketTimeoutMs,
     closeTimeout: config.shutdownGraceMs,
@@ -70,6 +87,7 @@ export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer
     },
 
     onMailFrom(_address, session, callback) {
+      if (config.mxRequireTls && !session.secure) return callback(smtpError(MUST_STARTTLS));
       // A new transaction starts clean (RFC 5321 §4.1.4): earlier routing decisions do not carry over.
       routes.delete(session.id);
       callback();
@@ -128,6 +146,7 @@ export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer
             host: deps.mxHost,
             id,
             secure: session.secure,
+            tls: tlsOfSession(session),
             recipient: recipients.length === 1 ? (recipients[0]?.address ?? null) : null,
             date: deps.clock.now(),
           });

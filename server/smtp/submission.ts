@@ -8,7 +8,7 @@ import { parseMessage, type ParsedMessage } from '../inbound/parse.js';
 import { normaliseLineEndings } from '../inbound/raw.js';
 import { ApiError } from '../lib/errors.js';
 import { sendMessage, type SendRequest } from '../outbound/send.js';
-import type { TlsMaterial } from '../lib/tls.js';
+import { TLS_MIN_VERSION, type TlsMaterial } from '../lib/tls.js';
 import { ConnectionLimits } from '../policy/connection-limits.js';
 import { dataLimits, readData } from './data-limits.js';
 import { REPLIES, smtpError, type SmtpReply } from './replies.js';
@@ -119,7 +119,7 @@ export function createSubmissionServer(
     secure: options.implicitTls,
     key: options.tls.key,
     cert: options.tls.cert,
-    minVersion: 'TLSv1.2',
+    minVersion: TLS_MIN_VERSION,
     size: deps.config.maxMessageBytes,
     authMethods: ['PLAIN', 'LOGIN'],
     maxClients: deps.config.smtpMaxClients,
