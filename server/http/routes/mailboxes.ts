@@ -13,6 +13,7 @@ import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
 import { loadAgent } from './agents.js';
 import { loadDomain } from './domains.js';
 import { Mailbox, mailboxOut } from './serializers.js';
+import { loadMailboxFor } from './key-scope.js';
 
 const tag = 'Mailboxes';
 
@@ -119,7 +120,7 @@ export const mailboxRoutes = [
     params: z.object({ id: uuidParam }),
     responses: { 200: { description: 'The mailbox', schema: Mailbox } },
     handler({ params, auth, deps }) {
-      return { body: mailboxOut(loadMailbox(deps, auth.org.id, params.id)) };
+      return { body: mailboxOut(loadMailboxFor(deps, auth, params.id)) };
     },
   }),
   route({
