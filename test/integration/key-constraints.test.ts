@@ -332,6 +332,10 @@ describe('mailbox-bound keys', () => {
     const events = await server.api('GET', '/v1/events?limit=100', { key: bound });
     expect(events.body.data.length).toBeGreaterThan(0);
     expect(events.body.data.every((e: Json) => e.mailbox_id === box.mailboxId)).toBe(true);
+    const mailboxes = await server.api('GET', `/v1/agents/${box.agentId}/mailboxes?limit=100`, {
+      key: bound,
+    });
+    expect(mailboxes.body.data.map((m: Json) => m.id)).toEqual([box.mailboxId]);
     // The unconstrained key still sees it.
     expect((await server.api('GET', `/v1/messages/${foreignMessage}`, { key: box.key })).status).toBe(200);
   });
