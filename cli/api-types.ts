@@ -90,6 +90,16 @@ export interface ApiKeyInfo {
   last_used_at: string | null;
   expires_at: string | null;
   revoked_at: string | null;
+  /** Absent from servers older than capability keys (CONTRACT §12). */
+  constraints?: KeyConstraints;
+}
+
+export interface KeyConstraints {
+  mailbox_ids: string[] | null;
+  reply_only: boolean;
+  allowed_recipients: string[] | null;
+  send_budget: { per_hour: number | null; per_day: number | null } | null;
+  expires_at: string | null;
 }
 
 export interface Webhook {

@@ -3,6 +3,7 @@ import type { OrganizationRow } from '../db/repos/organizations.js';
 import type { Deps } from '../deps.js';
 import { addMs, DAY_MS, toIso } from '../lib/clock.js';
 import { randomKeyMaterial, sha256Hex } from '../lib/secrets.js';
+import { isUnconstrained, type KeyConstraints } from '../policy/key-constraints.js';
 import { effectiveScopes, isScope, type Scope } from '../policy/scopes.js';
 
 export const KEY_PREFIX_LENGTH = 12;
@@ -16,7 +17,13 @@ export interface MintedKey {
 export function mintKey(
   deps: Deps,
   orgId: string,
-  options: { scopes: Scope[]; name?: string | null; parentId?: string | null; expiresAt?: Date | null },
+  options: {
+    scopes: Scope[];
+    name?: string | null;
+    parentId?: string | null;
+    expiresAt?: Date | null;
+    constraints?: KeyConstraints | null;
+  },
 ): MintedKey {
   const plaintext = `lb_live_${randomKeyMaterial(32)}`;
   const row: ApiKeyRow = {
@@ -31,6 +38,10 @@ export function mintKey(
     last_used_at: null,
     expires_at: options.expiresAt ? toIso(options.expiresAt) : null,
     revoked_at: null,
+    constraints:
+      options.constraints && !isUnconstrained(options.constraints)
+        ? JSON.stringify(options.constraints)
+        : null,
   };
   deps.repos.apiKeys.insert(row);
   return { row, plaintext };

@@ -1,6 +1,7 @@
 import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { OrganizationRow } from '../db/repos/organizations.js';
 import type { Deps } from '../deps.js';
+import { constraintsOf, mailboxAllowed } from '../policy/key-constraints.js';
 import type { FineScope } from '../policy/scopes.js';
 import { authenticateKey } from './api-keys.js';
 
@@ -10,7 +11,7 @@ export type MailLoginResult =
 
 /**
  * SMTP and IMAP logins (CONTRACT §8): username is the full mailbox address, password an API key of
- * the mailbox's org holding `scope`. Every failure counts towards the lockout of the client that made
+ * the mailbox's org holding `scope` and allowed to act on that mailbox (CONTRACT §12). Every failure counts towards the lockout of the client that made
  * it; a locked-out client is refused before the password is even looked at (LoginGuard).
  */
 export function mailLogin(
@@ -32,7 +33,9 @@ export function mailLogin(
     mailbox.active === 1 &&
     key.ok &&
     key.auth.org.id === mailbox.org_id &&
-    key.auth.effective.has(credentials.scope)
+    key.auth.effective.has(credentials.scope) &&
+    // A key bound to other mailboxes fails like a wrong password: it must not learn this one exists.
+    mailboxAllowed(constraintsOf(key.auth.key), mailbox.id)
   ) {
     return { ok: true, org: key.auth.org, mailbox, keyId: key.auth.key.id };
   }

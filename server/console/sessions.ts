@@ -143,6 +143,7 @@ function ownerAuth(session: SessionRow, org: OrganizationRow): AuthContext {
     last_used_at: session.last_seen_at,
     expires_at: session.expires_at,
     revoked_at: null,
+    constraints: null,
   };
   return { org, key, granted: OWNER_SCOPES, effective: effectiveScopes(OWNER_SCOPES) };
 }

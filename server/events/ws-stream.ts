@@ -5,6 +5,7 @@ import { authenticateKey } from '../accounts/api-keys.js';
 import type { EventFilter } from '../db/repos/events.js';
 import type { Deps } from '../deps.js';
 import { eventView } from '../messages/views.js';
+import { constraintsOf, mailboxAllowed } from '../policy/key-constraints.js';
 import { cursorExpired, RESYNC_MESSAGE } from './log.js';
 
 /** Close code when the stream's API key is revoked (4000–4999: application-defined, RFC 6455 §7.4.2). */
@@ -62,9 +63,12 @@ function admit(
   const agentId = url.searchParams.get('agent_id');
   const mailboxParam = url.searchParams.get('mailbox_id');
   let mailboxId: string | undefined;
+  const constraints = constraintsOf(result.auth.key);
   if (mailboxParam) {
     const mailbox = deps.repos.mailboxes.get(orgId, mailboxParam);
-    if (!mailbox) return { status: 404, code: 'not_found', message: 'The mailbox does not exist.' };
+    if (!mailbox || !mailboxAllowed(constraints, mailbox.id)) {
+      return { status: 404, code: 'not_found', message: 'The mailbox does not exist.' };
+    }
     mailboxId = mailbox.id;
   }
   return {
@@ -82,6 +86,7 @@ function admit(
         : {}),
       ...(agentId ? { agentId } : {}),
       ...(mailboxId ? { mailboxId } : {}),
+      ...(constraints.mailbox_ids ? { mailboxIds: constraints.mailbox_ids } : {}),
     },
   };
 }

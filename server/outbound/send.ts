@@ -16,6 +16,12 @@ import { compose, renderBodies, type OutgoingAttachment } from './compose.js';
 import { signingKey, signMessage } from './dkim.js';
 import { evaluatePolicies, withLoopHold, type PolicyVerdict } from './policies.js';
 import { checkLoop, nextHops } from './loop-guard.js';
+import {
+  checkSendBudgets,
+  checkSendConstraints,
+  recordBudgetedSend,
+  type BudgetedSend,
+} from '../policy/key-constraints.js';
 import { systemMailbox } from '../mail/system-identity.js';
 
 /** A send request after validation (the route's zod schema): addresses lower-cased, bodies decoded. */
@@ -211,14 +217,34 @@ function threading(deps: Deps, mailbox: MailboxRow, request: SendRequest): Threa
   };
 }
 
+// Step: key constraints — the acting key's mailboxes, reply-only, recipients and send budget
+// (CONTRACT §12). A reply-only key must answer a message we hold in a thread of this mailbox.
+function checkKeyConstraints(
+  deps: Deps,
+  ctx: SendContext,
+  mailbox: MailboxRow,
+  recipients: string[],
+  thread: Threading,
+): BudgetedSend {
+  const answersThreadOfMailbox =
+    thread.inReplyTo !== null &&
+    thread.thread?.mailbox_id === mailbox.id &&
+    deps.repos.messages.byMessageIds(mailbox.org_id, mailbox.id, [thread.inReplyTo]).length > 0;
+  return checkSendConstraints(deps, ctx.org.id, ctx.actor, {
+    mailboxId: mailbox.id,
+    recipients,
+    answersThreadOfMailbox,
+  });
+}
+
 const uniqueRecipients = (request: SendRequest) => [
   ...new Set([...request.to, ...request.cc, ...request.bcc]),
 ];
 
 /**
  * The send checklist of CONTRACT §5, each step named: idempotency → mailbox → restricted mode →
- * suppressions → limits → approval policies → compose and sign → loop guard → persist (message, deliveries,
- * events, idempotency key; one transaction, durable) → the caller answers 201.
+ * suppressions → key constraints → limits → approval policies → compose and sign → loop guard → persist
+ * (message, deliveries, events, idempotency key; one transaction, durable) → the caller answers 201.
  */
 export async function sendMessage(deps: Deps, ctx: SendContext, request: SendRequest): Promise<SendResult> {
   const requestHash = createHash('sha256').update(JSON.stringify(ctx.requestForHash)).digest('hex');
@@ -229,6 +255,8 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
   const recipients = uniqueRecipients(request);
   checkRestricted(ctx.org, recipients);
   checkSuppressions(deps, ctx.org.id, recipients);
+  const thread = threading(deps, mailbox, request);
+  const budgeted = checkKeyConstraints(deps, ctx, mailbox, recipients, thread);
   checkDailyLimit(deps, ctx.org);
   checkUnclaimedOwnerLimit(deps, ctx.org);
   checkBurst(deps, mailbox);
@@ -238,7 +266,6 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
     metadata: request.metadata,
   });
 
-  const thread = threading(deps, mailbox, request);
   const composed = await composeSigned(deps, mailbox, request, thread);
 
   // Check and insert are one synchronous IMMEDIATE transaction: no await can slip between them, and
@@ -250,6 +277,7 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
       if (raced) return { message: raced, replayed: true };
       checkDailyLimit(deps, ctx.org);
       checkUnclaimedOwnerLimit(deps, ctx.org);
+      checkSendBudgets(deps, budgeted);
       // Step: loop guard — a send that would continue a mail loop is held like a policy hold. It
       // counts the thread's messages, so like the daily limit it runs where concurrent sends queue.
       const verdict = withLoopHold(
@@ -264,6 +292,7 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
         }),
       );
       const message = persist(deps, { mailbox, request, verdict, thread, recipients, ...composed });
+      recordBudgetedSend(deps, budgeted, message.id);
       if (ctx.idempotencyKey) {
         deps.repos.idempotency.put({
           org_id: ctx.org.id,

@@ -37,6 +37,7 @@ const SEND_IMPLIES = [
 ];
 
 const KEY_METADATA_FIELDS = [
+  'constraints',
   'created_at',
   'expires_at',
   'id',

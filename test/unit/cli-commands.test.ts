@@ -688,7 +688,69 @@ describe('lists', () => {
     });
     expect(json.calls[0]?.query.get('limit')).toBe('1');
     const human = await run(['keys', 'list'], { store, routes });
-    expect(human.stdout.split('\n')[0]).toMatch(/^ID\s+PREFIX\s+NAME\s+SCOPES\s+LAST USED\s+STATE$/);
+    expect(human.stdout.split('\n')[0]).toMatch(
+      /^ID\s+PREFIX\s+NAME\s+SCOPES\s+LAST USED\s+STATE\s+CONSTRAINTS$/,
+    );
     expect(human.stderr).toContain('More results: repeat with --cursor c2');
+  });
+});
+
+describe('keys create with constraints', () => {
+  it('sends mailboxes, reply-only, allowed recipients, budgets and expiry, and shows them', async () => {
+    const constraints = {
+      mailbox_ids: ['mb_1'],
+      reply_only: true,
+      allowed_recipients: ['@example.com'],
+      send_budget: { per_hour: 5, per_day: 20 },
+      expires_at: '2030-01-01T09:00:00Z',
+    };
+    const result = await run(
+      [
+        'keys',
+        'create',
+        '--scope',
+        'send',
+        '--mailbox',
+        'mb_1',
+        '--reply-only',
+        '--allow',
+        '@example.com',
+        '--budget',
+        '20/day',
+        '--budget',
+        '5/hour',
+        '--expires-at',
+        '2030-01-01T09:00:00Z',
+      ],
+      {
+        store: memoryConfigStore({ apiKey: 'lb_live_k' }),
+        routes: {
+          'POST /v1/auth/keys': {
+            status: 201,
+            body: {
+              id: 'k9',
+              key_prefix: 'lb_live_xy',
+              scopes: ['send'],
+              api_key: 'lb_live_new',
+              constraints,
+            },
+          },
+        },
+      },
+    );
+    expect(result.code).toBe(EXIT.ok);
+    expect(result.calls[0]?.body).toEqual({ scopes: ['send'], constraints });
+    expect(result.stdout.trim()).toBe('lb_live_new');
+    expect(result.stderr).toContain('mailboxes:1 reply-only allow:@example.com budget:5/hour budget:20/day');
+  });
+
+  it('refuses a budget that is not <count>/hour or <count>/day before calling the server', async () => {
+    const result = await run(['keys', 'create', '--scope', 'send', '--budget', '20/week'], {
+      store: memoryConfigStore({ apiKey: 'lb_live_k' }),
+      routes: {},
+    });
+    expect(result.code).not.toBe(EXIT.ok);
+    expect(result.calls).toHaveLength(0);
+    expect(result.stderr).toContain('Expected <count>/hour or <count>/day');
   });
 });

@@ -12,6 +12,8 @@ export interface ApiKeyRow {
   last_used_at: string | null;
   expires_at: string | null;
   revoked_at: string | null;
+  /** JSON of KeyConstraints (server/policy/key-constraints.ts); null for an unconstrained key. */
+  constraints: string | null;
 }
 
 export class ApiKeysRepo {
@@ -20,8 +22,8 @@ export class ApiKeysRepo {
   insert(row: ApiKeyRow): void {
     this.db
       .prepare(
-        `INSERT INTO api_keys (id, org_id, parent_id, name, key_prefix, key_hash, scopes, created_at, last_used_at, expires_at, revoked_at)
-         VALUES (@id, @org_id, @parent_id, @name, @key_prefix, @key_hash, @scopes, @created_at, @last_used_at, @expires_at, @revoked_at)`,
+        `INSERT INTO api_keys (id, org_id, parent_id, name, key_prefix, key_hash, scopes, created_at, last_used_at, expires_at, revoked_at, constraints)
+         VALUES (@id, @org_id, @parent_id, @name, @key_prefix, @key_hash, @scopes, @created_at, @last_used_at, @expires_at, @revoked_at, @constraints)`,
       )
       .run(row);
   }
@@ -61,5 +63,39 @@ export class ApiKeysRepo {
       )
       .all({ orgId, id, at }) as { id: string }[];
     return rows.map((row) => row.id);
+  }
+
+  /** The key itself, then its parent, up to the root. */
+  lineage(orgId: string, id: string): ApiKeyRow[] {
+    return this.db
+      .prepare(
+        `WITH RECURSIVE chain(id, depth) AS (
+           SELECT id, 0 FROM api_keys WHERE org_id = @orgId AND id = @id
+           UNION ALL
+           SELECT k.parent_id, c.depth + 1 FROM api_keys k JOIN chain c ON k.id = c.id
+           WHERE k.org_id = @orgId AND k.parent_id IS NOT NULL
+         )
+         SELECT k.* FROM chain c JOIN api_keys k ON k.id = c.id ORDER BY c.depth`,
+      )
+      .all({ orgId, id }) as ApiKeyRow[];
+  }
+
+  /** Counts a send against each key, dropping that key's rows older than any window (`expired`). */
+  recordSend(keyIds: string[], messageId: string, at: string, expired: string): void {
+    const prune = this.db.prepare('DELETE FROM key_sends WHERE key_id = ? AND created_at < ?');
+    const insert = this.db.prepare('INSERT INTO key_sends (key_id, message_id, created_at) VALUES (?, ?, ?)');
+    for (const keyId of keyIds) {
+      prune.run(keyId, expired);
+      insert.run(keyId, messageId, at);
+    }
+  }
+
+  /** Sends counted against a key since `since`, and the oldest of them (when the window frees up). */
+  sendsSince(keyId: string, since: string): { count: number; oldest: string | null } {
+    return this.db
+      .prepare(
+        'SELECT count(*) AS count, min(created_at) AS oldest FROM key_sends WHERE key_id = ? AND created_at >= ?',
+      )
+      .get(keyId, since) as { count: number; oldest: string | null };
   }
 }

@@ -20,6 +20,8 @@ export interface EventFilter {
   types?: string[] | undefined;
   agentId?: string | undefined;
   mailboxId?: string | undefined;
+  /** Only these mailboxes' events (a mailbox-bound key, CONTRACT §12). */
+  mailboxIds?: string[] | undefined;
 }
 
 export type EventMark = 'webhook_fanout' | 'retention_floor';
@@ -65,6 +67,7 @@ export class EventsRepo {
            AND (@types IS NULL OR type IN (SELECT value FROM json_each(@types)))
            AND (@agentId IS NULL OR agent_id = @agentId)
            AND (@mailboxId IS NULL OR mailbox_id = @mailboxId)
+           AND (@mailboxIds IS NULL OR mailbox_id IN (SELECT value FROM json_each(@mailboxIds)))
          ORDER BY seq LIMIT @limit`,
       )
       .all({
@@ -74,6 +77,7 @@ export class EventsRepo {
         types: filter.types ? JSON.stringify(filter.types) : null,
         agentId: filter.agentId ?? null,
         mailboxId: filter.mailboxId ?? null,
+        mailboxIds: filter.mailboxIds ? JSON.stringify(filter.mailboxIds) : null,
         limit,
       }) as EventRow[];
   }

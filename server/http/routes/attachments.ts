@@ -5,7 +5,8 @@ import { signDownload, verifyDownload } from '../../messages/download-token.js';
 import { AttachmentView, attachmentView } from '../../messages/views.js';
 import { route } from '../route.js';
 import { uuidParam } from '../schemas.js';
-import { loadMessage } from './messages.js';
+import { constraintsOf, mailboxAllowed } from '../../policy/key-constraints.js';
+import { loadMessageFor } from './key-scope.js';
 
 const tag = 'Attachments';
 const DOWNLOAD_TTL_MS = 15 * 60_000;
@@ -20,7 +21,7 @@ export const attachmentRoutes = [
     params: z.object({ id: uuidParam }),
     responses: { 200: { description: 'Attachments', schema: z.object({ data: z.array(AttachmentView) }) } },
     handler({ params, auth, deps }) {
-      const message = loadMessage(deps, auth.org.id, params.id);
+      const message = loadMessageFor(deps, auth, params.id);
       return {
         body: { data: deps.repos.attachments.forMessage(auth.org.id, message.id).map(attachmentView) },
       };
@@ -38,7 +39,11 @@ export const attachmentRoutes = [
     },
     handler({ params, auth, deps }) {
       const attachment = deps.repos.attachments.get(auth.org.id, params.id);
-      if (!attachment) throw notFound('attachment');
+      const message = attachment && deps.repos.messages.get(auth.org.id, attachment.message_id);
+      // A mailbox-bound key sees another mailbox's attachment as unknown (CONTRACT §12).
+      if (!attachment || !message || !mailboxAllowed(constraintsOf(auth.key), message.mailbox_id)) {
+        throw notFound('attachment');
+      }
       const expires = addMs(deps.clock.now(), DOWNLOAD_TTL_MS);
       const token = signDownload(deps.secret, attachment.id, expires);
       return {

@@ -4,7 +4,8 @@ import { ApiError } from '../../lib/errors.js';
 import { EventView, eventView } from '../../messages/views.js';
 import { route } from '../route.js';
 import { limitParam, opt } from '../schemas.js';
-import { loadMailbox } from './mailboxes.js';
+import { loadMailboxFor } from './key-scope.js';
+import { constraintsOf } from '../../policy/key-constraints.js';
 
 /** Event cursors are the log sequence number; opaque to clients, shared with the WebSocket stream. */
 export function parseEventCursor(cursor: string | undefined): number {
@@ -39,11 +40,17 @@ export const eventRoutes = [
       const after = parseEventCursor(query.after);
       if (query.after && cursorExpired(deps, after))
         throw new ApiError(410, 'resync_required', RESYNC_MESSAGE);
-      const mailboxId = query.mailbox_id ? loadMailbox(deps, auth.org.id, query.mailbox_id).id : undefined;
+      const mailboxId = query.mailbox_id ? loadMailboxFor(deps, auth, query.mailbox_id).id : undefined;
+      const bound = constraintsOf(auth.key).mailbox_ids;
       const rows = deps.repos.events.list(
         auth.org.id,
         after,
-        { type: query.event_type, agentId: query.agent_id, mailboxId },
+        {
+          type: query.event_type,
+          agentId: query.agent_id,
+          mailboxId,
+          ...(bound ? { mailboxIds: bound } : {}),
+        },
         query.limit ?? 20,
       );
       const last = rows[rows.length - 1];

@@ -4,8 +4,8 @@ import { toIso } from '../../lib/clock.js';
 import { MessageView } from '../../messages/views.js';
 import { route } from '../route.js';
 import { pageOf, pageQuery, uuidParam } from '../schemas.js';
-import { loadMailbox } from './mailboxes.js';
 import { messageViews } from './messages.js';
+import { loadMailboxFor } from './key-scope.js';
 
 const tag = 'Inbox';
 
@@ -20,7 +20,7 @@ export const inboxRoutes = [
     query: pageQuery,
     responses: { 200: { description: 'A page of messages', schema: pageOf(MessageView) } },
     handler({ params, query, auth, deps }) {
-      const mailbox = loadMailbox(deps, auth.org.id, params.id);
+      const mailbox = loadMailboxFor(deps, auth, params.id);
       const limit = query.limit ?? 20;
       const rows = deps.repos.messages.inbox(auth.org.id, mailbox.id, decodeCursor(query.cursor), limit + 1);
       const page = toPage(rows, limit, (r) => r);
@@ -40,7 +40,7 @@ export const inboxRoutes = [
       200: { description: 'How many were newly acknowledged', schema: z.object({ acked: z.number().int() }) },
     },
     handler({ params, body, auth, deps }) {
-      const mailbox = loadMailbox(deps, auth.org.id, params.id);
+      const mailbox = loadMailboxFor(deps, auth, params.id);
       const acked = deps.repos.messages.ack(
         auth.org.id,
         mailbox.id,

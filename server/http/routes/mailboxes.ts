@@ -13,6 +13,8 @@ import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
 import { loadAgent } from './agents.js';
 import { loadDomain } from './domains.js';
 import { Mailbox, mailboxOut } from './serializers.js';
+import { constraintsOf, mailboxAllowed } from '../../policy/key-constraints.js';
+import { loadMailboxFor } from './key-scope.js';
 
 const tag = 'Mailboxes';
 
@@ -107,7 +109,15 @@ export const mailboxRoutes = [
         decodeCursor(query.cursor),
         limit + 1,
       );
-      return { body: toPage(rows, limit, mailboxOut) };
+      // A mailbox-bound key lists only its own mailboxes; the cursor still walks the agent's.
+      const page = toPage(rows, limit, (row) => row);
+      const constraints = constraintsOf(auth.key);
+      return {
+        body: {
+          data: page.data.filter((row) => mailboxAllowed(constraints, row.id)).map(mailboxOut),
+          next_cursor: page.next_cursor,
+        },
+      };
     },
   }),
   route({
@@ -119,7 +129,7 @@ export const mailboxRoutes = [
     params: z.object({ id: uuidParam }),
     responses: { 200: { description: 'The mailbox', schema: Mailbox } },
     handler({ params, auth, deps }) {
-      return { body: mailboxOut(loadMailbox(deps, auth.org.id, params.id)) };
+      return { body: mailboxOut(loadMailboxFor(deps, auth, params.id)) };
     },
   }),
   route({
@@ -141,7 +151,7 @@ export const mailboxRoutes = [
       409: { description: 'mailbox_deleted' },
     },
     handler({ params, body, auth, deps }) {
-      const mailbox = loadMailbox(deps, auth.org.id, params.id);
+      const mailbox = loadMailboxFor(deps, auth, params.id);
       if (mailbox.status === 'deleted') throw conflict('mailbox_deleted', 'The mailbox is deleted.');
       if (body.is_catch_all) {
         const domain = mailbox.domain_id
@@ -172,7 +182,7 @@ export const mailboxRoutes = [
       409: { description: 'mailbox_deleted' },
     },
     handler({ params, auth, deps }) {
-      const mailbox = loadMailbox(deps, auth.org.id, params.id);
+      const mailbox = loadMailboxFor(deps, auth, params.id);
       if (mailbox.status === 'deleted') throw conflict('mailbox_deleted', 'The mailbox is deleted.');
       deps.db.transaction(() => resumeMailbox(deps, mailbox))();
       return { body: mailboxOut(loadMailbox(deps, auth.org.id, mailbox.id)) };
@@ -187,7 +197,7 @@ export const mailboxRoutes = [
     params: z.object({ id: uuidParam }),
     responses: { 200: { description: 'Deleted', schema: Mailbox } },
     handler({ params, auth, deps }) {
-      const mailbox = loadMailbox(deps, auth.org.id, params.id);
+      const mailbox = loadMailboxFor(deps, auth, params.id);
       if (mailbox.status !== 'deleted') {
         deps.repos.mailboxes.softDelete(auth.org.id, mailbox.id, toIso(deps.clock.now()));
       }

@@ -7,7 +7,7 @@ import { ApiError, conflict, notFound } from '../../lib/errors.js';
 import { MessageView, messageView } from '../../messages/views.js';
 import { route } from '../route.js';
 import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
-import { loadMailbox } from './mailboxes.js';
+import { listedMailboxId, loadMessageFor } from './key-scope.js';
 
 const tag = 'Messages';
 const MAX_LABELS = 20;
@@ -72,7 +72,7 @@ function stateRoute(path: string, summary: string, apply: (deps: Deps, message: 
     params: idParams,
     responses: { 200: { description: 'The message', schema: MessageView } },
     handler({ params, auth, deps }) {
-      const message = loadMessage(deps, auth.org.id, params.id);
+      const message = loadMessageFor(deps, auth, params.id);
       apply(deps, message);
       return { body: fullMessage(deps, loadMessage(deps, auth.org.id, message.id)) };
     },
@@ -99,7 +99,7 @@ export const messageRoutes = [
     responses: { 200: { description: 'A page of messages', schema: pageOf(MessageView) } },
     handler({ query, auth, deps }) {
       const limit = query.limit ?? 20;
-      const mailboxId = query.mailbox_id ? loadMailbox(deps, auth.org.id, query.mailbox_id).id : undefined;
+      const mailboxId = listedMailboxId(deps, auth, query.mailbox_id);
       const rows = deps.repos.messages.list(
         auth.org.id,
         {
@@ -128,7 +128,7 @@ export const messageRoutes = [
     params: idParams,
     responses: { 200: { description: 'The message', schema: MessageView } },
     handler({ params, auth, deps }) {
-      return { body: fullMessage(deps, loadMessage(deps, auth.org.id, params.id)) };
+      return { body: fullMessage(deps, loadMessageFor(deps, auth, params.id)) };
     },
   }),
   route({
@@ -140,7 +140,7 @@ export const messageRoutes = [
     params: idParams,
     responses: { 200: { description: 'message/rfc822', contentType: 'message/rfc822' } },
     handler({ params, auth, deps }) {
-      const message = loadMessage(deps, auth.org.id, params.id);
+      const message = loadMessageFor(deps, auth, params.id);
       const raw = message.raw_hash ? deps.repos.blobs.get(message.raw_hash) : undefined;
       if (!raw) throw new ApiError(404, 'not_found', 'This message has no stored source.');
       return { body: raw, contentType: 'message/rfc822' };
@@ -156,7 +156,7 @@ export const messageRoutes = [
     body: z.object({ labels: z.array(label).min(1).max(MAX_LABELS) }),
     responses: { 200: { description: 'The message', schema: MessageView } },
     handler({ params, body, auth, deps }) {
-      const message = loadMessage(deps, auth.org.id, params.id);
+      const message = loadMessageFor(deps, auth, params.id);
       const labels = [...new Set([...(JSON.parse(message.labels) as string[]), ...body.labels])];
       if (labels.length > MAX_LABELS) {
         throw new ApiError(422, 'too_many_labels', `A message holds at most ${MAX_LABELS} labels.`);
@@ -174,7 +174,7 @@ export const messageRoutes = [
     params: z.object({ id: uuidParam, label }),
     responses: { 200: { description: 'The message', schema: MessageView } },
     handler({ params, auth, deps }) {
-      const message = loadMessage(deps, auth.org.id, params.id);
+      const message = loadMessageFor(deps, auth, params.id);
       const labels = (JSON.parse(message.labels) as string[]).filter((l) => l !== params.label);
       deps.repos.messages.setLabels(auth.org.id, message.id, labels);
       return { body: fullMessage(deps, loadMessage(deps, auth.org.id, message.id)) };

@@ -8,6 +8,7 @@ import { sendMessage } from '../../outbound/send.js';
 import { route } from '../route.js';
 import { email, metadata, opt, uuidParam } from '../schemas.js';
 import { fullMessage, loadMessage } from './messages.js';
+import { loadMessageFor } from './key-scope.js';
 
 const tag = 'Sending';
 
@@ -208,7 +209,7 @@ export const outgoingRoutes = [
       409: { description: 'not pending approval' },
     },
     handler({ params, body, auth, deps }) {
-      const message = loadMessage(deps, auth.org.id, params.id);
+      const message = loadMessageFor(deps, auth, params.id);
       if (message.status !== 'pending_approval') {
         throw conflict('not_pending_approval', `The message is ${message.status}, not pending_approval.`);
       }
@@ -250,7 +251,7 @@ export const outgoingRoutes = [
       409: { description: 'not pending approval' },
     },
     handler({ params, body, auth, deps }) {
-      const message = loadMessage(deps, auth.org.id, params.id);
+      const message = loadMessageFor(deps, auth, params.id);
       if (message.status !== 'pending_approval') {
         throw conflict('not_pending_approval', `The message is ${message.status}, not pending_approval.`);
       }

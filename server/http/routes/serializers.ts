@@ -3,6 +3,7 @@ import type { AgentRow } from '../../db/repos/agents.js';
 import type { ApiKeyRow } from '../../db/repos/api-keys.js';
 import type { MailboxRow } from '../../db/repos/mailboxes.js';
 import type { OrganizationRow } from '../../db/repos/organizations.js';
+import { constraintsOf } from '../../policy/key-constraints.js';
 import { timestamp } from '../schemas.js';
 
 /** Response shapes (CONTRACT §3) and the functions that produce them from rows. */
@@ -115,6 +116,20 @@ export const ApiKey = z
     last_used_at: timestamp.nullable(),
     expires_at: timestamp.nullable(),
     revoked_at: timestamp.nullable(),
+    constraints: z
+      .object({
+        mailbox_ids: z.array(z.string()).nullable(),
+        reply_only: z.boolean(),
+        allowed_recipients: z.array(z.string()).nullable(),
+        send_budget: z
+          .object({ per_hour: z.number().int().nullable(), per_day: z.number().int().nullable() })
+          .nullable(),
+        expires_at: timestamp.nullable(),
+      })
+      .meta({
+        id: 'KeyConstraints',
+        description: "What the key may do, already narrowed by its parent's (CONTRACT §12).",
+      }),
   })
   .meta({ id: 'ApiKey' });
 
@@ -128,4 +143,5 @@ export const apiKeyOut = (row: ApiKeyRow): z.infer<typeof ApiKey> => ({
   last_used_at: row.last_used_at,
   expires_at: row.expires_at,
   revoked_at: row.revoked_at,
+  constraints: { ...constraintsOf(row), expires_at: row.expires_at },
 });

@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import { decodeCursor, toPage } from '../../db/page.js';
-import { notFound } from '../../lib/errors.js';
 import { MessageView, ThreadView, threadView } from '../../messages/views.js';
 import { route } from '../route.js';
 import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
-import { loadMailbox } from './mailboxes.js';
 import { ftsQuery, messageViews } from './messages.js';
+import { listedMailboxId, loadThreadFor } from './key-scope.js';
 
 const tag = 'Threads';
 
@@ -20,7 +19,7 @@ export const threadRoutes = [
     responses: { 200: { description: 'A page of threads', schema: pageOf(ThreadView) } },
     handler({ query, auth, deps }) {
       const limit = query.limit ?? 20;
-      const mailboxId = query.mailbox_id ? loadMailbox(deps, auth.org.id, query.mailbox_id).id : undefined;
+      const mailboxId = listedMailboxId(deps, auth, query.mailbox_id);
       const rows = deps.repos.threads.list(
         auth.org.id,
         { mailboxId, q: query.q ? ftsQuery(query.q) : undefined },
@@ -39,8 +38,7 @@ export const threadRoutes = [
     params: z.object({ id: uuidParam }),
     responses: { 200: { description: 'The thread', schema: ThreadView } },
     handler({ params, auth, deps }) {
-      const thread = deps.repos.threads.get(auth.org.id, params.id);
-      if (!thread) throw notFound('thread');
+      const thread = loadThreadFor(deps, auth, params.id);
       return { body: threadView(thread) };
     },
   }),
@@ -54,8 +52,7 @@ export const threadRoutes = [
     query: pageQuery,
     responses: { 200: { description: 'A page of messages', schema: pageOf(MessageView) } },
     handler({ params, query, auth, deps }) {
-      const thread = deps.repos.threads.get(auth.org.id, params.id);
-      if (!thread) throw notFound('thread');
+      const thread = loadThreadFor(deps, auth, params.id);
       const limit = query.limit ?? 20;
       const rows = deps.repos.messages.threadMessages(
         auth.org.id,
