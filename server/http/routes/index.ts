@@ -14,6 +14,7 @@ import { keyRoutes } from './keys.js';
 import { mailboxRoutes } from './mailboxes.js';
 import { messageRoutes } from './messages.js';
 import { metaRoutes } from './meta.js';
+import { mtaStsRoutes } from './mta-sts.js';
 import { outgoingRoutes } from './outgoing.js';
 import { suppressionRoutes } from './suppressions.js';
 import { streamRoutes } from './stream.js';
@@ -42,4 +43,5 @@ export const allRoutes: RouteDef[] = [
   ...dmarcRoutes,
   ...autoconfigRoutes,
   ...distributionRoutes,
+  ...mtaStsRoutes,
 ];
