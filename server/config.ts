@@ -295,7 +295,7 @@ export const settings = {
     null,
     'Where custom domains send DMARC aggregate reports (rua). Default: dmarc@<mail domain>.',
   ),
-  tlsRptAddress: setting(
+  tlsrptAddress: setting(
     'LOFTBOX_TLSRPT_ADDRESS',
     z.email().nullable(),
     null,

@@ -22,7 +22,7 @@ export function dmarcAddress(deps: Deps): string {
 }
 
 export function tlsRptAddress(deps: Deps): string {
-  return deps.config.tlsRptAddress ?? `tlsrpt@${deps.config.mailDomain}`;
+  return deps.config.tlsrptAddress ?? `tlsrpt@${deps.config.mailDomain}`;
 }
 
 /** The return-path host under a custom domain, CNAMEd to ours so SPF and bounces align with the domain. */

@@ -23,6 +23,7 @@ export type EventType =
   | 'domain.verified'
   | 'domain.failed'
   | 'dmarc.report.received'
+  | 'tls.report.received'
   | 'webhook.disabled';
 
 /** Every type a webhook may subscribe to and the stream may filter on, in CONTRACT §6 order. */
@@ -45,6 +46,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'domain.verified',
   'domain.failed',
   'dmarc.report.received',
+  'tls.report.received',
   'webhook.disabled',
 ];
 

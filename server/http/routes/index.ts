@@ -19,6 +19,7 @@ import { outgoingRoutes } from './outgoing.js';
 import { suppressionRoutes } from './suppressions.js';
 import { streamRoutes } from './stream.js';
 import { threadRoutes } from './threads.js';
+import { tlsReportRoutes } from './tls-reports.js';
 import { webhookRoutes } from './webhooks.js';
 
 /** Every HTTP route the server has; the router and openapi.json are both built from this list. */
@@ -44,4 +45,5 @@ export const allRoutes: RouteDef[] = [
   ...autoconfigRoutes,
   ...distributionRoutes,
   ...mtaStsRoutes,
+  ...tlsReportRoutes,
 ];
