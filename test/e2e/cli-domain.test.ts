@@ -46,6 +46,7 @@ function publish(records: DnsRecord[]): void {
       entry.MX = [...(entry.MX ?? []), { exchange: exchange as string, priority: Number(priority) }];
     }
     if (r.type === 'CNAME') entry.CNAME = r.value;
+    if (r.type === 'A') entry.A = [...(entry.A ?? []), r.value];
     zone.set(r.host, entry);
   }
   for (const [host, entry] of zone) server.dns.set(host, entry);
