@@ -301,6 +301,24 @@ export const settings = {
     null,
     'Where custom domains send DMARC aggregate reports (rua). Default: dmarc@<mail domain>.',
   ),
+  tlsrptAddress: setting(
+    'LOFTBOX_TLSRPT_ADDRESS',
+    z.email().nullable(),
+    null,
+    'Where hosted domains ask for SMTP TLS reports (TLS-RPT rua, RFC 8460). Default: tlsrpt@<mail domain>.',
+  ),
+  mtaStsMode: setting(
+    'LOFTBOX_MTA_STS_MODE',
+    z.enum(['none', 'testing', 'enforce']),
+    'testing',
+    'MTA-STS policy mode served for every hosted domain (RFC 8461): none, testing or enforce.',
+  ),
+  mtaStsMaxAge: setting(
+    'LOFTBOX_MTA_STS_MAX_AGE',
+    duration.refine((ms) => ms >= 1000 && ms <= 31_557_600_000, 'between 1s and 365d'),
+    '7d',
+    'max_age of the served MTA-STS policy: how long senders cache it (RFC 8461 §3.2 allows up to a year).',
+  ),
   returnPathLabel: setting(
     'LOFTBOX_RETURN_PATH_LABEL',
     z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),

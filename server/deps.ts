@@ -9,6 +9,7 @@ import { CapturedMailRepo } from './db/repos/captured-mail.js';
 import { DeliveriesRepo } from './db/repos/deliveries.js';
 import { DkimKeysRepo } from './db/repos/dkim-keys.js';
 import { DmarcReportsRepo } from './db/repos/dmarc-reports.js';
+import { TlsReportsRepo } from './db/repos/tls-reports.js';
 import { PostmasterRepo } from './db/repos/postmaster.js';
 import { DomainsRepo } from './db/repos/domains.js';
 import { EventsRepo } from './db/repos/events.js';
@@ -57,6 +58,7 @@ export interface Repos {
   webhooks: WebhooksRepo;
   domains: DomainsRepo;
   dmarcReports: DmarcReportsRepo;
+  tlsReports: TlsReportsRepo;
   postmaster: PostmasterRepo;
 }
 
@@ -134,6 +136,7 @@ export function buildDeps(input: DepsInput): Deps {
     webhooks: new WebhooksRepo(db),
     domains: new DomainsRepo(db),
     dmarcReports: new DmarcReportsRepo(db),
+    tlsReports: new TlsReportsRepo(db),
     postmaster: new PostmasterRepo(db),
   };
   const { mailer, ...seams } = input;

@@ -142,7 +142,10 @@ async function applyOne(
       : record.type === 'CNAME'
         ? // DNS-only: a proxied CNAME would answer with Cloudflare's addresses, not the return-path host's.
           { type: 'CNAME' as const, name, content: plan.content, ttl, proxied: false }
-        : { type: 'TXT' as const, name, content: plan.content, ttl };
+        : record.type === 'A' || record.type === 'AAAA'
+          ? // DNS-only for the same reason: mta-sts.<domain> must reach this server itself.
+            { type: record.type, name, content: plan.content, ttl, proxied: false }
+          : { type: 'TXT' as const, name, content: plan.content, ttl };
   try {
     if (plan.action === 'update') await client.dns.records.edit(plan.id, { zone_id: zone.id, ...fields });
     else await client.dns.records.create({ zone_id: zone.id, ...fields });

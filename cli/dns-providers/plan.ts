@@ -3,10 +3,11 @@
  * formats and the merge decision for one record. Nothing here touches the network, so dry-run and the
  * unit tables use exactly the logic the real run uses.
  */
+import { isIP } from 'node:net';
 
 export interface DesiredRecord {
   purpose: string;
-  type: 'TXT' | 'MX' | 'CNAME';
+  type: 'TXT' | 'MX' | 'CNAME' | 'A' | 'AAAA';
   host: string;
   value: string;
   priority?: number;
@@ -77,7 +78,9 @@ export function mxTarget(record: DesiredRecord): MxTarget | undefined {
  * before any provider call.
  */
 export function checkRecord(record: DesiredRecord): string | undefined {
-  if (!['TXT', 'MX', 'CNAME'].includes(record.type)) return `unsupported record type ${String(record.type)}`;
+  if (!['TXT', 'MX', 'CNAME', 'A', 'AAAA'].includes(record.type)) {
+    return `unsupported record type ${String(record.type)}`;
+  }
   if (!isHostName(record.host)) return 'the host is not a valid DNS name';
   if (record.value.length === 0 || CONTROL.test(record.value)) {
     return 'the value is empty or contains control characters';
@@ -91,6 +94,8 @@ export function checkRecord(record: DesiredRecord): string | undefined {
     if (!isHostName(mx.exchange)) return 'the MX target is not a valid DNS name';
   }
   if (record.type === 'CNAME' && !isHostName(record.value)) return 'the CNAME target is not a valid DNS name';
+  if (record.type === 'A' && isIP(record.value) !== 4) return 'the A value is not an IPv4 address';
+  if (record.type === 'AAAA' && isIP(record.value) !== 6) return 'the AAAA value is not an IPv6 address';
   return undefined;
 }
 
@@ -243,6 +248,7 @@ export function route53Value(record: DesiredRecord): string {
     const mx = mxTarget(record)!;
     return `${mx.priority} ${absoluteName(mx.exchange)}`;
   }
+  if (record.type === 'A' || record.type === 'AAAA') return record.value;
   return absoluteName(record.value);
 }
 
@@ -255,15 +261,22 @@ function route53Key(type: DesiredRecord['type'], value: string): string {
   return normalizeName(value);
 }
 
-const POLICY_NAMES: Record<string, string> = { spf1: 'SPF', dmarc1: 'DMARC', dkim1: 'DKIM key' };
+const POLICY_NAMES: Record<string, string> = {
+  spf1: 'SPF',
+  dmarc1: 'DMARC',
+  dkim1: 'DKIM key',
+  stsv1: 'MTA-STS',
+  tlsrptv1: 'TLS-RPT',
+};
 
 /**
  * The kind of a TXT record a name may hold only one of: two SPF or two DMARC records void both (RFC 7208
- * §4.5, RFC 7489 §6.6.3) and two DKIM keys at one selector leave verifiers to pick one (RFC 6376 §3.6.2.2).
+ * §4.5, RFC 7489 §6.6.3), two DKIM keys at one selector leave verifiers to pick one (RFC 6376 §3.6.2.2), and
+ * two MTA-STS or TLS-RPT records mean no policy at all (RFC 8461 §3.1, RFC 8460 §3).
  * Merging ours beside a different one would break mail authentication, so that is a conflict instead.
  */
 function policyKind(text: string): string | undefined {
-  const match = /^\s*v\s*=\s*(spf1|dmarc1|dkim1)\b/i.exec(text);
+  const match = /^\s*v\s*=\s*(spf1|dmarc1|dkim1|stsv1|tlsrptv1)\b/i.exec(text);
   return match ? POLICY_NAMES[match[1]!.toLowerCase()] : undefined;
 }
 

@@ -37,6 +37,7 @@ export const RESERVED_LOCAL_PARTS = new Set([
   'no-reply',
   'noreply',
   'dmarc',
+  'tlsrpt',
   'bounces',
 ]);
 

@@ -7,9 +7,9 @@
  * parser builds anything from it. Nothing touches the disk.
  */
 import { isIP } from 'node:net';
-import zlib from 'node:zlib';
 import { XMLParser } from 'fast-xml-parser';
 import yauzl from 'yauzl';
+import { GZIP_MAGIC, gunzipCapped } from '../lib/gunzip-capped.js';
 
 export interface DmarcRecord {
   source_ip: string;
@@ -139,7 +139,6 @@ export async function parseDmarcAttachment(
 
 /** A local file header: every zip a reporter sends starts with one. */
 const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
-const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 
 const REPORT_TYPES = new Set([
   'application/zip',
@@ -170,27 +169,17 @@ function declaresReport(filename: string | null, contentType: string): boolean {
   return REPORT_TYPES.has(type) || /\.(zip|gz|gzip|xml)$/i.test(filename ?? '');
 }
 
-/**
- * zlib stops inflating at maxOutputLength and fails with a RangeError, so a bomb costs at most the
- * cap in memory; the size field in the gzip trailer is never consulted.
- */
-function gunzip(content: Buffer, limits: DmarcLimits): Promise<string> {
-  return new Promise((resolve, reject) => {
-    zlib.gunzip(content, { maxOutputLength: limits.maxInflatedBytes }, (err, inflated) => {
-      if (err instanceof RangeError) {
-        reject(
-          new DmarcReportError('bomb', `Gzip inflates past the ${limits.maxInflatedBytes} byte limit.`, {
-            cause: err,
-          }),
-        );
-      } else if (err) {
-        reject(
-          new DmarcReportError('malformed', `Corrupt gzip: ${err.message}`, { cause: err, rule: 'gzip' }),
-        );
-      } else {
-        resolve(inflated.toString('utf8'));
-      }
+async function gunzip(content: Buffer, limits: DmarcLimits): Promise<string> {
+  const result = await gunzipCapped(content, limits.maxInflatedBytes);
+  if (result.ok) return result.data.toString('utf8');
+  if (result.reason === 'bomb') {
+    throw new DmarcReportError('bomb', `Gzip inflates past the ${limits.maxInflatedBytes} byte limit.`, {
+      cause: result.error,
     });
+  }
+  throw new DmarcReportError('malformed', `Corrupt gzip: ${result.error.message}`, {
+    cause: result.error,
+    rule: 'gzip',
   });
 }
 

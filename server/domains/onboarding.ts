@@ -45,6 +45,9 @@ const fresh = (): Record<Purpose, RecordStatus> => ({
   dkim: 'missing',
   return_path: 'missing',
   dmarc: 'missing',
+  mta_sts_host: 'missing',
+  mta_sts: 'missing',
+  tls_rpt: 'missing',
 });
 
 /** Why a domain row ended: its org deleted it, another org verified first, or its claim ran out. */

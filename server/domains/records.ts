@@ -1,13 +1,15 @@
 import type { DomainRow } from '../db/repos/domains.js';
 import type { Deps } from '../deps.js';
 import { signingKey } from '../outbound/dkim.js';
+import { MTA_STS_LABEL, mtaStsPolicyId, publicHostTarget } from './mta-sts.js';
 
-export type Purpose = 'ownership' | 'inbound' | 'dkim' | 'return_path' | 'dmarc';
+export type Purpose =
+  'ownership' | 'inbound' | 'dkim' | 'return_path' | 'dmarc' | 'mta_sts_host' | 'mta_sts' | 'tls_rpt';
 export type RecordStatus = 'valid' | 'invalid' | 'missing';
 
 export interface DnsRecord {
   purpose: Purpose;
-  type: 'TXT' | 'MX' | 'CNAME';
+  type: 'TXT' | 'MX' | 'CNAME' | 'A' | 'AAAA';
   host: string;
   value: string;
   priority?: number;
@@ -17,6 +19,10 @@ export const MX_PRIORITY = 10;
 
 export function dmarcAddress(deps: Deps): string {
   return deps.config.dmarcAddress ?? `dmarc@${deps.config.mailDomain}`;
+}
+
+export function tlsRptAddress(deps: Deps): string {
+  return deps.config.tlsrptAddress ?? `tlsrpt@${deps.config.mailDomain}`;
 }
 
 /** The return-path host under a custom domain, CNAMEd to ours so SPF and bounces align with the domain. */
@@ -50,6 +56,20 @@ export function requiredRecords(deps: Deps, domain: DomainRow): DnsRecord[] {
       type: 'TXT',
       host: `_dmarc.${domain.name}`,
       value: `v=DMARC1; p=none; rua=mailto:${dmarcAddress(deps)}`,
+    },
+    // CONTRACT §13: recommended like DMARC, never part of verification.
+    { purpose: 'mta_sts_host', host: `${MTA_STS_LABEL}.${domain.name}`, ...publicHostTarget(deps) },
+    {
+      purpose: 'mta_sts',
+      type: 'TXT',
+      host: `_mta-sts.${domain.name}`,
+      value: `v=STSv1; id=${mtaStsPolicyId(deps)}`,
+    },
+    {
+      purpose: 'tls_rpt',
+      type: 'TXT',
+      host: `_smtp._tls.${domain.name}`,
+      value: `v=TLSRPTv1; rua=mailto:${tlsRptAddress(deps)}`,
     },
   ];
 }

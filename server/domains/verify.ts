@@ -76,6 +76,9 @@ export async function checkRecord(deps: Deps, record: DnsRecord): Promise<Record
     case 'dmarc':
       // Any DMARC policy the owner chose counts: the rua we suggest is a recommendation.
       return values.some((v) => /^v=DMARC1\s*(;|$)/i.test(v.trim())) ? 'valid' : 'invalid';
+    case 'tls_rpt':
+      // Like DMARC: the owner may already send TLS reports elsewhere (RFC 8460 §3).
+      return values.some((v) => /^v=TLSRPTv1\s*(;|$)/i.test(v.trim())) ? 'valid' : 'invalid';
     default:
       return values.some((v) => v.trim() === record.value) ? 'valid' : 'invalid';
   }

@@ -24,6 +24,7 @@ export type EventType =
   | 'domain.verified'
   | 'domain.failed'
   | 'dmarc.report.received'
+  | 'tls.report.received'
   | 'webhook.disabled';
 
 /** Every type a webhook may subscribe to and the stream may filter on, in CONTRACT §6 order. */
@@ -47,6 +48,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'domain.verified',
   'domain.failed',
   'dmarc.report.received',
+  'tls.report.received',
   'webhook.disabled',
 ];
 

@@ -11,7 +11,9 @@ import { applyReport, verpToken } from '../outbound/bounces.js';
 import { parseReport, type ParsedReport } from '../outbound/reports.js';
 import { ingestDmarcMail, storeDmarcReports } from '../domains/dmarc-ingest.js';
 import type { DmarcReport } from '../domains/dmarc-report.js';
-import { dmarcAddress } from '../domains/records.js';
+import { dmarcAddress, tlsRptAddress } from '../domains/records.js';
+import { ingestTlsReportMail, storeTlsReports } from '../domains/tls-ingest.js';
+import type { TlsReport } from '../domains/tls-report.js';
 import { withAuthHeader } from './raw.js';
 import { classifyAutomation, type Automation } from './automation.js';
 import { storeIncoming } from './store.js';
@@ -39,6 +41,8 @@ interface Prepared {
   report: ParsedReport | null;
   /** DMARC aggregate reports it carried, when it went to our DMARC report address. */
   dmarcReports: DmarcReport[];
+  /** SMTP TLS reports it carried, when it went to our TLS-RPT address. */
+  tlsReports: TlsReport[];
   auth: AuthSummary;
   parsed: ParsedMessage;
   extractedText: string;
@@ -88,10 +92,12 @@ async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
   const auth = await authenticating;
   const toReturnPath = recipients.some((r) => r.mailbox_id === null && verpToken(r.address));
   const toDmarc = recipients.some((r) => r.mailbox_id === null && r.address === dmarcAddress(deps));
+  const toTlsRpt = recipients.some((r) => r.mailbox_id === null && r.address === tlsRptAddress(deps));
   return {
     row,
     report: toReturnPath ? await parseReport(raw) : null,
     dmarcReports: toDmarc ? await ingestDmarcMail(deps, { inbound: row, parsed, auth }) : [],
+    tlsReports: toTlsRpt ? await ingestTlsReportMail(deps, { inbound: row, parsed }) : [],
     auth,
     parsed,
     extractedText: extractReplyText(parsed.text),
@@ -118,6 +124,8 @@ function store(deps: Deps, prepared: Prepared): void {
     if (recipient.mailbox_id === null) {
       const token = verpToken(recipient.address);
       if (token) applyReport(deps, token, prepared.report, row.id);
+      else if (recipient.address === tlsRptAddress(deps))
+        storeTlsReports(deps, { inbound: row, parsed }, prepared.tlsReports);
       else storeDmarcReports(deps, { inbound: row, parsed, auth: prepared.auth }, prepared.dmarcReports);
       continue;
     }

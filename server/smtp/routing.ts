@@ -1,7 +1,7 @@
 import type { DomainRow } from '../db/repos/domains.js';
 import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { Deps } from '../deps.js';
-import { dmarcAddress } from '../domains/records.js';
+import { dmarcAddress, tlsRptAddress } from '../domains/records.js';
 import { OPERATOR_LOCAL_PARTS } from '../accounts/names.js';
 import { postmasterMailbox } from '../mail/postmaster.js';
 import { senderAllowed } from '../policy/inbound-rules.js';
@@ -11,6 +11,7 @@ export type RcptDecision =
   | { ok: true; mailbox: MailboxRow }
   | { ok: true; bounceToken: string }
   | { ok: true; dmarcReport: true }
+  | { ok: true; tlsReport: true }
   | { ok: false; reply: SmtpReply };
 
 /** VERP return path of one outbound delivery: bounces+<token>@<return-path host>. */
@@ -81,6 +82,7 @@ export function routeRecipient(deps: Deps, recipient: string, envelopeSender: st
       : { ok: false, reply: REPLIES.noSuchMailbox };
   }
   if (address === dmarcAddress(deps)) return { ok: true, dmarcReport: true };
+  if (address === tlsRptAddress(deps)) return { ok: true, tlsReport: true };
   if (!DOMAIN_RE.test(domain)) return { ok: false, reply: REPLIES.relayDenied };
   const custom = domain === deps.config.mailDomain ? null : receivingDomain(deps, domain);
   if (custom === undefined) return { ok: false, reply: REPLIES.relayDenied };

@@ -41,6 +41,9 @@ describe('loftbox domain apply-dns', () => {
       'dry-run',
       'dry-run',
       'dry-run',
+      'dry-run',
+      'dry-run',
+      'dry-run',
     ]);
     expect(out.results.map((r: { record: { purpose: string } }) => r.record.purpose)).toEqual([
       'ownership',
@@ -48,6 +51,9 @@ describe('loftbox domain apply-dns', () => {
       'dkim',
       'return_path',
       'dmarc',
+      'mta_sts_host',
+      'mta_sts',
+      'tls_rpt',
     ]);
   });
 

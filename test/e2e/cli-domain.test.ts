@@ -46,6 +46,7 @@ function publish(records: DnsRecord[]): void {
       entry.MX = [...(entry.MX ?? []), { exchange: exchange as string, priority: Number(priority) }];
     }
     if (r.type === 'CNAME') entry.CNAME = r.value;
+    if (r.type === 'A') entry.A = [...(entry.A ?? []), r.value];
     zone.set(r.host, entry);
   }
   for (const [host, entry] of zone) server.dns.set(host, entry);
@@ -77,8 +78,11 @@ describe('loftbox domain against the domain routes', () => {
       'dkim',
       'dmarc',
       'inbound',
+      'mta_sts',
+      'mta_sts_host',
       'ownership',
       'return_path',
+      'tls_rpt',
     ]);
     expect(records.every((r) => r.status === 'missing')).toBe(true);
 
@@ -89,7 +93,7 @@ describe('loftbox domain against the domain routes', () => {
       inbound: { verified: false },
       outbound: { verified: false },
     });
-    expect(doc(status).next_actions).toHaveLength(5);
+    expect(doc(status).next_actions).toHaveLength(8);
 
     const human = await cli(['domain', 'dns', id]);
     expect(human.stdout).toMatch(/^PURPOSE\s+TYPE\s+HOST\s+VALUE\s+STATUS/m);

@@ -351,7 +351,17 @@ describe('Route 53', () => {
     const domain = await server.api('POST', '/v1/domains', { key: org.key, body: { domain: 'example.com' } });
     const status = await server.api('GET', `/v1/domains/${domain.body.id}/status`, { key: org.key });
     const records = status.body.next_actions as DesiredRecord[];
-    expect(records.map((r) => r.type).sort()).toEqual(['CNAME', 'MX', 'TXT', 'TXT', 'TXT']);
+    // The test server's public URL is an IP, so mta-sts.<domain> is an A record there.
+    expect(records.map((r) => r.type).sort()).toEqual([
+      'A',
+      'CNAME',
+      'MX',
+      'TXT',
+      'TXT',
+      'TXT',
+      'TXT',
+      'TXT',
+    ]);
 
     const fake = await route53();
     const outcomes = await applyDns({
@@ -362,13 +372,15 @@ describe('Route 53', () => {
       env: AWS_ENV,
       endpoints: { route53: fake.endpoint },
     });
-    expect(outcomes.map((o) => o.result)).toEqual(Array(5).fill('applied'));
+    expect(outcomes.map((o) => o.result)).toEqual(Array(8).fill('applied'));
     const dkim = records.find((r) => r.purpose === 'dkim')!;
     expect(Buffer.byteLength(dkim.value)).toBeGreaterThan(255);
     const [value] = setAt(fake, 'ZPUBLIC', `${dkim.host}.`, 'TXT')!.values;
     expect(txtStrings(value!).join('')).toBe(dkim.value);
     const mx = records.find((r) => r.type === 'MX') as Json;
     expect(setAt(fake, 'ZPUBLIC', 'example.com.', 'MX')!.values).toContain(`${mx.priority} ${mx.value}.`);
+    const sts = records.find((r) => r.purpose === 'mta_sts_host')!;
+    expect(setAt(fake, 'ZPUBLIC', 'mta-sts.example.com.', 'A')!.values).toEqual([sts.value]);
   });
 });
 

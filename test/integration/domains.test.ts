@@ -44,6 +44,8 @@ async function publish(domainId: string, key = owner.key, skip: string[] = []) {
       server.dns.set(record.host, { TXT: [chunks] });
     } else if (record.type === 'MX') {
       server.dns.set(record.host, { MX: [{ exchange: record.value, priority: record.priority }] });
+    } else if (record.type === 'A') {
+      server.dns.set(record.host, { A: [record.value] });
     } else {
       server.dns.set(record.host, { CNAME: record.value });
     }
@@ -71,6 +73,9 @@ describe('custom domain onboarding', () => {
       'dkim',
       'return_path',
       'dmarc',
+      'mta_sts_host',
+      'mta_sts',
+      'tls_rpt',
     ]);
     const records = status.body.next_actions as Json[];
     expect(records.find((r) => r.purpose === 'inbound')).toMatchObject({

@@ -33,6 +33,12 @@ const mx = (value: string, priority?: number): DesiredRecord => ({
   value,
   ...(priority != null ? { priority } : {}),
 });
+const address = (type: 'A' | 'AAAA', value: string): DesiredRecord => ({
+  purpose: 'mta_sts_host',
+  type,
+  host: 'mta-sts.example.com',
+  value,
+});
 const cname = (value: string): DesiredRecord => ({
   purpose: 'return_path',
   type: 'CNAME',
@@ -126,6 +132,12 @@ describe('MX and CNAME values', () => {
     expect(route53Value(cname('RP.loftbox.test'))).toBe('rp.loftbox.test.');
     expect(cloudflareContent(cname('rp.loftbox.test.'))).toEqual({ content: 'rp.loftbox.test' });
   });
+
+  it('A and AAAA values are the bare address on both providers', () => {
+    expect(route53Value(address('A', '192.0.2.7'))).toBe('192.0.2.7');
+    expect(route53Value(address('AAAA', '2001:db8::7'))).toBe('2001:db8::7');
+    expect(cloudflareContent(address('A', '192.0.2.7'))).toEqual({ content: '192.0.2.7' });
+  });
 });
 
 describe('record checks before any provider call', () => {
@@ -156,10 +168,18 @@ describe('record checks before any provider call', () => {
       'the value is empty or contains control characters',
     ],
     ['an empty value', txt('x.example.com', ''), 'the value is empty or contains control characters'],
+    ['an A record', address('A', '192.0.2.7'), undefined],
+    ['an AAAA record', address('AAAA', '2001:db8::7'), undefined],
+    ['an A value that is not IPv4', address('A', '2001:db8::7'), 'the A value is not an IPv4 address'],
+    [
+      'an AAAA value that is not IPv6',
+      address('AAAA', 'mx.example'),
+      'the AAAA value is not an IPv6 address',
+    ],
     [
       'an unsupported type',
-      { ...txt('x.example.com', '1.2.3.4'), type: 'A' } as unknown as DesiredRecord,
-      'unsupported record type A',
+      { ...txt('x.example.com', '0 issue "ca.test"'), type: 'CAA' } as unknown as DesiredRecord,
+      'unsupported record type CAA',
     ],
   ])('%s', (_name, record, problem) => {
     expect(checkRecord(record)).toBe(problem);
@@ -313,6 +333,27 @@ describe('Route 53 plan: UPSERT of the union, conflict for a different CNAME', (
       [set(['"other"', '"v=DMARC1; p=reject"'])],
       true,
       { action: 'upsert', values: ['"other"', '"v=DMARC1; p=none"'], ttl: 3600 },
+    ],
+    [
+      'an MTA-STS record with an older policy id is a conflict: two would void the policy',
+      txt('_mta-sts.example.com', 'v=STSv1; id=new'),
+      [set(['"v=STSv1; id=old"'])],
+      false,
+      { action: 'conflict' },
+    ],
+    [
+      'an older MTA-STS id with overwrite is replaced',
+      txt('_mta-sts.example.com', 'v=STSv1; id=new'),
+      [set(['"v=STSv1; id=old"'])],
+      true,
+      { action: 'upsert', values: ['"v=STSv1; id=new"'], ttl: 3600 },
+    ],
+    [
+      'a TLS-RPT record sending reports elsewhere is a conflict',
+      txt('_smtp._tls.example.com', 'v=TLSRPTv1; rua=mailto:tlsrpt@loftbox.test'),
+      [set(['"v=TLSRPTv1; rua=mailto:tls@example.com"'])],
+      false,
+      { action: 'conflict' },
     ],
     [
       'an old DKIM key at the selector, split in strings, is a conflict',

@@ -9,8 +9,9 @@ import imapUids from './0008_imap_uids.sql';
 import tenancy from './0009_tenancy.sql';
 import eventLogUpkeep from './0010_event_log_upkeep.sql';
 import consoleSessions from './0011_console.sql';
-import loopGuard from './0013_loop_guard.sql';
 import keyConstraints from './0012_key_constraints.sql';
+import loopGuard from './0013_loop_guard.sql';
+import tlsReports from './0016_tls_reports.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
 export const migrations: { version: number; name: string; sql: string }[] = [
@@ -25,6 +26,7 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 9, name: 'tenancy', sql: tenancy },
   { version: 10, name: 'event_log_upkeep', sql: eventLogUpkeep },
   { version: 11, name: 'console', sql: consoleSessions },
-  { version: 13, name: 'loop_guard', sql: loopGuard },
   { version: 12, name: 'key_constraints', sql: keyConstraints },
+  { version: 13, name: 'loop_guard', sql: loopGuard },
+  { version: 16, name: 'tls_reports', sql: tlsReports },
 ];

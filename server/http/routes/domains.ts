@@ -36,8 +36,17 @@ const domainView = (row: DomainRow): z.infer<typeof Domain> => ({
 });
 
 const Record = z.object({
-  purpose: z.enum(['ownership', 'inbound', 'dkim', 'return_path', 'dmarc']),
-  type: z.enum(['TXT', 'MX', 'CNAME']),
+  purpose: z.enum([
+    'ownership',
+    'inbound',
+    'dkim',
+    'return_path',
+    'dmarc',
+    'mta_sts_host',
+    'mta_sts',
+    'tls_rpt',
+  ]),
+  type: z.enum(['TXT', 'MX', 'CNAME', 'A', 'AAAA']),
   host: z.string(),
   value: z.string(),
   priority: z.number().int().optional(),

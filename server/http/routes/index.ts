@@ -15,11 +15,13 @@ import { keyRoutes } from './keys.js';
 import { mailboxRoutes } from './mailboxes.js';
 import { messageRoutes } from './messages.js';
 import { metaRoutes, openApiRoute } from './meta.js';
+import { mtaStsRoutes } from './mta-sts.js';
 import { outgoingRoutes } from './outgoing.js';
 import { organizationRoutes } from './organization.js';
 import { suppressionRoutes } from './suppressions.js';
 import { streamRoutes } from './stream.js';
 import { threadRoutes } from './threads.js';
+import { tlsReportRoutes } from './tls-reports.js';
 import { webhookRoutes } from './webhooks.js';
 
 /** Every HTTP route the server has; the router and openapi.json are both built from this list. */
@@ -47,4 +49,6 @@ export const allRoutes: RouteDef[] = [
   ...autoconfigRoutes,
   ...distributionRoutes,
   ...organizationRoutes,
+  ...mtaStsRoutes,
+  ...tlsReportRoutes,
 ];
