@@ -357,6 +357,8 @@ describe.skipIf(!available)('operator console in a real browser', () => {
         server.dns.set(record.host, { TXT: [(record.value as string).match(/.{1,255}/g) ?? []] });
       else if (record.type === 'MX')
         server.dns.set(record.host, { MX: [{ exchange: record.value, priority: record.priority }] });
+      else if (record.type === 'A' || record.type === 'AAAA')
+        server.dns.set(record.host, { [record.type]: [record.value] });
       else server.dns.set(record.host, { CNAME: record.value });
     }
     await page.getByRole('button', { name: 'Verify now' }).click();
