@@ -222,6 +222,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     (closing ??= (async () => {
       log.info({ event: 'server.stopping' }, 'stopping');
       await stream.close();
+      // Inbox long-polls answer now (an empty page) rather than holding the shutdown up.
+      deps.bus.close();
       const closed = new Promise<void>((done) => server.close(() => done()));
       const mxClosed = new Promise<void>((done) => mx.close(() => done()));
       const clientsClosed = clientListeners.map(
