@@ -243,6 +243,31 @@ describe('request ids on events', () => {
     expect(inbound.request_id).toBe(sessions[0]);
   });
 
+  it('names the submission session on the events of a message sent over SMTP submission', async () => {
+    const box = await server.mailbox('rid-submitter');
+    const before = logs.lines.length;
+    const info = await nodemailer
+      .createTransport({
+        host: '127.0.0.1',
+        port: server.running.ports.submission ?? 0,
+        requireTLS: true,
+        auth: { user: box.address, pass: box.key },
+        tls: { rejectUnauthorized: false },
+      })
+      .sendMail({ from: box.address, to: 'far@remote.test', subject: 'Submitted', text: 'Hello' });
+    const publicId = /queued as (msg_\S+)/.exec(info.response)?.[1];
+    await drain();
+    const sessions = logs.lines
+      .slice(before)
+      .filter((l) => l.event === 'submission.accepted')
+      .map((l) => l.session);
+    expect(sessions).toHaveLength(1);
+    const message = (await server.api('GET', `/v1/messages/${publicId}`, { key: box.key })).body;
+    const events = await eventsOf(box, message.id);
+    expect(events.map((e) => e.type)).toContain('message.queued');
+    for (const event of events) expect([event.type, event.request_id]).toEqual([event.type, sessions[0]]);
+  });
+
   it('names the approve call on message.approved and the send on the rest', async () => {
     const box = await server.mailbox('rid-approval');
     const policy = await server.api('POST', '/v1/approval-policies', {
