@@ -81,7 +81,7 @@ describe('inbox leases', () => {
     );
     const polling = Promise.all([poller('a'), poller('b')]);
     await arriving;
-    await vi.waitFor(() => expect(seen.size).toBe(total), { timeout: 60_000, interval: 50 });
+    await vi.waitFor(() => expect(seen.size).toBe(total), { timeout: 120_000, interval: 50 });
     stop = true;
     await polling;
 
@@ -91,7 +91,7 @@ describe('inbox leases', () => {
     expect(byPoller.filter((p) => p === 'a').length).toBeGreaterThan(0);
     expect(byPoller.filter((p) => p === 'b').length).toBeGreaterThan(0);
     expect((await inbox(box, '')).body.data).toEqual([]);
-  }, 120_000);
+  }, 400_000);
 
   it('gives a crashed poller’s messages to another poll once the lease ends; a late ack still succeeds', async () => {
     const box = await server.mailbox('crashy');
@@ -152,6 +152,19 @@ describe('inbox long-poll', () => {
     expect(server.deps.bus.waiters).toBe(0);
   }, 30_000);
 
+  it('hands a waiting poll a message whose lease ran out while it waited', async () => {
+    const box = await server.mailbox('lease-ends');
+    await deliver(box, ['left behind']);
+    const taken = await inbox(box, 'lease=2');
+    expect(taken.body.data).toHaveLength(1);
+    const waiting = inbox(box, 'wait=60&lease=60');
+    await vi.waitFor(() => expect(server.deps.bus.waiters).toBe(1), { timeout: 10_000, interval: 10 });
+    // No event is appended: only the wait's own timer for the end of the lease can wake it.
+    server.clock.advance(3_000);
+    const page = await waiting;
+    expect(ids(page.body)).toEqual(ids(taken.body));
+  }, 30_000);
+
   it('bounds concurrent waiters and ends every wait on shutdown', async () => {
     const small = await startTestServer({ inboxMaxWaiters: 1 });
     let closed = false;
@@ -172,6 +185,8 @@ describe('inbox long-poll', () => {
       const page = await first;
       expect(page.status).toBe(200);
       expect(page.body.data).toEqual([]);
+      // So the keep-alive connection does not hold the shutdown up until its grace period.
+      expect(page.headers.get('connection')).toBe('close');
       await closing;
     } finally {
       if (!closed) await small.close();

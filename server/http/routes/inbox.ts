@@ -110,7 +110,12 @@ export const inboxRoutes = [
               Math.min(remaining, untilNextLeaseEnds(deps, req)),
               gone.signal,
             );
-            if (outcome === 'closed' || gone.signal.aborted) break;
+            if (outcome === 'closed') {
+              // Shutting down: the connection must not linger as keep-alive after this answer.
+              ctx.set('Connection', 'close');
+              break;
+            }
+            if (gone.signal.aborted) break;
             page = take(deps, req);
             if (page.rows.length > 0) break;
           }
