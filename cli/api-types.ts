@@ -152,4 +152,6 @@ export interface StreamEvent {
   created_at: string;
   mailbox: string | null;
   message_id: string | null;
+  /** The API request or SMTP session that caused the event (absent from older servers). */
+  request_id?: string | null;
 }

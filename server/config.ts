@@ -602,6 +602,12 @@ export const settings = {
     '5s',
     'How long a database write waits for a lock held elsewhere before the request is refused (SMTP 451, HTTP 503).',
   ),
+  inboxMaxWaiters: setting(
+    'LOFTBOX_INBOX_MAX_WAITERS',
+    positiveInt,
+    1_000,
+    'Most inbox long-polls (?wait=) held open at once; more are refused with 429 until one ends.',
+  ),
   shutdownGraceMs: setting(
     'LOFTBOX_SHUTDOWN_GRACE_MS',
     positiveInt,

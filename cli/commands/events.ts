@@ -70,6 +70,8 @@ function describe(event: Frame & { type: 'event' }): string {
     e.mailbox ?? '',
     e.message_id ?? '',
     typeof subject === 'string' ? `"${subject}"` : '',
+    // Leads back to the API call or SMTP session that caused it (its X-Request-Id, CONTRACT §6).
+    e.request_id ? `request=${e.request_id}` : '',
   ]
     .filter(Boolean)
     .map(safeLine)

@@ -5,6 +5,7 @@ import {
   action,
   collect,
   examples,
+  positiveInt,
   withCommonOptions,
   type CliDeps,
   type Ctx,
@@ -15,15 +16,22 @@ import { safeLine, type Page } from '../output.js';
 import { inboxColumns } from './messages.js';
 import { pagingOptions, printPage, shortTime } from './shared.js';
 
-/** Polling intervals for --watch: quick while mail arrives, backing off to a minute when idle (seeds' advice). */
+/** Back-off of --watch after a failed poll: 2 s, doubling up to a minute. */
 export const WATCH_MIN_MS = 2_000;
 export const WATCH_MAX_MS = 60_000;
+/** How long one --watch long-poll waits on the server: under the client's 30 s request timeout. */
+export const WATCH_WAIT_S = 25;
+/** The lease --watch takes on what it prints unless --lease says otherwise (CONTRACT §12). */
+export const WATCH_LEASE_S = 300;
+/** The server's longest lease (12 h). */
+const MAX_LEASE_S = 43_200;
 
 interface InboxOptions {
   mailboxId?: string;
   limit?: number;
   cursor?: string;
   watch?: boolean;
+  lease?: number;
 }
 
 export function inboxCommands(program: Command, deps: CliDeps, state: RunState): void {
@@ -32,10 +40,23 @@ export function inboxCommands(program: Command, deps: CliDeps, state: RunState):
       .command('inbox')
       .description('Unacknowledged incoming messages, oldest first; ack each one after processing it')
       .option('--mailbox-id <id>', 'mailbox (env LOFTBOX_MAILBOX_ID; default from the config file)')
-      .option('--watch', 'keep polling and print new messages as they arrive (JSON Lines with --json)'),
+      .option(
+        '--lease <seconds>',
+        `hand the listed messages to this caller alone for that long (1-${MAX_LEASE_S}); unacked ones come back after it`,
+        positiveInt(MAX_LEASE_S),
+      )
+      .option(
+        '--watch',
+        `long-poll and print new messages as they arrive (JSON Lines with --json), leasing each (default ${WATCH_LEASE_S} s)`,
+      ),
   );
   withCommonOptions(inbox);
-  examples(inbox, ['loftbox inbox', 'loftbox inbox --limit 5 --json', 'loftbox inbox --watch --json']);
+  examples(inbox, [
+    'loftbox inbox',
+    'loftbox inbox --limit 5 --json',
+    'loftbox inbox --lease 300 --json',
+    'loftbox inbox --watch --json',
+  ]);
   action(deps, state, inbox, (ctx) => runInbox(ctx, inbox.opts<InboxOptions>()));
 
   const ack = program
@@ -66,10 +87,15 @@ async function runInbox(ctx: Ctx, opts: InboxOptions): Promise<void> {
   const client = ctx.authed();
   const path = `/v1/mailboxes/${encodeURIComponent(mailboxId)}/inbox`;
   if (opts.watch) {
-    await watch(ctx, () => client.get<Page<Message>>(path, { limit: opts.limit }));
+    const lease = opts.lease ?? WATCH_LEASE_S;
+    await watch(ctx, () => client.get<Page<Message>>(path, { limit: opts.limit, lease, wait: WATCH_WAIT_S }));
     return;
   }
-  const page = await client.get<Page<Message>>(path, { limit: opts.limit, cursor: opts.cursor });
+  const page = await client.get<Page<Message>>(path, {
+    limit: opts.limit,
+    cursor: opts.cursor,
+    lease: opts.lease,
+  });
   printPage(ctx, page, inboxColumns, 'No unacknowledged messages.');
   if (page.data.length > 0) ctx.out.info('After processing a message: loftbox ack --message-id <id>');
 }
@@ -81,40 +107,37 @@ function transient(err: unknown): boolean {
 }
 
 /**
- * Polls the first inbox page, printing each message once. The wait doubles with every poll that
- * brings nothing new (2 s, 4 s, … up to a minute) and drops back to 2 s when mail arrives; Ctrl-C
- * ends it (exit 130).
+ * Long-polls the inbox with a lease: the server answers as soon as mail arrives (or after
+ * WATCH_WAIT_S with an empty page), and a leased message is not handed out again until its lease
+ * ends, so each is printed once unless it was never acked (then it comes back, as to any worker).
+ * Only failures back off (2 s doubling to a minute, or the server's Retry-After); Ctrl-C ends it (130).
  */
 async function watch(ctx: Ctx, poll: () => Promise<Page<Message>>): Promise<void> {
-  let seen = new Set<string>();
-  let idlePolls = 0;
+  let failures = 0;
   const { signal } = ctx.deps;
   ctx.out.info('Watching the inbox; Ctrl-C stops.');
   while (!signal.aborted) {
-    let retryAfterMs = 0;
+    const spinner = ctx.out.spinner('Waiting for new mail');
     try {
       const page = await poll();
-      const fresh = page.data.filter((m) => !seen.has(m.id));
-      // Only the current page is remembered: acknowledged messages never come back.
-      seen = new Set(page.data.map((m) => m.id));
-      for (const m of fresh) {
+      spinner.stop();
+      failures = 0;
+      for (const m of page.data) {
         if (ctx.json) ctx.out.line(m);
         else
           ctx.out.text(
             `${m.public_id}  ${shortTime(m.received_at)}  ${safeLine(m.from)}  ${safeLine(m.subject)}`,
           );
       }
-      idlePolls = fresh.length > 0 ? 0 : idlePolls + 1;
     } catch (err) {
+      spinner.stop();
       if (!transient(err)) throw err;
-      idlePolls += 1;
-      retryAfterMs = err instanceof ApiError && err.retryAfter ? err.retryAfter * 1000 : 0;
+      failures += 1;
+      const retryAfterMs = err instanceof ApiError && err.retryAfter ? err.retryAfter * 1000 : 0;
       ctx.out.warn(`${(err as Error).message} Polling again.`);
+      const backoff = Math.min(WATCH_MIN_MS * 2 ** (failures - 1), WATCH_MAX_MS);
+      await ctx.deps.sleep(Math.max(backoff, retryAfterMs), signal);
     }
-    const backoff = Math.min(WATCH_MIN_MS * 2 ** Math.max(0, idlePolls - 1), WATCH_MAX_MS);
-    const spinner = ctx.out.spinner('Waiting for new mail');
-    await ctx.deps.sleep(Math.max(backoff, retryAfterMs), signal);
-    spinner.stop();
   }
   throw new CliError('interrupted', 'Stopped watching the inbox.');
 }

@@ -8,7 +8,14 @@ import type { EventLine } from './views.js';
 export function eventLine(row: EventRow): EventLine {
   const data = JSON.parse(row.data) as { message?: { subject?: unknown } };
   const subject = data.message && typeof data.message.subject === 'string' ? data.message.subject : null;
-  return { seq: row.seq, type: row.type, created_at: row.created_at, subject, message_id: row.message_id };
+  return {
+    seq: row.seq,
+    type: row.type,
+    created_at: row.created_at,
+    subject,
+    message_id: row.message_id,
+    request_id: row.request_id,
+  };
 }
 
 const PAGE = 50;

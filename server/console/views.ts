@@ -9,6 +9,8 @@ export interface EventLine {
   created_at: string;
   subject: string | null;
   message_id: string | null;
+  /** The API request or SMTP session that caused it (CONTRACT §6). */
+  request_id: string | null;
 }
 
 export function signInPage(page: PageContext, flash: Flash, email = ''): Html {
@@ -150,6 +152,7 @@ export function overviewPage(
                 ${time(e.created_at)}
                 <span class="event-type">${e.type}</span>
                 ${e.subject === null ? '' : e.message_id ? html`<a href="/console/messages/${e.message_id}">${e.subject || '(no subject)'}</a>` : e.subject}
+                ${e.request_id === null ? '' : html`<code class="request-id">${e.request_id}</code>`}
               </li>`,
           )}
         </ol>

@@ -3,6 +3,7 @@ import type { Deps } from '../deps.js';
 import { threadView } from '../messages/views.js';
 import { toIso } from '../lib/clock.js';
 import { randomBase32 } from '../lib/ids.js';
+import { currentRequestId } from '../lib/request-context.js';
 
 export type EventType =
   | 'message.inbound'
@@ -60,6 +61,8 @@ export interface NewEvent {
   mailbox?: string | null;
   threadId?: string | null;
   messageId?: string | null;
+  /** The request or SMTP session that caused it; defaults to the one the current work runs for. */
+  requestId?: string | null;
   data: Record<string, unknown>;
 }
 
@@ -78,6 +81,7 @@ export function appendEvent(deps: Deps, event: NewEvent): string {
     mailbox: event.mailbox ?? null,
     thread_id: event.threadId ?? null,
     message_id: event.messageId ?? null,
+    request_id: event.requestId !== undefined ? event.requestId : currentRequestId(),
     data: JSON.stringify(event.data),
     created_at: toIso(deps.clock.now()),
   });
@@ -87,7 +91,8 @@ export function appendEvent(deps: Deps, event: NewEvent): string {
 
 /**
  * The routing fields of an event about one message: its org, agent, mailbox (id and address), thread
- * and id. The address is looked up unless the caller already holds the mailbox.
+ * and id. The address is looked up unless the caller already holds the mailbox. The request is the
+ * current one (an approve) or else the one that created the message (a scheduled send coming due).
  */
 export function aboutMessage(
   deps: Deps,
@@ -101,6 +106,7 @@ export function aboutMessage(
     mailbox: mailboxAddress ?? deps.repos.mailboxes.get(message.org_id, message.mailbox_id)?.address ?? null,
     threadId: message.thread_id,
     messageId: message.id,
+    requestId: currentRequestId() ?? message.request_id ?? null,
   };
 }
 

@@ -12,6 +12,8 @@ export interface Accepted {
   remoteIp: string;
   helo: string | null;
   secure: boolean;
+  /** The MX session id, or the request of the send for local delivery (events name it, CONTRACT §6). */
+  requestId?: string | null;
 }
 
 /** Most messages committed together; bounds the latency one slow batch adds to the next. */
@@ -91,6 +93,7 @@ export class AcceptQueue {
       last_error: null,
       received_at: toIso(deps.clock.now()),
       processed_at: null,
+      request_id: message.requestId ?? null,
     });
   }
 }

@@ -94,6 +94,7 @@ export function storeIncoming(deps: Deps, input: IncomingForMailbox): MessageRow
       agent_id: mailbox.agent_id,
       thread_id: thread.id,
       inbound_id: inbound.id,
+      request_id: inbound.request_id ?? null,
       direction: 'incoming',
       status: 'received',
       from_addr: parsed.from
@@ -156,7 +157,8 @@ export function storeIncoming(deps: Deps, input: IncomingForMailbox): MessageRow
     );
 
     deps.repos.threads.recordMessage(mailbox.org_id, thread.id, threadPeople, inbound.received_at);
-    const about = aboutMessage(deps, message, mailbox.address);
+    // The session that accepted it, whatever work happens to run this step (CONTRACT §6).
+    const about = { ...aboutMessage(deps, message, mailbox.address), requestId: inbound.request_id ?? null };
     if (threadCreated) appendThreadCreated(deps, about);
     appendEvent(deps, {
       ...about,

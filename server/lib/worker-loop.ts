@@ -1,4 +1,5 @@
 import type { Logger } from './logger.js';
+import { withRequestId } from './request-context.js';
 
 export interface WorkerLoopOptions {
   /** Names the worker in the `worker.failed` log event. */
@@ -47,7 +48,8 @@ export class WorkerLoop {
       this.rerun = true;
       return this.running;
     }
-    this.running = (async () => this.work())();
+    // A wake from inside a request must not make the whole batch look caused by that request (CONTRACT §6).
+    this.running = withRequestId(null, async () => this.work());
     let failed = false;
     try {
       const done = await this.running;

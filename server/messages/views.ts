@@ -253,6 +253,10 @@ export const EventView = z
     mailbox: z.string().nullable(),
     thread_id: z.string().nullable(),
     message_id: z.string().nullable(),
+    request_id: z
+      .string()
+      .nullable()
+      .meta({ description: 'The API request (X-Request-Id) or SMTP session that caused the event' }),
     data: z.record(z.string(), z.unknown()),
   })
   .meta({ id: 'Event' });
@@ -267,5 +271,6 @@ export const eventView = (row: EventRow): z.infer<typeof EventView> => ({
   mailbox: row.mailbox,
   thread_id: row.thread_id,
   message_id: row.message_id,
+  request_id: row.request_id,
   data: JSON.parse(row.data) as Record<string, unknown>,
 });

@@ -1,6 +1,7 @@
 import type { Deps } from '../deps.js';
 import type { AcceptQueue } from '../inbound/accept.js';
 import { receivedHeader } from '../inbound/raw.js';
+import { currentRequestId } from '../lib/request-context.js';
 import { routeRecipient } from '../smtp/routing.js';
 import { classifyReply } from './classify.js';
 import type { Transport } from './transports.js';
@@ -44,6 +45,7 @@ export function localTransport(
         remoteIp: '127.0.0.1',
         helo: deps.mxHost,
         secure: true,
+        requestId: currentRequestId(),
       });
       onAccepted(id);
       return {

@@ -5,6 +5,7 @@ import { aboutMessage, appendEvent } from '../events/log.js';
 import { addMs, toIso, toIsoCeil } from '../lib/clock.js';
 import { returnPathHostFor } from '../domains/records.js';
 import { messageView } from '../messages/views.js';
+import { withRequestId } from '../lib/request-context.js';
 import { WorkerLoop } from '../lib/worker-loop.js';
 import type { DeliveryJob, Transport, TransportResult } from './transports.js';
 
@@ -149,7 +150,9 @@ export class DeliveryQueue {
       () => abort.abort(new AttemptAborted('deadline')),
       this.deps.config.outboundAttemptTimeout,
     );
-    const done = this.attempt(delivery, abort.signal)
+    // Delivery events name the request of the send that queued the message (CONTRACT §6).
+    const requestId = this.deps.repos.messages.requestIdOf(delivery.org_id, delivery.message_id);
+    const done = withRequestId(requestId, () => this.attempt(delivery, abort.signal))
       .catch((err: unknown) =>
         // The database failed under the attempt (locked, full, read-only): the delivery stays leased
         // and is taken over when its lease runs out or at the next start.

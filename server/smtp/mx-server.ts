@@ -164,6 +164,7 @@ export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer
               remoteIp,
               helo,
               secure: session.secure,
+              requestId: session.id,
             })
             .then(
               () => {

@@ -7,6 +7,7 @@ import { sanitizeFilename } from '../inbound/filenames.js';
 import { parseMessage, type ParsedMessage } from '../inbound/parse.js';
 import { normaliseLineEndings } from '../inbound/raw.js';
 import { ApiError } from '../lib/errors.js';
+import { withRequestId } from '../lib/request-context.js';
 import { sendMessage, type SendRequest } from '../outbound/send.js';
 import { TLS_MIN_VERSION, type TlsMaterial } from '../lib/tls.js';
 import { ConnectionLimits } from '../policy/connection-limits.js';
@@ -176,7 +177,10 @@ export function createSubmissionServer(
             );
             return callback(smtpError(verdict.reply));
           }
-          void submit(deps, submitter, normaliseLineEndings(verdict.raw), session).then(
+          // The events of this send name the session (CONTRACT §6), as the submission.accepted log line does.
+          void withRequestId(session.id, () =>
+            submit(deps, submitter, normaliseLineEndings(verdict.raw), session),
+          ).then(
             (reply) => callback(null, reply),
             (err: unknown) => callback(smtpError(replyFor(err))),
           );
@@ -218,6 +222,7 @@ async function submit(
   deps.log.info(
     {
       event: 'submission.accepted',
+      session: session.id,
       message_id: result.message.id,
       org_id: submitter.org.id,
       status: result.message.status,

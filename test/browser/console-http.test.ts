@@ -5,6 +5,7 @@ import { startTestServer, type TestServer } from '../harness/server.js';
 let server: TestServer;
 const email = `console-http-${Date.now()}@example.com`;
 let firstOrgId = '';
+let firstKey = '';
 
 beforeAll(async () => {
   server = await startTestServer({
@@ -13,7 +14,7 @@ beforeAll(async () => {
     consoleIdle: 10 * 60_000,
     consoleSessionMax: 60 * 60_000,
   });
-  firstOrgId = (await server.signupOrg(email, 'First org')).orgId;
+  ({ orgId: firstOrgId, key: firstKey } = await server.signupOrg(email, 'First org'));
 });
 afterAll(async () => {
   await server.close();
@@ -160,6 +161,23 @@ describe('operator console over HTTP', () => {
     }
     server.clock.advance(9 * 60_000);
     expect((await busy.request('GET', '/console/sessions')).location).toBe('/console/sign-in');
+  });
+
+  it('shows on each recent event the request id of the call that caused it', async () => {
+    const agent = await server.api('POST', '/v1/agents', { key: firstKey, body: { name: 'Traced agent' } });
+    const box = await server.api('POST', `/v1/agents/${agent.body.id}/mailboxes`, {
+      key: firstKey,
+      body: { local_part: 'traced-console' },
+    });
+    const sent = await server.api('POST', '/v1/messages', {
+      key: firstKey,
+      body: { mailbox_id: box.body.id, to: ['far@remote.test'], subject: 'Traced', body_text: 't' },
+    });
+    expect(sent.status).toBe(201);
+    const client = new Client();
+    await client.signIn();
+    const overview = await client.request('GET', '/console');
+    expect(overview.text).toContain(`<code class="request-id">${sent.headers.get('x-request-id')}</code>`);
   });
 
   it('does not count an open live-events stream as use: the session still goes idle and the stream ends', async () => {

@@ -215,6 +215,29 @@ describe('the built CLI against a real server', () => {
     expect(doc(resumed).event.data.message.subject).toBe('Event B');
   });
 
+  it('events tail shows the request id of the call that caused each event', async () => {
+    const log = await server.api('GET', '/v1/events?limit=100', { key: recipient.key });
+    const sent = await server.api('POST', '/v1/messages', {
+      key: recipient.key,
+      body: { mailbox_id: recipient.mailboxId, to: ['far@remote.test'], subject: 'Traced', body_text: 't' },
+    });
+    expect(sent.status).toBe(201);
+    const tail = await cli([
+      'events',
+      'tail',
+      '--event-type',
+      'message.queued',
+      '--count',
+      '1',
+      '--after',
+      log.body.next_cursor as string,
+      '--api-key',
+      recipient.key,
+    ]);
+    expect(tail.code).toBe(0);
+    expect(tail.stdout).toContain(`request=${sent.headers.get('x-request-id')}`);
+  });
+
   it('saves attachments inside the target directory and keeps existing files without --force', async () => {
     const box = JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as {
       mailboxId: string;

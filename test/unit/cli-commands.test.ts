@@ -2,11 +2,11 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WATCH_MAX_MS, WATCH_MIN_MS } from '../../cli/commands/inbox.js';
+import { WATCH_LEASE_S, WATCH_MIN_MS, WATCH_WAIT_S } from '../../cli/commands/inbox.js';
 import { memoryConfigStore } from '../../cli/config.js';
 import { EXIT } from '../../cli/exit-codes.js';
 import { deriveIdentity, deriveOrgName, detectAgentKind } from '../../cli/identity.js';
-import { apiError, run, type FakeRequest, type Routes } from './cli-harness.js';
+import { apiError, run, type FakeRequest, type FakeResponse, type Routes } from './cli-harness.js';
 
 const org = { id: 'org_1', name: 'acme agents', slug: 'acme-agents', signup_status: 'verified' };
 const agent = {
@@ -524,31 +524,24 @@ describe('inbox --watch', () => {
     received_at: null,
   });
 
-  it('backs off while idle, resets when mail arrives, prints each message once and stops with 130', async () => {
-    const pages = [
-      [],
-      [],
-      [message('1')],
-      [message('1')],
-      [message('1'), message('2')],
-      [],
-      [],
-      [],
-      [],
-      [],
-      [],
-    ];
+  it('long-polls with a lease instead of sleeping between polls, prints what each poll hands out and stops with 130', async () => {
+    const pages = [[], [message('1')], [message('2'), message('3')], []];
+    const queries: URLSearchParams[] = [];
     const waits: number[] = [];
     const controller = new AbortController();
     const result = await run(['inbox', '--watch', '--json'], {
       env,
       signal: controller.signal,
       routes: {
-        'GET /v1/mailboxes/mb_uuid/inbox': () => ({ body: { data: pages.shift() ?? [], next_cursor: null } }),
+        'GET /v1/mailboxes/mb_uuid/inbox': (req) => {
+          queries.push(req.query);
+          const data = pages.shift() ?? [];
+          if (pages.length === 0) controller.abort();
+          return { body: { data, next_cursor: null } };
+        },
       },
       sleep: async (ms) => {
         waits.push(ms);
-        if (pages.length === 0) controller.abort();
       },
     });
     expect(result.code).toBe(EXIT.interrupted);
@@ -557,20 +550,52 @@ describe('inbox --watch', () => {
         .trim()
         .split('\n')
         .map((l) => (JSON.parse(l) as { id: string }).id),
-    ).toEqual(['1', '2']);
-    expect(waits).toEqual([
-      WATCH_MIN_MS,
-      WATCH_MIN_MS * 2,
-      WATCH_MIN_MS,
-      WATCH_MIN_MS,
-      WATCH_MIN_MS,
-      WATCH_MIN_MS,
-      WATCH_MIN_MS * 2,
-      WATCH_MIN_MS * 4,
-      WATCH_MIN_MS * 8,
-      WATCH_MIN_MS * 16,
-      WATCH_MAX_MS,
-    ]);
+    ).toEqual(['1', '2', '3']);
+    expect(waits).toEqual([]);
+    expect(queries.map((q) => [q.get('wait'), q.get('lease')])).toEqual(
+      Array.from({ length: 4 }, () => [String(WATCH_WAIT_S), String(WATCH_LEASE_S)]),
+    );
+  });
+
+  it('takes the lease from --lease, also without --watch, and refuses one out of range', async () => {
+    const queries: URLSearchParams[] = [];
+    const routes: Routes = {
+      'GET /v1/mailboxes/mb_uuid/inbox': (req) => {
+        queries.push(req.query);
+        return { body: { data: [], next_cursor: null } };
+      },
+    };
+    expect((await run(['inbox', '--lease', '60', '--json'], { env, routes })).code).toBe(0);
+    expect([queries[0]?.get('lease'), queries[0]?.get('wait')]).toEqual(['60', null]);
+    expect((await run(['inbox', '--lease', '0'], { env, routes })).code).toBe(EXIT.usage);
+    expect(queries).toHaveLength(1);
+  });
+
+  it('backs off after failed polls, honours Retry-After, and resets after a good one', async () => {
+    const controller = new AbortController();
+    const responses: (() => FakeResponse)[] = [
+      () => apiError(503, 'storage_busy', 'Busy.'),
+      () => apiError(503, 'storage_busy', 'Busy.'),
+      () => ({ body: { data: [], next_cursor: null } }),
+      () => ({ ...apiError(429, 'too_many_waiters', 'Too many.'), headers: { 'retry-after': '7' } }),
+    ];
+    const waits: number[] = [];
+    const result = await run(['inbox', '--watch'], {
+      env,
+      signal: controller.signal,
+      routes: {
+        'GET /v1/mailboxes/mb_uuid/inbox': () => {
+          const next = responses.shift();
+          if (responses.length === 0) controller.abort();
+          return (next ?? (() => ({ body: { data: [], next_cursor: null } })))();
+        },
+      },
+      sleep: async (ms) => {
+        waits.push(ms);
+      },
+    });
+    expect(result.code).toBe(EXIT.interrupted);
+    expect(waits).toEqual([WATCH_MIN_MS, WATCH_MIN_MS * 2, 7_000]);
   });
 
   it('keeps polling through server errors but stops on an auth error', async () => {

@@ -42,6 +42,13 @@
           item.appendChild(document.createTextNode(event.subject));
         }
       }
+      if (event.request_id) {
+        var requestId = document.createElement('code');
+        requestId.className = 'request-id';
+        requestId.textContent = event.request_id;
+        item.appendChild(document.createTextNode(' '));
+        item.appendChild(requestId);
+      }
       localTimes(item);
       list.insertBefore(item, list.firstChild);
       if (empty) empty.hidden = true;

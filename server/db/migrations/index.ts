@@ -11,6 +11,7 @@ import eventLogUpkeep from './0010_event_log_upkeep.sql';
 import consoleSessions from './0011_console.sql';
 import keyConstraints from './0012_key_constraints.sql';
 import loopGuard from './0013_loop_guard.sql';
+import inboxLeases from './0014_inbox_leases.sql';
 import tlsReports from './0016_tls_reports.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
@@ -28,5 +29,6 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 11, name: 'console', sql: consoleSessions },
   { version: 12, name: 'key_constraints', sql: keyConstraints },
   { version: 13, name: 'loop_guard', sql: loopGuard },
+  { version: 14, name: 'inbox_leases', sql: inboxLeases },
   { version: 16, name: 'tls_reports', sql: tlsReports },
 ];

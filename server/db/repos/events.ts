@@ -10,6 +10,8 @@ export interface EventRow {
   mailbox: string | null;
   thread_id: string | null;
   message_id: string | null;
+  /** The API request or SMTP session that caused it (CONTRACT §6). */
+  request_id: string | null;
   data: string;
   created_at: string;
 }
@@ -34,8 +36,8 @@ export class EventsRepo {
     return Number(
       this.db
         .prepare(
-          `INSERT INTO events (id, org_id, type, agent_id, mailbox_id, mailbox, thread_id, message_id, data, created_at)
-           VALUES (@id, @org_id, @type, @agent_id, @mailbox_id, @mailbox, @thread_id, @message_id, @data, @created_at)`,
+          `INSERT INTO events (id, org_id, type, agent_id, mailbox_id, mailbox, thread_id, message_id, request_id, data, created_at)
+           VALUES (@id, @org_id, @type, @agent_id, @mailbox_id, @mailbox, @thread_id, @message_id, @request_id, @data, @created_at)`,
         )
         .run(row).lastInsertRowid,
     );

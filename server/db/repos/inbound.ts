@@ -20,6 +20,8 @@ export interface InboundRow {
   last_error: string | null;
   received_at: string;
   processed_at: string | null;
+  /** The MX session that accepted it, or the request of the send for local delivery. */
+  request_id?: string | null;
 }
 
 /** The MX's acceptance queue. Not org-scoped: one SMTP transaction may deliver to several orgs. */
@@ -29,10 +31,10 @@ export class InboundRepo {
   insert(row: InboundRow): void {
     this.db
       .prepare(
-        `INSERT INTO inbound (id, raw_hash, mail_from, recipients, remote_ip, helo, secure, size, state, attempts, last_error, received_at, processed_at)
-         VALUES (@id, @raw_hash, @mail_from, @recipients, @remote_ip, @helo, @secure, @size, @state, @attempts, @last_error, @received_at, @processed_at)`,
+        `INSERT INTO inbound (id, raw_hash, mail_from, recipients, remote_ip, helo, secure, size, state, attempts, last_error, received_at, processed_at, request_id)
+         VALUES (@id, @raw_hash, @mail_from, @recipients, @remote_ip, @helo, @secure, @size, @state, @attempts, @last_error, @received_at, @processed_at, @request_id)`,
       )
-      .run(row);
+      .run({ ...row, request_id: row.request_id ?? null });
   }
 
   get(id: string): InboundRow | undefined {

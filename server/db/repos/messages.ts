@@ -1,3 +1,4 @@
+import { currentRequestId } from '../../lib/request-context.js';
 import type { Db } from '../open.js';
 
 export interface MessageRow {
@@ -54,6 +55,10 @@ export interface MessageRow {
   approval_detail: string | null;
   /** Assigned by insert: the message's UID in its IMAP folder (INBOX or Sent). */
   imap_uid?: number | null;
+  /** The API request or SMTP session that created it; insert defaults it to the current request. */
+  request_id?: string | null;
+  /** Until then the inbox hands it to no other poll (an inbox lease, CONTRACT §12). */
+  leased_until?: string | null;
 }
 
 export interface MessageFilter {
@@ -117,6 +122,7 @@ const COLUMNS = [
   'hops',
   'approval_detail',
   'imap_uid',
+  'request_id',
 ] as const;
 
 export class MessagesRepo {
@@ -133,7 +139,7 @@ export class MessagesRepo {
       .prepare(
         `INSERT OR IGNORE INTO messages (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`,
       )
-      .run({ ...row, imap_uid: uid });
+      .run({ ...row, imap_uid: uid, request_id: row.request_id ?? currentRequestId() });
     if (result.changes === 0) return false;
     this.db
       .prepare('INSERT INTO messages_fts (rowid, subject, addresses, body) VALUES (?, ?, ?, ?)')
@@ -210,16 +216,59 @@ export class MessagesRepo {
       }) as MessageRow[];
   }
 
-  /** Unacknowledged, live incoming messages, oldest first. */
-  inbox(orgId: string, mailboxId: string, afterId: string | null, limit: number): MessageRow[] {
-    return this.db
-      .prepare(
-        `SELECT * FROM messages WHERE org_id = ? AND mailbox_id = ? AND direction = 'incoming'
+  /**
+   * Unacknowledged, live incoming messages, oldest first, leaving out those leased to another poll
+   * until their lease ends. With `leaseUntil` the returned messages are leased in the same statement, so
+   * two concurrent polls can never both take one (CONTRACT §12).
+   */
+  inbox(
+    orgId: string,
+    mailboxId: string,
+    afterId: string | null,
+    limit: number,
+    now: string,
+    leaseUntil: string | null = null,
+  ): MessageRow[] {
+    const available = `SELECT id FROM messages WHERE mailbox_id = @mailboxId AND direction = 'incoming'
            AND acked_at IS NULL AND archived_at IS NULL AND trashed_at IS NULL
-           AND (? IS NULL OR id > ?)
-         ORDER BY id ASC LIMIT ?`,
+           AND (@afterId IS NULL OR id > @afterId)
+           AND (leased_until IS NULL OR leased_until <= @now)
+         ORDER BY id ASC LIMIT @limit`;
+    const params = { orgId, mailboxId, afterId, limit, now, leaseUntil };
+    if (leaseUntil === null) {
+      return this.db
+        .prepare(`SELECT * FROM messages WHERE org_id = @orgId AND id IN (${available}) ORDER BY id ASC`)
+        .all(params) as MessageRow[];
+    }
+    const leased = this.db
+      .prepare(
+        `UPDATE messages SET leased_until = @leaseUntil WHERE org_id = @orgId AND id IN (${available})
+         RETURNING *`,
       )
-      .all(orgId, mailboxId, afterId, afterId, limit) as MessageRow[];
+      .all(params) as MessageRow[];
+    // RETURNING gives no order guarantee.
+    return leased.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** When the earliest lease another poll holds on this inbox ends (a waiting poll can take it then). */
+  nextLeaseEnd(orgId: string, mailboxId: string, now: string): string | null {
+    return (
+      this.db
+        .prepare(
+          `SELECT MIN(leased_until) AS at FROM messages WHERE org_id = ? AND mailbox_id = ?
+             AND direction = 'incoming' AND acked_at IS NULL AND archived_at IS NULL AND trashed_at IS NULL
+             AND leased_until > ?`,
+        )
+        .get(orgId, mailboxId, now) as { at: string | null }
+    ).at;
+  }
+
+  /** The request that created the message, for the delivery events that follow it later. */
+  requestIdOf(orgId: string, id: string): string | null {
+    const row = this.db
+      .prepare('SELECT request_id FROM messages WHERE org_id = ? AND id = ?')
+      .get(orgId, id) as { request_id: string | null } | undefined;
+    return row?.request_id ?? null;
   }
 
   threadMessages(orgId: string, threadId: string, afterId: string | null, limit: number): MessageRow[] {

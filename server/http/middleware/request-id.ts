@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa';
 import { randomBase32 } from '../../lib/ids.js';
+import { withRequestId } from '../../lib/request-context.js';
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
@@ -9,5 +10,6 @@ export const requestId: Middleware = async (ctx, next) => {
   const id = SAFE_ID.test(incoming) ? incoming : `req_${randomBase32(20)}`;
   ctx.state.requestId = id;
   ctx.set('X-Request-Id', id);
-  await next();
+  // Everything the request does (and the events it appends) runs under its id.
+  await withRequestId(id, next);
 };
