@@ -9,6 +9,7 @@ import imapUids from './0008_imap_uids.sql';
 import tenancy from './0009_tenancy.sql';
 import eventLogUpkeep from './0010_event_log_upkeep.sql';
 import consoleSessions from './0011_console.sql';
+import auditLog from './0015_audit_log.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
 export const migrations: { version: number; name: string; sql: string }[] = [
@@ -23,4 +24,5 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 9, name: 'tenancy', sql: tenancy },
   { version: 10, name: 'event_log_upkeep', sql: eventLogUpkeep },
   { version: 11, name: 'console', sql: consoleSessions },
+  { version: 15, name: 'audit_log', sql: auditLog },
 ];

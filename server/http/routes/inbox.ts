@@ -34,6 +34,12 @@ export const inboxRoutes = [
     summary: 'Acknowledge processed messages; ids of other mailboxes are ignored and not counted',
     // Ack changes state (the message leaves the inbox), so reading alone is not enough (CONTRACT §2).
     access: { scope: 'message:archive' },
+    audit: {
+      action: 'inbox.ack',
+      target: 'mailbox',
+      targetId: ({ params }) => params.id,
+      details: ({ body }) => ({ message_ids: body.message_ids }),
+    },
     params: z.object({ id: uuidParam }),
     body: z.object({ message_ids: z.array(z.string().min(1).max(100)).min(1).max(500) }),
     responses: {

@@ -2,6 +2,7 @@ import type { RouteDef } from '../route.js';
 import { agentRoutes } from './agents.js';
 import { approvalPolicyRoutes } from './approval-policies.js';
 import { attachmentRoutes } from './attachments.js';
+import { auditRoutes } from './audit.js';
 import { autoconfigRoutes } from './autoconfig.js';
 import { authRoutes } from './auth.js';
 import { distributionRoutes } from './distribution.js';
@@ -42,4 +43,5 @@ export const allRoutes: RouteDef[] = [
   ...dmarcRoutes,
   ...autoconfigRoutes,
   ...distributionRoutes,
+  ...auditRoutes,
 ];
