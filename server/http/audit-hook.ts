@@ -35,7 +35,7 @@ export function auditRouteCall(
 ): void {
   const audit = def.audit;
   if (!audit) return;
-  const call = { params: input.params, body: input.body, result };
+  const call = { params: input.params, body: input.body, result, deps, orgId: auth.org.id };
   const targetId = audit.targetId ? audit.targetId(call) : (idOf(result.body) ?? idOf(input.params));
   recordAudit(deps, origin, {
     orgId: auth.org.id,

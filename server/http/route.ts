@@ -38,11 +38,20 @@ export interface HandlerResult {
  * and the console bridge both do it, so every caller is covered). The target id is the id of the
  * resource the route answers with, else the path's `{id}`, unless `targetId` says otherwise.
  */
+export interface AuditCall<P, B> {
+  params: P;
+  body: B;
+  result: HandlerResult;
+  deps: Deps;
+  orgId: string;
+}
+
 export interface RouteAudit<P, B> {
   action: AuditAction;
   target: string;
-  targetId?(input: { params: P; body: B; result: HandlerResult }): string | null;
-  details?(input: { params: P; body: B; result: HandlerResult }): Record<string, unknown>;
+  /** Resolve public ids (`dom_…`, `mb_…`) here: the log keeps the resource's `id`. */
+  targetId?(call: AuditCall<P, B>): string | null;
+  details?(call: AuditCall<P, B>): Record<string, unknown>;
 }
 
 /**

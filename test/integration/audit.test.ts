@@ -1,3 +1,4 @@
+import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_ACTIONS } from '../../server/audit/record.js';
@@ -6,7 +7,7 @@ import { startTestServer, type ApiResponse, type Json, type TestServer } from '.
 
 /** The audit log: CONTRACT §12 (GET /v1/audit) and issue 14 part D. */
 let server: TestServer;
-let a: Awaited<ReturnType<TestServer['mailbox']>>;
+let a: Awaited<ReturnType<TestServer['mailbox']>> & { publicMailboxId: string };
 let b: Awaited<ReturnType<TestServer['mailbox']>>;
 const ownerA = `audit-owner-${Date.now()}@example.com`;
 
@@ -22,7 +23,13 @@ beforeAll(async () => {
     key: org.key,
     body: { local_part: 'audited' },
   });
-  a = { ...org, agentId: agent.body.id, mailboxId: box.body.id, address: box.body.address };
+  a = {
+    ...org,
+    agentId: agent.body.id,
+    mailboxId: box.body.id,
+    publicMailboxId: box.body.public_id,
+    address: box.body.address,
+  };
   b = await server.mailbox('audit-other');
 });
 afterAll(async () => {
@@ -110,6 +117,22 @@ describe('audit log', () => {
     await act('message.label_remove', 'DELETE', `/v1/messages/${msg}/labels/x`);
     await act('message.archive', 'POST', `/v1/messages/${msg}/archive`);
     await act('message.unarchive', 'POST', `/v1/messages/${msg}/unarchive`);
+    const rejected = second.body.id as string;
+    await act(
+      'message.trash',
+      'POST',
+      `/v1/messages/${second.body.public_id}/trash`,
+      undefined,
+      () => rejected,
+    );
+    // Public ids in the path are logged as the resource's id.
+    await act(
+      'inbox.ack',
+      'POST',
+      `/v1/mailboxes/${a.publicMailboxId}/inbox/ack`,
+      { message_ids: [msg] },
+      () => a.mailboxId,
+    );
 
     const sup = await act('suppression.create', 'POST', '/v1/suppressions', { address: 'gone@dest.test' });
     await act('suppression.delete', 'DELETE', `/v1/suppressions/${sup.body.id}`);
@@ -130,7 +153,7 @@ describe('audit log', () => {
     await act(
       'domain.verify',
       'POST',
-      `/v1/domains/${domain.body.id}/verify`,
+      `/v1/domains/${domain.body.public_id}/verify`,
       undefined,
       () => domain.body.id,
     );
@@ -228,7 +251,7 @@ describe('audit log', () => {
     expect(res.body.error.code).toBe('insufficient_scope');
   });
 
-  it('records SMTP submission logins, failed ones and SMTP sends', async () => {
+  it('records SMTP and IMAP logins, failed ones and SMTP sends', async () => {
     const transport = (pass: string) =>
       nodemailer.createTransport({
         host: '127.0.0.1',
@@ -242,6 +265,17 @@ describe('audit log', () => {
     await ok.sendMail({ from: a.address, to: 'smtp@dest.test', subject: 'via smtp', text: 'hi' });
     ok.close();
 
+    const imap = new ImapFlow({
+      host: '127.0.0.1',
+      port: server.running.ports.imaps ?? 0,
+      secure: true,
+      tls: { rejectUnauthorized: false },
+      auth: { user: a.address, pass: a.key },
+      logger: false,
+    });
+    await imap.connect();
+    await imap.logout();
+
     const failed = await auditLog(a.key, 'action=auth.login_failed');
     expect(failed[0]).toMatchObject({
       actor: { type: 'key', id: null, label: null },
@@ -250,7 +284,13 @@ describe('audit log', () => {
       details: { protocol: 'smtp' },
     });
     const logins = await auditLog(a.key, 'action=auth.login');
-    expect(logins[0]).toMatchObject({ actor: { type: 'key', id: a.keyId }, details: { protocol: 'smtp' } });
+    expect(logins[0]).toMatchObject({ actor: { type: 'key', id: a.keyId }, details: { protocol: 'imap' } });
+    expect(logins).toContainEqual(
+      expect.objectContaining({
+        actor: expect.objectContaining({ id: a.keyId }),
+        details: { protocol: 'smtp' },
+      }),
+    );
     const sent = (await auditLog(a.key, 'action=message.send'))[0];
     expect(sent).toMatchObject({ actor: { type: 'key', id: a.keyId }, ip: '127.0.0.1', request_id: null });
     expect(sent.details.status).toBe('queued');

@@ -169,7 +169,11 @@ export const domainRoutes = [
     tag,
     summary: 'Check DNS now and answer with the status',
     access: { scope: 'domain:manage' },
-    audit: { action: 'domain.verify', target: 'domain' },
+    audit: {
+      action: 'domain.verify',
+      target: 'domain',
+      targetId: ({ params, deps, orgId }) => loadDomain(deps, orgId, params.id).id,
+    },
     params: idParams,
     responses: { 200: { description: 'Status after the check', schema: DomainStatus } },
     async handler({ params, auth, deps }) {

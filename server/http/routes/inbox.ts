@@ -37,7 +37,7 @@ export const inboxRoutes = [
     audit: {
       action: 'inbox.ack',
       target: 'mailbox',
-      targetId: ({ params }) => params.id,
+      targetId: ({ params, deps, orgId }) => loadMailbox(deps, orgId, params.id).id,
       details: ({ body }) => ({ message_ids: body.message_ids }),
     },
     params: z.object({ id: uuidParam }),
