@@ -22,6 +22,7 @@ export const AUDIT_ACTIONS = [
   'mailbox.create',
   'mailbox.update',
   'mailbox.resume',
+  'mailbox.suspend',
   'mailbox.delete',
   'policy.create',
   'policy.update',
