@@ -241,6 +241,20 @@ describe('audit log', () => {
     expect(await auditLog(b.key, `target_id=${expected[0]?.targetId}`)).toEqual([]);
   });
 
+  it('goes with its organization when the org is deleted (unclaimed-org purge)', async () => {
+    const count = (orgId: string) =>
+      (
+        server.deps.db.prepare('SELECT COUNT(*) AS n FROM audit_log WHERE org_id = ?').get(orgId) as {
+          n: number;
+        }
+      ).n;
+    const doomed = await server.signupOrg();
+    await server.api('POST', '/v1/agents', { key: doomed.key, body: { name: 'Doomed' } });
+    expect(count(doomed.orgId)).toBe(1);
+    server.deps.repos.organizations.delete(doomed.orgId);
+    expect(count(doomed.orgId)).toBe(0);
+  });
+
   it('answers 403 to a key without org:manage', async () => {
     const child = await server.api('POST', '/v1/auth/keys', {
       key: a.key,
