@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { ApiError, defaultFetch } from './client.js';
 import { authCommands } from './commands/auth.js';
 import { approvalsCommands } from './commands/approvals.js';
+import { auditCommand } from './commands/audit.js';
 import { applyDnsCommand } from './commands/domain/apply-dns.js';
 import { domainCommands } from './commands/domain/index.js';
 import { eventsCommands } from './commands/events.js';
@@ -84,6 +85,7 @@ export function buildProgram(deps: CliDeps, state: RunState = { json: false }): 
   keysCommands(program, deps, state);
   webhooksCommands(program, deps, state);
   eventsCommands(program, deps, state);
+  auditCommand(program, deps, state);
   applyDnsCommand(domainCommands(program, deps, state), deps, state);
   helpCommands(program, deps, state);
   program.addHelpText(

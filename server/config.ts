@@ -547,6 +547,12 @@ export const settings = {
     '30d',
     'How long the event log keeps events; a cursor older than that must resync (410 / resync_required).',
   ),
+  auditRetention: setting(
+    'LOFTBOX_AUDIT_RETENTION',
+    duration,
+    '365d',
+    'How long the audit log (GET /v1/audit) keeps entries; older ones are purged by a background job.',
+  ),
   unclaimedOrgDays: setting(
     'LOFTBOX_UNCLAIMED_ORG_DAYS',
     positiveInt,

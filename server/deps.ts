@@ -2,6 +2,7 @@ import type { ServerConfig } from './config.js';
 import type { Db } from './db/open.js';
 import { AgentsRepo } from './db/repos/agents.js';
 import { ApiKeysRepo } from './db/repos/api-keys.js';
+import { AuditRepo } from './db/repos/audit.js';
 import { ApprovalPoliciesRepo } from './db/repos/approval-policies.js';
 import { AttachmentsRepo } from './db/repos/attachments.js';
 import { BlobsRepo } from './db/repos/blobs.js';
@@ -60,6 +61,7 @@ export interface Repos {
   dmarcReports: DmarcReportsRepo;
   tlsReports: TlsReportsRepo;
   postmaster: PostmasterRepo;
+  audit: AuditRepo;
 }
 
 /** Everything a request handler, job or pipeline step may touch. Seams are injected here, once. */
@@ -138,6 +140,7 @@ export function buildDeps(input: DepsInput): Deps {
     dmarcReports: new DmarcReportsRepo(db),
     tlsReports: new TlsReportsRepo(db),
     postmaster: new PostmasterRepo(db),
+    audit: new AuditRepo(db),
   };
   const { mailer, ...seams } = input;
   const deps: Omit<Deps, 'mailer'> & { mailer?: SystemMailer } = {

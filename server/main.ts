@@ -19,6 +19,7 @@ import { idempotencyPurge } from './jobs/idempotency.js';
 import { domainChecks } from './jobs/domain-checks.js';
 import { postmasterDesk } from './jobs/postmaster-desk.js';
 import { eventRetentionPurge, retentionPurge } from './jobs/retention.js';
+import { auditRetentionPurge } from './jobs/audit-retention.js';
 import { createMxServer } from './smtp/mx-server.js';
 import { createSubmissionServer } from './smtp/submission.js';
 import { LiveTls } from './lib/tls.js';
@@ -213,6 +214,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       unclaimedOrgPurge(deps),
       retentionPurge(deps),
       eventRetentionPurge(deps),
+      auditRetentionPurge(deps),
       idempotencyPurge(deps),
       domainChecks(deps),
       postmasterDesk(deps),

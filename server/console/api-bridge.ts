@@ -1,10 +1,11 @@
 import type { Context } from 'koa';
 import type { Deps } from '../deps.js';
 import { ApiError } from '../lib/errors.js';
+import { auditRouteCall, requestOrigin } from '../http/audit-hook.js';
 import { zodDetails } from '../http/middleware/errors.js';
 import type { Method, RouteDef } from '../http/route.js';
 import { allRoutes } from '../http/routes/index.js';
-import type { ConsoleIdentity } from './sessions.js';
+import { sessionActor, type ConsoleIdentity } from './sessions.js';
 
 /**
  * The console acts through the API's own route definitions, in process: the same zod validation,
@@ -49,13 +50,17 @@ export async function callApi<T = unknown>(
   const query = Object.fromEntries(
     Object.entries(call.query ?? {}).filter(([, v]) => v !== undefined && v !== ''),
   );
+  const params = parse(def, 'params', call.params ?? {});
+  const body = parse(def, 'body', call.body ?? {});
+  ctx.state.auditActor = sessionActor(who);
   const result = await def.handler({
-    params: parse(def, 'params', call.params ?? {}),
+    params,
     query: parse(def, 'query', query),
-    body: parse(def, 'body', call.body ?? {}),
+    body,
     auth: who.auth,
     deps,
     ctx,
   });
+  if (def.audit) auditRouteCall(deps, def, requestOrigin(ctx, who.auth), who.auth, { params, body }, result);
   return result.body as T;
 }

@@ -10,6 +10,7 @@ import { ApiError } from '../lib/errors.js';
 import { randomKeyMaterial } from '../lib/secrets.js';
 import { callApi } from './api-bridge.js';
 import { loadAssets } from './assets.js';
+import { auditSignIn, auditSignInFailure } from './sign-in-audit.js';
 import type { Html } from './html.js';
 import type { Flash, PageContext } from './layout.js';
 import { ConsoleRepo, ConsoleStatsRepo } from './repo.js';
@@ -191,6 +192,7 @@ export function mountConsole(app: Koa, deps: Deps): void {
     enforceSignupLimits(deps, parsed.data, ctx.ip);
     const check = checkSignInCode(deps, repo, parsed.data, formField(ctx, 'code').trim());
     if (!check.ok) {
+      auditSignInFailure(deps, ctx, repo, parsed.data);
       const text =
         check.reason === 'too_many_attempts'
           ? 'Too many wrong codes. Request a new code.'
@@ -203,6 +205,7 @@ export function mountConsole(app: Koa, deps: Deps): void {
     }
     const started = createSession(deps, repo, parsed.data, { ip: ctx.ip, userAgent: ctx.get('user-agent') });
     if (!started) return ctx.redirect('/console/sign-in');
+    auditSignIn(deps, ctx, started.session);
     setCookie(ctx, SESSION_COOKIE, started.token, deps.config.consoleSessionMax);
     // A new anti-forgery cookie with the new session: a token seen before sign-in is worth nothing after.
     setCookie(ctx, CSRF_COOKIE, randomKeyMaterial(32));

@@ -1,4 +1,5 @@
 import type { AuthContext } from '../accounts/api-keys.js';
+import type { AuditActor } from '../audit/record.js';
 import { CODE_MAX_ATTEMPTS, CODE_TTL_MS } from '../accounts/codes.js';
 import type { ApiKeyRow } from '../db/repos/api-keys.js';
 import type { OrganizationRow } from '../db/repos/organizations.js';
@@ -127,6 +128,11 @@ export function resolveSession(
     repo.touchSession(session.id, toIso(now));
   }
   return { session, org, orgs, auth: ownerAuth(session, org) };
+}
+
+/** The person behind a console session, as the audit log names them. */
+export function sessionActor(who: Pick<ConsoleIdentity, 'session'>): AuditActor {
+  return { type: 'session', id: who.session.id, label: who.session.email };
 }
 
 /** What the API's handlers see for a console session: the org owner's rights, attributed to the person. */

@@ -1,4 +1,5 @@
 import { request, type Dispatcher } from 'undici';
+import { recordAudit, SYSTEM_ORIGIN } from '../audit/record.js';
 import type { EventRow } from '../db/repos/events.js';
 import type { WebhookJobRow, WebhookRow } from '../db/repos/webhooks.js';
 import type { Deps } from '../deps.js';
@@ -356,6 +357,12 @@ export function recordAttempt(
           reason: gone ? 'gone' : 'failures',
           consecutive_failures: failures,
         },
+      });
+      recordAudit(deps, SYSTEM_ORIGIN, {
+        orgId: webhook.org_id,
+        action: 'webhook.disable',
+        target: { type: 'webhook', id: webhook.id },
+        details: { reason: gone ? 'gone' : 'failures', consecutive_failures: failures },
       });
     }
   })();

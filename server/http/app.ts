@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { consoleEntry, mountConsole } from '../console/router.js';
 import type { Deps } from '../deps.js';
 import { ApiError } from '../lib/errors.js';
+import { auditRouteCall, requestOrigin } from './audit-hook.js';
 import { requireKey } from './middleware/auth.js';
 import { errorHandler, zodDetails } from './middleware/errors.js';
 import { requestId } from './middleware/request-id.js';
@@ -35,6 +36,8 @@ function handle(deps: Deps, def: RouteDef): Middleware {
     const query = parsePart(def.query, { ...ctx.query }, 'query');
     const body = parsePart(def.body, ctx.request.body ?? {}, null);
     const result = await def.handler({ params, query, body, auth: ctx.state.auth, deps, ctx });
+    if (def.audit)
+      auditRouteCall(deps, def, requestOrigin(ctx, ctx.state.auth), ctx.state.auth, { params, body }, result);
     ctx.status = result.status ?? 200;
     for (const [name, value] of Object.entries(result.headers ?? {})) ctx.set(name, value);
     if (result.contentType) ctx.type = result.contentType;

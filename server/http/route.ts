@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { z } from 'zod';
 import type { AuthContext } from '../accounts/api-keys.js';
+import type { AuditAction } from '../audit/record.js';
 import type { Deps } from '../deps.js';
 import type { Scope } from '../policy/scopes.js';
 
@@ -33,6 +34,27 @@ export interface HandlerResult {
 }
 
 /**
+ * A mutating route names its audit action; a successful call appends one audit row (the HTTP router
+ * and the console bridge both do it, so every caller is covered). The target id is the id of the
+ * resource the route answers with, else the path's `{id}`, unless `targetId` says otherwise.
+ */
+export interface AuditCall<P, B> {
+  params: P;
+  body: B;
+  result: HandlerResult;
+  deps: Deps;
+  orgId: string;
+}
+
+export interface RouteAudit<P, B> {
+  action: AuditAction;
+  target: string;
+  /** Resolve public ids (`dom_…`, `mb_…`) here: the log keeps the resource's `id`. */
+  targetId?(call: AuditCall<P, B>): string | null;
+  details?(call: AuditCall<P, B>): Record<string, unknown>;
+}
+
+/**
  * One route: its path (OpenAPI syntax), access rule, the zod schemas that validate its input and
  * describe its output, and its handler. The router and openapi.json are both built from this list,
  * so the document cannot drift from what the server accepts.
@@ -53,6 +75,7 @@ export interface RouteDef<
   /** Largest accepted JSON body for this route, when it differs from the server default. */
   bodyLimit?: number;
   responses: Record<number, RouteResponse>;
+  audit?: RouteAudit<z.output<P>, z.output<B>>;
   handler(input: HandlerInput<z.output<P>, z.output<Q>, z.output<B>>): Promise<HandlerResult> | HandlerResult;
 }
 

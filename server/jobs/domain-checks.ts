@@ -1,3 +1,4 @@
+import { recordAudit, SYSTEM_ORIGIN } from '../audit/record.js';
 import type { Deps } from '../deps.js';
 import { checkDomain, expireClaims } from '../domains/onboarding.js';
 import { toIso } from '../lib/clock.js';
@@ -13,7 +14,15 @@ export function domainChecks(deps: Deps): Job {
     async run() {
       let checked = 0;
       for (const domain of deps.repos.domains.due(toIso(deps.clock.now()), 100)) {
-        await checkDomain(deps, domain);
+        const updated = await checkDomain(deps, domain);
+        if (updated.status !== domain.status) {
+          recordAudit(deps, SYSTEM_ORIGIN, {
+            orgId: domain.org_id,
+            action: 'domain.status_change',
+            target: { type: 'domain', id: domain.id },
+            details: { from: domain.status, to: updated.status },
+          });
+        }
         checked += 1;
       }
       return { checked, expired: expireClaims(deps) };

@@ -1,3 +1,4 @@
+import { recordAudit, SYSTEM_ORIGIN } from '../audit/record.js';
 import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { MessageRow } from '../db/repos/messages.js';
 import type { Deps } from '../deps.js';
@@ -57,6 +58,12 @@ export function recordComplaint(
       threshold: deps.config.complaintThreshold,
       window_seconds: Math.round(deps.config.complaintWindow / 1000),
     },
+  });
+  recordAudit(deps, SYSTEM_ORIGIN, {
+    orgId: mailbox.org_id,
+    action: 'mailbox.suspend',
+    target: { type: 'mailbox', id: mailbox.id },
+    details: { reason: 'complaints', complaints: count },
   });
   deps.log.warn(
     { event: 'mailbox.suspended', org_id: mailbox.org_id, mailbox_id: mailbox.id, complaints: count },

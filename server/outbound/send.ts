@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { recordAudit, type AuditOrigin } from '../audit/record.js';
+import { sendAuditEntry } from '../audit/send-entry.js';
 import type { DeliveryRow } from '../db/repos/deliveries.js';
 import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { MessageRow } from '../db/repos/messages.js';
@@ -55,6 +57,8 @@ export interface SendContext {
   idempotencyKey?: string | undefined;
   /** The canonical request, hashed to tell a replay from a different request under the same key. */
   requestForHash: unknown;
+  /** Where the send came from, for its audit row (written in the send's own transaction). */
+  origin?: AuditOrigin | undefined;
 }
 
 const IDEMPOTENCY_WINDOW_MS = DAY_MS;
@@ -293,6 +297,7 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
       );
       const message = persist(deps, { mailbox, request, verdict, thread, recipients, ...composed });
       recordBudgetedSend(deps, budgeted, message.id);
+      if (ctx.origin) recordAudit(deps, ctx.origin, sendAuditEntry(message, verdict));
       if (ctx.idempotencyKey) {
         deps.repos.idempotency.put({
           org_id: ctx.org.id,

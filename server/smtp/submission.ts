@@ -1,5 +1,6 @@
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
 import { mailLogin } from '../accounts/mail-login.js';
+import { keyActorById } from '../audit/record.js';
 import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { OrganizationRow } from '../db/repos/organizations.js';
 import type { Deps } from '../deps.js';
@@ -216,7 +217,16 @@ async function submit(
   const request = toSendRequest(submitter.mailbox, parsed, envelope);
   const result = await sendMessage(
     deps,
-    { org: submitter.org, actor: submitter.keyId, requestForHash: { raw: raw.toString('base64'), envelope } },
+    {
+      org: submitter.org,
+      actor: submitter.keyId,
+      requestForHash: { raw: raw.toString('base64'), envelope },
+      origin: {
+        actor: keyActorById(deps, submitter.org.id, submitter.keyId),
+        requestId: null,
+        ip: session.remoteAddress,
+      },
+    },
     request,
   );
   deps.log.info(

@@ -296,6 +296,19 @@ describe('complaints suspend a mailbox (issue 11 D)', () => {
     expect(resumed.status).toBe(200);
     expect(resumed.body.suspended_at).toBeNull();
     expect(await events('mailbox.resumed')).toHaveLength(1);
+    // The audit log has the suspension by the server and the resume by the key (issue 14 D).
+    const audit = await server.api('GET', `/v1/audit?target_id=${tenant.mailboxId}`, { key: tenant.key });
+    const mailboxActions = (audit.body.data as Json[]).filter((e) =>
+      ['mailbox.suspend', 'mailbox.resume'].includes(e.action),
+    );
+    expect(mailboxActions).toMatchObject([
+      { action: 'mailbox.resume', actor: { type: 'key', id: tenant.keyId } },
+      {
+        action: 'mailbox.suspend',
+        actor: { type: 'system' },
+        details: { reason: 'complaints', complaints: 2 },
+      },
+    ]);
     server.clock.advance(1000);
     const third = await send('three@dest.test');
     expect(third.status).toBe(201);

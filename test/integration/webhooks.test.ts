@@ -184,6 +184,14 @@ describe('signed webhooks', () => {
       });
       const events = await server.api('GET', '/v1/events?event_type=webhook.disabled', { key: box.key });
       expect(events.body.data.map((e: Json) => e.data.webhook_id)).toContain(gone.id);
+      const audit = await server.api('GET', '/v1/audit?action=webhook.disable', { key: box.key });
+      expect(audit.body.data).toContainEqual(
+        expect.objectContaining({
+          actor: { type: 'system', id: null, label: 'loftbox' },
+          target: { type: 'webhook', id: gone.id },
+          details: { reason: 'gone', consecutive_failures: 1 },
+        }),
+      );
       await server.api('DELETE', `/v1/webhooks/${moved.id}`, { key: box.key });
       await server.api('DELETE', `/v1/webhooks/${gone.id}`, { key: box.key });
     } finally {

@@ -12,6 +12,7 @@ import consoleSessions from './0011_console.sql';
 import keyConstraints from './0012_key_constraints.sql';
 import loopGuard from './0013_loop_guard.sql';
 import inboxLeases from './0014_inbox_leases.sql';
+import auditLog from './0015_audit_log.sql';
 import tlsReports from './0016_tls_reports.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
@@ -30,5 +31,6 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 12, name: 'key_constraints', sql: keyConstraints },
   { version: 13, name: 'loop_guard', sql: loopGuard },
   { version: 14, name: 'inbox_leases', sql: inboxLeases },
+  { version: 15, name: 'audit_log', sql: auditLog },
   { version: 16, name: 'tls_reports', sql: tlsReports },
 ];

@@ -44,6 +44,7 @@ export const agentRoutes = [
     tag,
     summary: 'Create an agent',
     access: { scope: 'agent:manage' },
+    audit: { action: 'agent.create', target: 'agent' },
     body: z.object({
       name: text(200).min(1),
       slug: opt(slug).meta({ description: 'Defaults to a slug of the name.' }),
@@ -95,6 +96,7 @@ export const agentRoutes = [
     tag,
     summary: 'Update an agent',
     access: { scope: 'agent:manage' },
+    audit: { action: 'agent.update', target: 'agent' },
     params: z.object({ id: uuidParam }),
     body: z.object({ name: opt(text(200).min(1)), slug: opt(slug), ...AgentFields }),
     responses: {
@@ -134,6 +136,7 @@ export const agentRoutes = [
     tag,
     summary: 'Soft-delete an agent (its mailboxes are not deleted)',
     access: { scope: 'agent:manage' },
+    audit: { action: 'agent.delete', target: 'agent' },
     params: z.object({ id: uuidParam }),
     responses: { 200: { description: 'Deleted', schema: Agent } },
     handler({ params, auth, deps }) {

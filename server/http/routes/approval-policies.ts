@@ -94,6 +94,7 @@ export const approvalPolicyRoutes = [
     tag,
     summary: 'Create a policy that holds (require_approval) or blocks matching sends',
     access: { scope: 'policy:manage' },
+    audit: { action: 'policy.create', target: 'approval_policy' },
     body: z.object(fields),
     responses: { 201: { description: 'Created', schema: ApprovalPolicy } },
     handler({ body, auth, deps }) {
@@ -140,6 +141,7 @@ export const approvalPolicyRoutes = [
     tag,
     summary: 'Update a policy',
     access: { scope: 'policy:manage' },
+    audit: { action: 'policy.update', target: 'approval_policy' },
     params: z.object({ id: uuidParam }),
     body: z.object({
       ...fields,
@@ -185,6 +187,7 @@ export const approvalPolicyRoutes = [
     tag,
     summary: 'Delete a policy',
     access: { scope: 'policy:manage' },
+    audit: { action: 'policy.delete', target: 'approval_policy' },
     params: z.object({ id: uuidParam }),
     responses: {
       200: { description: 'Deleted', schema: z.object({ id: z.string(), deleted: z.literal(true) }) },

@@ -86,6 +86,7 @@ export const domainRoutes = [
     summary:
       "Add a domain (200 if this org already has it, 201 new or reactivated, 409 if another org verified it; other orgs' pending claims do not block: whoever verifies first wins)",
     access: { scope: 'domain:manage' },
+    audit: { action: 'domain.create', target: 'domain' },
     body: z.object({ domain: z.string().max(300) }),
     responses: {
       200: { description: 'Already added', schema: Domain },
@@ -130,6 +131,7 @@ export const domainRoutes = [
     summary:
       'Soft-delete a domain: its mailboxes keep their mail but give up their addresses (the next verified owner may create them); re-adding and verifying it gives them back',
     access: { scope: 'domain:manage' },
+    audit: { action: 'domain.delete', target: 'domain' },
     params: idParams,
     responses: { 200: { description: 'Deleted', schema: Domain } },
     handler({ params, auth, deps }) {
@@ -176,6 +178,11 @@ export const domainRoutes = [
     tag,
     summary: 'Check DNS now and answer with the status',
     access: { scope: 'domain:manage' },
+    audit: {
+      action: 'domain.verify',
+      target: 'domain',
+      targetId: ({ params, deps, orgId }) => loadDomain(deps, orgId, params.id).id,
+    },
     params: idParams,
     responses: { 200: { description: 'Status after the check', schema: DomainStatus } },
     async handler({ params, auth, deps }) {

@@ -58,6 +58,7 @@ export const inboundRuleRoutes = [
     tag,
     summary: 'Add an allow or block rule on the envelope sender (org-wide, or for one mailbox)',
     access: { scope: 'inbound_rule:manage' },
+    audit: { action: 'inbound_rule.create', target: 'inbound_rule' },
     body: CreateRule,
     responses: { 201: { description: 'Created', schema: InboundRule } },
     handler({ body, auth, deps }) {
@@ -109,6 +110,7 @@ export const inboundRuleRoutes = [
     tag,
     summary: 'Delete a rule',
     access: { scope: 'inbound_rule:manage' },
+    audit: { action: 'inbound_rule.delete', target: 'inbound_rule' },
     params: z.object({ id: uuidParam }),
     responses: {
       200: { description: 'Deleted', schema: z.object({ id: z.string(), deleted: z.literal(true) }) },

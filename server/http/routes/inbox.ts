@@ -9,6 +9,7 @@ import { route } from '../route.js';
 import { opt, pageOf, pageQuery, uuidParam } from '../schemas.js';
 import { messageViews } from './messages.js';
 import { loadMailboxFor } from './key-scope.js';
+import { loadMailbox } from './mailboxes.js';
 
 const tag = 'Inbox';
 
@@ -133,6 +134,12 @@ export const inboxRoutes = [
     summary: 'Acknowledge processed messages; ids of other mailboxes are ignored and not counted',
     // Ack changes state (the message leaves the inbox), so reading alone is not enough (CONTRACT §2).
     access: { scope: 'message:archive' },
+    audit: {
+      action: 'inbox.ack',
+      target: 'mailbox',
+      targetId: ({ params, deps, orgId }) => loadMailbox(deps, orgId, params.id).id,
+      details: ({ body }) => ({ message_ids: body.message_ids }),
+    },
     params: z.object({ id: uuidParam }),
     body: z.object({ message_ids: z.array(z.string().min(1).max(100)).min(1).max(500) }),
     responses: {

@@ -2,6 +2,7 @@ import type { RouteDef } from '../route.js';
 import { agentRoutes } from './agents.js';
 import { approvalPolicyRoutes } from './approval-policies.js';
 import { attachmentRoutes } from './attachments.js';
+import { auditRoutes } from './audit.js';
 import { autoconfigRoutes } from './autoconfig.js';
 import { authRoutes } from './auth.js';
 import { deliveryRoutes } from './deliveries.js';
@@ -51,4 +52,5 @@ export const allRoutes: RouteDef[] = [
   ...organizationRoutes,
   ...mtaStsRoutes,
   ...tlsReportRoutes,
+  ...auditRoutes,
 ];

@@ -71,6 +71,7 @@ export const keyRoutes = [
     tag,
     summary: 'Create a child of the calling key with a subset of its scopes',
     access: { scope: null },
+    audit: { action: 'key.create', target: 'api_key' },
     body: z.object({
       name: opt(z.string().trim().max(200)),
       scopes: z
@@ -127,6 +128,7 @@ export const keyRoutes = [
     tag,
     summary: 'Revoke a key and all its descendants',
     access: { scope: null },
+    audit: { action: 'key.revoke', target: 'api_key' },
     params: z.object({ id: uuidParam }),
     responses: {
       200: {

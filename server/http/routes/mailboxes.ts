@@ -47,6 +47,7 @@ export const mailboxRoutes = [
     tag,
     summary: 'Create a mailbox for an agent',
     access: { scope: 'mailbox:manage' },
+    audit: { action: 'mailbox.create', target: 'mailbox' },
     params: z.object({ agent_id: uuidParam }),
     body: z.object({
       local_part: localPart,
@@ -138,6 +139,7 @@ export const mailboxRoutes = [
     tag,
     summary: 'Update a mailbox',
     access: { scope: 'mailbox:manage' },
+    audit: { action: 'mailbox.update', target: 'mailbox' },
     params: z.object({ id: uuidParam }),
     body: z.object({
       display_name: opt(displayName),
@@ -176,6 +178,7 @@ export const mailboxRoutes = [
     summary:
       'Resume sending from a mailbox that recipient complaints suspended (mailbox.resumed); complaints so far stop counting',
     access: { scope: 'mailbox:manage' },
+    audit: { action: 'mailbox.resume', target: 'mailbox' },
     params: z.object({ id: uuidParam }),
     responses: {
       200: { description: 'Resumed, or was not suspended (idempotent)', schema: Mailbox },
@@ -194,6 +197,7 @@ export const mailboxRoutes = [
     tag,
     summary: 'Soft-delete a mailbox; its address stays with this organization',
     access: { scope: 'mailbox:manage' },
+    audit: { action: 'mailbox.delete', target: 'mailbox' },
     params: z.object({ id: uuidParam }),
     responses: { 200: { description: 'Deleted', schema: Mailbox } },
     handler({ params, auth, deps }) {

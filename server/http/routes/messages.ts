@@ -62,13 +62,18 @@ export function ftsQuery(q: string): string | undefined {
 
 const idParams = z.object({ id: uuidParam });
 
-function stateRoute(path: string, summary: string, apply: (deps: Deps, message: MessageRow) => void) {
+function stateRoute(
+  path: 'archive' | 'unarchive' | 'trash',
+  summary: string,
+  apply: (deps: Deps, message: MessageRow) => void,
+) {
   return route({
     method: 'post',
     path: `/v1/messages/{id}/${path}`,
     tag,
     summary,
     access: { scope: 'message:archive' },
+    audit: { action: `message.${path}`, target: 'message' },
     params: idParams,
     responses: { 200: { description: 'The message', schema: MessageView } },
     handler({ params, auth, deps }) {
@@ -152,6 +157,11 @@ export const messageRoutes = [
     tag,
     summary: 'Add labels (set union, at most 20)',
     access: { scope: 'message:label' },
+    audit: {
+      action: 'message.label_add',
+      target: 'message',
+      details: ({ body }) => ({ labels: body.labels }),
+    },
     params: idParams,
     body: z.object({ labels: z.array(label).min(1).max(MAX_LABELS) }),
     responses: { 200: { description: 'The message', schema: MessageView } },
@@ -171,6 +181,11 @@ export const messageRoutes = [
     tag,
     summary: 'Remove a label (idempotent)',
     access: { scope: 'message:label' },
+    audit: {
+      action: 'message.label_remove',
+      target: 'message',
+      details: ({ params }) => ({ label: params.label }),
+    },
     params: z.object({ id: uuidParam, label }),
     responses: { 200: { description: 'The message', schema: MessageView } },
     handler({ params, auth, deps }) {

@@ -5,6 +5,7 @@ import { ApiError, conflict } from '../../lib/errors.js';
 import { aboutMessage, appendEvent } from '../../events/log.js';
 import { MessageView } from '../../messages/views.js';
 import { sendMessage } from '../../outbound/send.js';
+import { requestOrigin } from '../audit-hook.js';
 import { route } from '../route.js';
 import { email, metadata, opt, uuidParam } from '../schemas.js';
 import { fullMessage, loadMessage } from './messages.js';
@@ -164,7 +165,13 @@ export const outgoingRoutes = [
       }
       const result = await sendMessage(
         deps,
-        { org: auth.org, actor: auth.key.id, idempotencyKey: key || undefined, requestForHash: body },
+        {
+          org: auth.org,
+          actor: auth.key.id,
+          idempotencyKey: key || undefined,
+          requestForHash: body,
+          origin: requestOrigin(ctx, auth),
+        },
         {
           mailbox_id: body.mailbox_id,
           to: body.to,
@@ -202,6 +209,11 @@ export const outgoingRoutes = [
     tag,
     summary: 'Approve a message held by an approval policy; it enters the queue',
     access: { scope: 'approval:decide' },
+    audit: {
+      action: 'message.approve',
+      target: 'message',
+      details: ({ body }) => ({ reason: body.reason ?? null }),
+    },
     params: z.object({ id: uuidParam }),
     body: DecisionBody,
     responses: {
@@ -244,6 +256,11 @@ export const outgoingRoutes = [
     tag,
     summary: 'Reject a held message; final',
     access: { scope: 'approval:decide' },
+    audit: {
+      action: 'message.reject',
+      target: 'message',
+      details: ({ body }) => ({ reason: body.reason ?? null }),
+    },
     params: z.object({ id: uuidParam }),
     body: DecisionBody,
     responses: {

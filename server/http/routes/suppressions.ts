@@ -55,6 +55,7 @@ export const suppressionRoutes = [
     tag,
     summary: 'Suppress an address (manual); sends to it are refused with 409',
     access: { scope: 'suppression:manage' },
+    audit: { action: 'suppression.create', target: 'suppression' },
     body: z.object({ address: email, expires_at: opt(z.iso.datetime({ offset: true })) }),
     responses: { 201: { description: 'Suppressed', schema: Suppression } },
     handler({ body, auth, deps }) {
@@ -76,6 +77,7 @@ export const suppressionRoutes = [
     tag,
     summary: 'Lift a suppression',
     access: { scope: 'suppression:manage' },
+    audit: { action: 'suppression.delete', target: 'suppression' },
     params: z.object({ id: uuidParam }),
     responses: {
       200: { description: 'Deleted', schema: z.object({ id: z.string(), deleted: z.literal(true) }) },

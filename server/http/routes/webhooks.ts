@@ -72,6 +72,7 @@ export const webhookRoutes = [
     tag,
     summary: "Register an endpoint for an agent's events; the signing secret is returned only here",
     access: { scope: 'webhook:manage' },
+    audit: { action: 'webhook.create', target: 'webhook' },
     params: z.object({ agent_id: uuidParam }),
     body: z.object({ url, event_types: eventTypes, mailbox_ids: opt(z.array(z.string().max(100)).max(100)) }),
     responses: { 201: { description: 'Created', schema: Webhook.extend({ secret: z.string() }) } },
@@ -115,6 +116,7 @@ export const webhookRoutes = [
     tag,
     summary: 'Change the URL, event types or mailboxes, or disable / re-enable an endpoint',
     access: { scope: 'webhook:manage' },
+    audit: { action: 'webhook.update', target: 'webhook' },
     params: z.object({ id: uuidParam }),
     body: z.object({
       url: opt(url),
@@ -154,6 +156,7 @@ export const webhookRoutes = [
     tag,
     summary: 'Delete an endpoint',
     access: { scope: 'webhook:manage' },
+    audit: { action: 'webhook.delete', target: 'webhook' },
     params: z.object({ id: uuidParam }),
     responses: {
       200: { description: 'Deleted', schema: z.object({ id: z.string(), deleted: z.literal(true) }) },
@@ -170,6 +173,7 @@ export const webhookRoutes = [
     tag,
     summary: 'New signing secret, returned once; the old one keeps signing alongside it for 24 hours',
     access: { scope: 'webhook:manage' },
+    audit: { action: 'webhook.rotate_secret', target: 'webhook', targetId: ({ params }) => params.id },
     params: z.object({ id: uuidParam }),
     responses: {
       200: {
@@ -229,6 +233,12 @@ webhookRoutes.push(
     tag,
     summary: 'Send one event to this endpoint again now; answers with the attempt',
     access: { scope: 'webhook:manage' },
+    audit: {
+      action: 'webhook.replay',
+      target: 'webhook',
+      targetId: ({ params }) => params.id,
+      details: ({ params }) => ({ event_id: params.event_id }),
+    },
     params: z.object({ id: uuidParam, event_id: z.string().min(1).max(100) }),
     responses: { 200: { description: 'The attempt', schema: WebhookAttempt } },
     async handler({ params, auth, deps }) {
