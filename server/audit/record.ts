@@ -8,6 +8,8 @@ export const AUDIT_ACTIONS = [
   'message.send',
   'message.approve',
   'message.reject',
+  'message.retry',
+  'message.cancel',
   'message.archive',
   'message.unarchive',
   'message.trash',
@@ -41,6 +43,7 @@ export const AUDIT_ACTIONS = [
   'webhook.rotate_secret',
   'webhook.replay',
   'webhook.disable',
+  'org.update',
   'auth.login',
   'auth.login_failed',
 ] as const;

@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { MessageView } from '../../messages/views.js';
 import { cancelWaiting, retryNow } from '../../outbound/delivery-actions.js';
-import { route } from '../route.js';
+import { route, type HandlerResult } from '../route.js';
 import { uuidParam } from '../schemas.js';
 import { fullMessage, loadMessage } from './messages.js';
 
 const tag = 'Sending';
+
+const messageIdOf = (result: HandlerResult): string | null => (result.body as { id?: string }).id ?? null;
 
 /** The queue of one outgoing message: try deferred recipients now, or stop the ones still waiting. */
 export const deliveryRoutes = [
@@ -16,6 +18,7 @@ export const deliveryRoutes = [
     summary:
       'Try the deferred recipients of an outgoing message now instead of at their next scheduled attempt',
     access: { scope: 'message:send' },
+    audit: { action: 'message.retry', target: 'message', targetId: ({ result }) => messageIdOf(result) },
     params: z.object({ id: uuidParam }),
     responses: {
       200: { description: 'The message; its deferred recipients are due now', schema: MessageView },
@@ -34,6 +37,7 @@ export const deliveryRoutes = [
     summary:
       'Cancel the recipients of an outgoing message still queued or deferred; one in flight finishes its attempt',
     access: { scope: 'message:send' },
+    audit: { action: 'message.cancel', target: 'message', targetId: ({ result }) => messageIdOf(result) },
     params: z.object({ id: uuidParam }),
     responses: {
       200: {

@@ -52,6 +52,14 @@ export const organizationRoutes = [
     summary:
       'Override server settings for this organization. loop_guard keys set a limit; null returns one to the server setting.',
     access: { scope: 'org:manage' },
+    audit: {
+      action: 'org.update',
+      target: 'organization',
+      targetId: ({ orgId }) => orgId,
+      details: ({ body }) => ({
+        fields: Object.keys(body.loop_guard ?? {}).map((key) => `loop_guard.${key}`),
+      }),
+    },
     body: z.object({ loop_guard: LoopLimitsOverride.optional() }).strict(),
     responses: { 200: { description: 'The organization, updated', schema: OrganizationSettings } },
     handler({ body, auth, deps }) {
