@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { consoleEntry, mountConsole } from '../console/router.js';
 import type { Deps } from '../deps.js';
 import { ApiError } from '../lib/errors.js';
+import { mcpEndpoint } from '../mcp/endpoint.js';
 import { requireKey } from './middleware/auth.js';
 import { errorHandler, zodDetails } from './middleware/errors.js';
 import { requestId } from './middleware/request-id.js';
@@ -73,6 +74,7 @@ export function createApp(deps: Deps): Koa {
   app.use(errorHandler(deps.log));
   app.use(consoleEntry);
   mountConsole(app, deps);
+  app.use(mcpEndpoint(deps));
   app.use(router.routes());
   // Non-throwing mode keeps the Allow header on 405 (RFC 9110 §15.5.6); the error handler adds the body.
   app.use(router.allowedMethods());
