@@ -204,6 +204,12 @@ describe('MCP over Streamable HTTP', () => {
     expect(last.data.message.body_text.startsWith(UNTRUSTED_OPEN)).toBe(true);
   });
 
+  it('llms.txt tells agents where the MCP endpoint is', async () => {
+    const res = await server.api('GET', '/llms.txt');
+    expect(res.text).toContain(`POST ${server.url}/mcp`);
+    expect(res.text).toContain('loftbox mcp --print-config');
+  });
+
   it('event_wait returns as soon as mail arrives', async () => {
     const client = await connect(box.key);
     let cursor: string | undefined;
