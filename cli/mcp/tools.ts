@@ -312,7 +312,7 @@ export const TOOLS: ToolDef[] = [
     name: 'message_reply',
     title: 'Reply to email',
     description:
-      'Reply to a message in its thread, from the mailbox that holds it: addressed to its Reply-To (or From), subject "Re: …", In-Reply-To and References set. reply_all also copies the other recipients. Needs message:read and message:send. Returns the stored reply.',
+      'Reply to a message in its thread, from the mailbox that holds it: addressed to its Reply-To (or From), subject "Re: …", In-Reply-To and References set. reply_all also copies the other recipients. Needs message:read, mailbox:read and message:send. Returns the stored reply.',
     input: {
       message_id: id('Message to answer'),
       ...bodies,
@@ -830,20 +830,10 @@ export function toolError(failure: ToolCallFailure): ToolResultContent {
     status: failure.status,
     details: failure.details,
   };
-  return { isError: true, content: [{ type: 'text', text: JSON.stringify({ error }, null, 2) }] };
-}
-
-export async function runTool(
-  def: ToolDef,
-  args: Record<string, unknown>,
-  api: ToolApi,
-): Promise<ToolResultContent> {
-  try {
-    return toolResult(await def.run(args, api));
-  } catch (err) {
-    if (err instanceof ToolCallFailure) return toolError(err);
-    throw err;
-  }
+  return {
+    isError: true,
+    content: [{ type: 'text', text: JSON.stringify({ error }, null, 2) }],
+  };
 }
 
 /** Fills `{name}` in a route template with URL-encoded params (for the HTTP transport). */

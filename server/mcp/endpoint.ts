@@ -34,7 +34,12 @@ function checkOrigin(deps: Deps, ctx: Context): void {
 
 /** Stateless: a fresh MCP server and transport per request, bound to the caller's key. */
 async function serve(deps: Deps, ctx: Context, auth: AuthContext): Promise<void> {
-  const server = buildMcpServer(inProcessApi(deps, ctx, auth), VERSION);
+  const server = buildMcpServer(inProcessApi(deps, ctx, auth), VERSION, (tool, error) =>
+    deps.log.info(
+      { event: 'mcp.tool_call', tool, key_id: auth.key.id, org_id: auth.org.id, error },
+      'mcp tool call',
+    ),
+  );
   const transport = new StreamableHTTPServerTransport({
     sessionIdGenerator: undefined,
     enableJsonResponse: true,

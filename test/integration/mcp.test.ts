@@ -2,6 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UNTRUSTED_CLOSE, UNTRUSTED_OPEN } from '../../cli/mcp/tools.js';
+import { captureLogs } from '../harness/logs.js';
 import { startTestServer, type Json, type TestServer } from '../harness/server.js';
 import {
   call,
@@ -20,13 +21,17 @@ let server: TestServer;
 let box: Awaited<ReturnType<TestServer['mailbox']>>;
 let other: Awaited<ReturnType<TestServer['mailbox']>>;
 const clients: Client[] = [];
+const logs = captureLogs();
 
 beforeAll(async () => {
-  server = await startTestServer({
-    signupLimitPerIp: 1000,
-    webhookAllow: '127.0.0.1',
-    mcpBodyLimit: 256 * 1024,
-  });
+  server = await startTestServer(
+    {
+      signupLimitPerIp: 1000,
+      webhookAllow: '127.0.0.1',
+      mcpBodyLimit: 256 * 1024,
+    },
+    { log: logs.log },
+  );
   box = await server.mailbox('mcp-home');
   other = await server.mailbox('mcp-other');
 });
@@ -202,6 +207,26 @@ describe('MCP over Streamable HTTP', () => {
     const last = event.data.find((e: Json) => e.data.message.subject === 'URGENT');
     expect(last.data.message._safety_warning).toBeTruthy();
     expect(last.data.message.body_text.startsWith(UNTRUSTED_OPEN)).toBe(true);
+  });
+
+  it('logs each tool call by name and outcome, never its arguments or the key', async () => {
+    const client = await connect(box.key);
+    await call(client, 'message_send', {
+      mailbox_id: box.mailboxId,
+      to: ['peer@example.com'],
+      subject: 'Logged subject',
+      body_text: 'secret body words',
+    });
+    await call(client, 'agent_get', { agent_id: other.agentId });
+    const calls = logs.lines.filter((l) => l.event === 'mcp.tool_call');
+    expect(calls).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ tool: 'message_send', key_id: box.keyId, error: null }),
+        expect.objectContaining({ tool: 'agent_get', error: 'not_found' }),
+      ]),
+    );
+    const all = JSON.stringify(logs.lines);
+    for (const secret of [box.key, 'secret body words', 'Logged subject']) expect(all).not.toContain(secret);
   });
 
   it('llms.txt tells agents where the MCP endpoint is', async () => {
