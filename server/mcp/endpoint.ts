@@ -11,14 +11,24 @@ import { inProcessApi } from './in-process-api.js';
 
 export const MCP_PATH = '/mcp';
 
-/** Hosts a browser may reach us by: only the public URL's, so a rebound DNS name is refused. */
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Hosts a browser may reach us by: the public URL's, so a rebound DNS name is refused. Without
+ * LOFTBOX_PUBLIC_URL the server is reached locally: its bound address or a loopback name.
+ */
 function allowedHost(deps: Deps, host: string): boolean {
   const expected = new URL(deps.publicUrl());
-  const given = host.toLowerCase();
-  if (given === expected.host.toLowerCase()) return true;
-  // The Host header may omit a default port the URL also omits, or state it.
-  const defaultPort = expected.protocol === 'https:' ? '443' : '80';
-  return expected.port === '' && given === `${expected.hostname.toLowerCase()}:${defaultPort}`;
+  let given: URL;
+  try {
+    given = new URL(`${expected.protocol}//${host}`);
+  } catch {
+    return false;
+  }
+  if (given.username || given.password || given.pathname !== '/' || given.search) return false;
+  // new URL drops a default port on both sides, so "host" and "host:443" compare equal.
+  if (given.host === expected.host) return true;
+  return deps.config.publicUrl === null && given.port === expected.port && LOOPBACK_NAMES.has(given.hostname);
 }
 
 /** DNS-rebinding guard (MCP transport spec, "Security Warning"): Host and any Origin must be ours. */

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -140,21 +141,16 @@ describe('MCP over Streamable HTTP', () => {
       headers: { ...headers, origin: 'http://evil.test' },
     });
     expect(evil.status).toBe(403);
-    const rebound = await new Promise<number>((resolve, reject) => {
-      const url = new URL(`${server.url}/mcp`);
-      import('node:http').then(({ request }) => {
+    const withHost = (target: TestServer, key: string, host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const url = new URL(target.url);
         const req = request(
           {
             host: url.hostname,
             port: url.port,
             path: '/mcp',
             method: 'POST',
-            headers: {
-              host: `attacker.test:${url.port}`,
-              authorization: `Bearer ${box.key}`,
-              'content-type': 'application/json',
-              ...headers,
-            },
+            headers: { ...headers, host, authorization: `Bearer ${key}`, 'content-type': 'application/json' },
           },
           (res) => {
             res.resume();
@@ -163,9 +159,21 @@ describe('MCP over Streamable HTTP', () => {
         );
         req.on('error', reject);
         req.end(JSON.stringify(list));
-      }, reject);
-    });
-    expect(rebound).toBe(403);
+      });
+    const port = new URL(server.url).port;
+    expect(await withHost(server, box.key, `attacker.test:${port}`)).toBe(403);
+    expect(await withHost(server, box.key, `127.0.0.1:${port}@attacker.test`)).toBe(403);
+    // No LOFTBOX_PUBLIC_URL here: a local client may say localhost.
+    expect(await withHost(server, box.key, `localhost:${port}`)).toBe(200);
+    const published = await startTestServer({ publicUrl: 'https://mcp.example.test' });
+    try {
+      const org = await published.signupOrg();
+      expect(await withHost(published, org.key, 'mcp.example.test')).toBe(200);
+      expect(await withHost(published, org.key, 'mcp.example.test:443')).toBe(200);
+      expect(await withHost(published, org.key, `localhost:${new URL(published.url).port}`)).toBe(403);
+    } finally {
+      await published.close();
+    }
 
     const huge = await server.api('POST', '/mcp', {
       key: box.key,
