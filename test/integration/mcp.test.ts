@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -235,6 +237,18 @@ describe('MCP over Streamable HTTP', () => {
     );
     const all = JSON.stringify(logs.lines);
     for (const secret of [box.key, 'secret body words', 'Logged subject']) expect(all).not.toContain(secret);
+  });
+
+  it('listens on HTTP with the explicit backlog, so a burst of agents queues instead of being refused', () => {
+    const port = new URL(server.url).port;
+    // For a listening socket `ss` shows the backlog as Send-Q; the kernel caps it at somaxconn.
+    const [state, , sendQ] = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' })
+      .trim()
+      .split(/\s+/);
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    expect(state).toBe('LISTEN');
+    expect(Number(sendQ)).toBe(Math.min(server.deps.config.httpBacklog, somaxconn));
+    expect(server.deps.config.httpBacklog).toBeGreaterThan(511);
   });
 
   it('llms.txt tells agents where the MCP endpoint is', async () => {
