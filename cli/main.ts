@@ -14,6 +14,7 @@ import { eventsCommands } from './commands/events.js';
 import { helpCommands } from './commands/help.js';
 import { inboxCommands } from './commands/inbox.js';
 import { keysCommands } from './commands/keys.js';
+import { mcpCommand } from './commands/mcp.js';
 import { messagesCommands } from './commands/messages.js';
 import { registerCommand } from './commands/register.js';
 import { sendCommand } from './commands/send.js';
@@ -86,6 +87,7 @@ export function buildProgram(deps: CliDeps, state: RunState = { json: false }): 
   webhooksCommands(program, deps, state);
   eventsCommands(program, deps, state);
   auditCommand(program, deps, state);
+  mcpCommand(program, deps, state);
   applyDnsCommand(domainCommands(program, deps, state), deps, state);
   helpCommands(program, deps, state);
   program.addHelpText(

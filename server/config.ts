@@ -602,6 +602,18 @@ export const settings = {
     1_048_576,
     'Largest JSON request body in bytes.',
   ),
+  mcpBodyLimit: setting(
+    'LOFTBOX_MCP_BODY_LIMIT',
+    positiveInt,
+    41_943_040,
+    'Largest request body of POST /mcp in bytes (room for a message_send with base64 attachments).',
+  ),
+  httpBacklog: setting(
+    'LOFTBOX_HTTP_BACKLOG',
+    positiveInt,
+    2048,
+    'Listen backlog of the HTTP port: pending connections the kernel holds during bursts of agents.',
+  ),
   dbBusyTimeout: setting(
     'LOFTBOX_DB_BUSY_TIMEOUT',
     duration,

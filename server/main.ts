@@ -228,8 +228,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   const server = createServer(createApp(deps).callback());
   const stream = attachEventStream(deps, server);
+  // An explicit backlog, so a burst of agents connecting at once queues in the kernel, not refused.
+  const withBacklog: Listenable = {
+    listen: (port, host, callback) => server.listen(port, host, config.httpBacklog, callback),
+    once: (event, listener) => server.once(event, listener),
+    off: (event, listener) => server.off(event, listener),
+  };
   const address = await listen(
-    server,
+    withBacklog,
     () => server.address() as AddressInfo,
     config.httpHost,
     config.httpPort,

@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import type { AuthContext } from '../accounts/api-keys.js';
 import type { Deps } from '../deps.js';
 import { ApiError } from '../lib/errors.js';
 import { auditRouteCall, requestOrigin } from '../http/audit-hook.js';
@@ -16,6 +17,8 @@ export interface ApiCall {
   params?: Record<string, string>;
   query?: Record<string, string | undefined>;
   body?: unknown;
+  /** Request headers a handler reads (e.g. `idempotency-key`), over those of the calling request. */
+  headers?: Record<string, string>;
 }
 
 const byKey = new Map<string, RouteDef>(allRoutes.map((def) => [`${def.method} ${def.path}`, def]));
@@ -40,27 +43,49 @@ export async function callApi<T = unknown>(
   path: string,
   call: ApiCall = {},
 ): Promise<T> {
+  // Handlers the console calls record the signed-in person, not the session's stand-in key.
+  ctx.state.auditActor = sessionActor(who);
+  return callApiAs<T>(deps, ctx, who.auth, 'session', method, path, call);
+}
+
+/** A Koa context whose `get` answers the call's own headers first. */
+function withHeaders(ctx: Context, headers: Record<string, string> | undefined): Context {
+  if (!headers) return ctx;
+  const own = new Map(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
+  return Object.create(ctx, {
+    get: { value: (name: string) => own.get(name.toLowerCase()) ?? ctx.get(name) },
+  }) as Context;
+}
+
+/** The same in-process call for any authenticated caller (`subject` names it in the scope error). */
+export async function callApiAs<T = unknown>(
+  deps: Deps,
+  ctx: Context,
+  auth: AuthContext,
+  subject: string,
+  method: Method,
+  path: string,
+  call: ApiCall = {},
+): Promise<T> {
   const def = byKey.get(`${method} ${path}`);
-  if (!def || 'public' in def.access)
-    throw new Error(`console: no authenticated API route ${method} ${path}`);
+  if (!def || 'public' in def.access) throw new Error(`no authenticated API route ${method} ${path}`);
   const scope = def.access.scope;
-  if (scope && !who.auth.effective.has(scope)) {
-    throw new ApiError(403, 'insufficient_scope', `This session lacks the "${scope}" scope.`);
+  if (scope && !auth.effective.has(scope)) {
+    throw new ApiError(403, 'insufficient_scope', `This ${subject} lacks the "${scope}" scope.`);
   }
   const query = Object.fromEntries(
     Object.entries(call.query ?? {}).filter(([, v]) => v !== undefined && v !== ''),
   );
   const params = parse(def, 'params', call.params ?? {});
   const body = parse(def, 'body', call.body ?? {});
-  ctx.state.auditActor = sessionActor(who);
   const result = await def.handler({
     params,
     query: parse(def, 'query', query),
     body,
-    auth: who.auth,
+    auth,
     deps,
-    ctx,
+    ctx: withHeaders(ctx, call.headers),
   });
-  if (def.audit) auditRouteCall(deps, def, requestOrigin(ctx, who.auth), who.auth, { params, body }, result);
+  if (def.audit) auditRouteCall(deps, def, requestOrigin(ctx, auth), auth, { params, body }, result);
   return result.body as T;
 }

@@ -6,6 +6,7 @@ import { consoleEntry, mountConsole } from '../console/router.js';
 import type { Deps } from '../deps.js';
 import { ApiError } from '../lib/errors.js';
 import { auditRouteCall, requestOrigin } from './audit-hook.js';
+import { mcpEndpoint } from '../mcp/endpoint.js';
 import { requireKey } from './middleware/auth.js';
 import { errorHandler, zodDetails } from './middleware/errors.js';
 import { requestId } from './middleware/request-id.js';
@@ -76,6 +77,7 @@ export function createApp(deps: Deps): Koa {
   app.use(errorHandler(deps.log));
   app.use(consoleEntry);
   mountConsole(app, deps);
+  app.use(mcpEndpoint(deps));
   app.use(router.routes());
   // Non-throwing mode keeps the Allow header on 405 (RFC 9110 §15.5.6); the error handler adds the body.
   app.use(router.allowedMethods());

@@ -52,6 +52,13 @@ Agent self-signup (instant, restricted to the owner address until claimed):
   SMTP submission and IMAP (INBOX, Sent; read-only): username = mailbox address, password = API key.
   Settings: ${baseUrl}/.well-known/autoconfig/mail/config-v1.1.xml
 
+## MCP
+  POST ${baseUrl}/mcp   Model Context Protocol, Streamable HTTP (stateless), Authorization: Bearer <api key>
+  The same operations as tools (message_send, message_reply, inbox_list, inbox_ack, thread_messages,
+  event_wait, domain_dns, key_create, ...); each checks the scopes of its REST route and answers the REST JSON.
+  Incoming bodies arrive fenced as untrusted content; _safety_warning marks likely prompt injection.
+  Local stdio server: loftbox mcp (loftbox mcp --print-config claude|codex|cursor prints the registration).
+
 ## Keys
   POST   ${baseUrl}/v1/auth/keys       {"scopes": [...], "expires_in_days"?}  child key, subset of yours
   GET    ${baseUrl}/v1/auth/keys
