@@ -2,7 +2,7 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { SpawnedServer } from '../../test/harness/spawn.js';
-import { CLI, assertBuilt } from '../../test/harness/spawn.js';
+import { CLI, assertBuilt, watchOutput } from '../../test/harness/spawn.js';
 import { script } from './scripts.js';
 
 /**
@@ -63,43 +63,7 @@ async function start(name: string, entry: string, args: string[], options: Start
     [...(options.nodeFlags ?? []), entry, ...args],
     { env: { PATH: process.env.PATH ?? '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  let stdout = '';
-  let stderr = '';
-  const waiters: { pattern: RegExp; resolve(m: RegExpExecArray): void }[] = [];
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-    for (const waiter of [...waiters]) {
-      const match = waiter.pattern.exec(stdout);
-      if (match) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve(match);
-      }
-    }
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const waitFor = (pattern: RegExp, timeoutMs = 60_000) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
-      const existing = pattern.exec(stdout);
-      if (existing) return resolve(existing);
-      const timer = setTimeout(
-        () => reject(new Error(`${name}: timed out waiting for ${pattern}; stderr:\n${stderr}`)),
-        timeoutMs,
-      );
-      waiters.push({
-        pattern,
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-      });
-      void exited.then(({ code }) => {
-        clearTimeout(timer);
-        reject(new Error(`${name} exited (${code}) before ${pattern}; stderr:\n${stderr}`));
-      });
-    });
+  const { output, waitFor, exited } = watchOutput(child, name, 60_000);
   const port = async (proto: string) =>
     Number((await waitFor(new RegExp(`^listening ${proto} \\S+:(\\d+)$`, 'm')))[1]);
   const ready = await waitFor(new RegExp(`^listening ${options.readyProto ?? '\\S+'} (\\S+):(\\d+)$`, 'm'));
@@ -107,7 +71,7 @@ async function start(name: string, entry: string, args: string[], options: Start
     name,
     child,
     url: `http://${ready[1]}:${ready[2]}`,
-    output: () => stdout,
+    output,
     waitFor,
     exited,
     port,

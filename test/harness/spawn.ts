@@ -40,6 +40,20 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
     // ("debugModule is not a function") where node_modules is a symlink, as in helper worktrees.
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const { output, waitFor, exited } = watchOutput(child, 'server', 15_000);
+  const listening = await waitFor(/^listening http (\S+):(\d+)$/m);
+  return { child, url: `http://${listening[1]}:${listening[2]}`, output, waitFor, exited };
+}
+
+/**
+ * Watches a child's stdout for lines: `waitFor` resolves on the first match (already written or still
+ * to come) and rejects at its timeout or when the process exits first, with stderr in the message.
+ */
+export function watchOutput(
+  child: ChildProcessByStdio<null, Readable, Readable>,
+  label: string,
+  defaultTimeoutMs: number,
+): Pick<SpawnedServer, 'output' | 'waitFor' | 'exited'> {
   let stdout = '';
   let stderr = '';
   const waiters: { pattern: RegExp; resolve(m: RegExpExecArray): void }[] = [];
@@ -57,12 +71,15 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
-  const waitFor = (pattern: RegExp, timeoutMs = 15_000) =>
+  const waitFor = (pattern: RegExp, timeoutMs = defaultTimeoutMs) =>
     new Promise<RegExpExecArray>((resolve, reject) => {
       const existing = pattern.exec(stdout);
       if (existing) return resolve(existing);
       const timer = setTimeout(
-        () => reject(new Error(`timed out waiting for ${pattern}; stdout:\n${stdout}\nstderr:\n${stderr}`)),
+        () =>
+          reject(
+            new Error(`${label}: timed out waiting for ${pattern}; stdout:\n${stdout}\nstderr:\n${stderr}`),
+          ),
         timeoutMs,
       );
       waiters.push({
@@ -74,11 +91,10 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
       });
       void exited.then(({ code }) => {
         clearTimeout(timer);
-        reject(new Error(`server exited (${code}) before ${pattern}; stderr:\n${stderr}`));
+        reject(new Error(`${label} exited (${code}) before ${pattern}; stderr:\n${stderr}`));
       });
     });
-  const listening = await waitFor(/^listening http (\S+):(\d+)$/m);
-  return { child, url: `http://${listening[1]}:${listening[2]}`, output: () => stdout, waitFor, exited };
+  return { output: () => stdout, waitFor, exited };
 }
 
 /** Runs the built CLI to completion. */

@@ -4,15 +4,7 @@ import type { InboundRecipient } from '../../server/db/repos/inbound.js';
 import { toIso } from '../../server/lib/clock.js';
 import { captureLogs } from '../harness/logs.js';
 import { startTestServer, type TestServer } from '../harness/server.js';
-
-/** Polls a condition; the bound is far above normal timings and only turns a hang into a failure. */
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { until } from '../harness/wait.js';
 
 const servers: TestServer[] = [];
 afterEach(async () => {
@@ -72,9 +64,9 @@ describe('inbound pipeline faults', () => {
     try {
       locker.exec('BEGIN IMMEDIATE');
       server.running.inbound.enqueue(id);
-      await waitFor(
-        'two failed stores',
+      await until(
         () => logs.lines.filter((l) => l.event === 'inbound.store_failed').length >= 2,
+        'two failed stores',
       );
       locker.exec('COMMIT');
     } finally {

@@ -2,15 +2,7 @@ import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { afterEach, describe, expect, it } from 'vitest';
 import { captureLogs } from '../harness/logs.js';
 import { startTestServer, type TestServer } from '../harness/server.js';
-
-/** Polls a condition; the bound is far above normal timings and only turns a hang into a failure. */
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { until } from '../harness/wait.js';
 
 const servers: TestServer[] = [];
 afterEach(async () => {
@@ -45,13 +37,14 @@ describe('inbound storing order', () => {
     const otherOrg = await server.mailbox('flows');
 
     await send(server, { from: 'a@slow.test', to: slowBox.address, subject: 'slow', text: 'x' });
-    await waitFor('the slow sender to be looked up', () =>
-      server.dns.queries.some((q) => q.name.endsWith('slow.test')),
+    await until(
+      () => server.dns.queries.some((q) => q.name.endsWith('slow.test')),
+      'the slow sender to be looked up',
     );
     await send(server, { from: 'b@fast.test', to: slowBox.address, subject: 'behind slow', text: 'x' });
     await send(server, { from: 'c@fast.test', to: otherOrg.address, subject: 'other org', text: 'x' });
 
-    await waitFor('the other org to get its mail', () => stored(server, otherOrg.mailboxId).length === 1);
+    await until(() => stored(server, otherOrg.mailboxId).length === 1, 'the other org to get its mail');
     // Same mailbox: the later message waits its turn behind the one still preparing.
     expect(stored(server, slowBox.mailboxId)).toEqual([]);
     const waiting = server.deps.db

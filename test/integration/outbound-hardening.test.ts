@@ -6,6 +6,7 @@ import { DeliveryQueue } from '../../server/outbound/queue.js';
 import { captureTransport, directTransport } from '../../server/outbound/transports.js';
 import { startFakeMx } from '../harness/fake-mx.js';
 import { startTestServer, type Json, type TestServer } from '../harness/server.js';
+import { until } from '../harness/wait.js';
 
 /** A raw TCP stand-in for a misbehaving MX, on the same port as the fake MX (another loopback address). */
 interface RawMx {
@@ -54,15 +55,6 @@ const dripper = (socket: Socket) => {
 
 /** Accepts the connection and never says a word. */
 const silent = () => {};
-
-/** Waits for a condition the system reaches on its own (bounded, far from normal timings). */
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** Log lines written by a logger, parsed, for asserting stable event names. */
 function captureLog() {

@@ -5,6 +5,7 @@ import { storageFault } from '../../server/db/storage-faults.js';
 import { AcceptQueue, type Accepted } from '../../server/inbound/accept.js';
 import { captureLogs } from '../harness/logs.js';
 import { startTestServer, type ApiResponse, type TestServer } from '../harness/server.js';
+import { until } from '../harness/wait.js';
 import { code, RawSmtp } from '../harness/smtp.js';
 import { holdWriteLock } from './lock-holder.js';
 
@@ -195,11 +196,7 @@ describe('storage faults (D4, D6)', () => {
       try {
         server.running.inbound.enqueue(id);
         // The processor meets the fault, logs it and backs off; the message stays accepted.
-        const until = Date.now() + 20_000;
-        while (storeFailures() === failedBefore) {
-          if (Date.now() > until) throw new Error('timed out waiting for inbound.store_failed');
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        await until(() => storeFailures() > failedBefore, 'inbound.store_failed');
         expect(server.deps.repos.inbound.get(id)).toMatchObject({ state: 'accepted', attempts: 0 });
       } finally {
         await lift();
