@@ -5,6 +5,7 @@ import { toIso } from '../lib/clock.js';
 import type { AuthSummary } from '../inbound/authenticate.js';
 import type { ParsedMessage } from '../inbound/parse.js';
 import { DmarcReportError, parseDmarcAttachment, type DmarcReport } from './dmarc-report.js';
+import { parseReportAttachments } from './report-attachments.js';
 
 export interface DmarcMail {
   inbound: InboundRow;
@@ -31,32 +32,13 @@ export function dmarcReportSummary(report: DmarcReport & { id: string }) {
  * mail keeps flowing either way.
  */
 export async function ingestDmarcMail(deps: Deps, mail: DmarcMail): Promise<DmarcReport[]> {
-  const reports: DmarcReport[] = [];
-  for (const attachment of mail.parsed.attachments) {
-    try {
-      reports.push(
-        ...(await parseDmarcAttachment({
-          filename: attachment.filename,
-          contentType: attachment.contentType,
-          content: attachment.content,
-        })),
-      );
-    } catch (err) {
-      const refused = err instanceof DmarcReportError ? err : null;
-      deps.log.warn(
-        {
-          event: 'dmarc.report_rejected',
-          inbound_id: mail.inbound.id,
-          reason: refused?.reason ?? 'malformed',
-          // Which check refused it, so an operator can tell a hostile archive from a quirky reporter.
-          rule: refused?.rule ?? 'unreadable',
-          filename: attachment.filename,
-        },
-        'DMARC report rejected',
-      );
-    }
-  }
-  return reports;
+  return parseReportAttachments(
+    deps,
+    mail,
+    { event: 'dmarc.report_rejected', label: 'DMARC report' },
+    parseDmarcAttachment,
+    (err) => (err instanceof DmarcReportError ? err : null),
+  );
 }
 
 /** Stores parsed reports (inside the pipeline's transaction) and emits dmarc.report.received. */

@@ -9,6 +9,7 @@ import {
   type TlsPolicyResult,
   type TlsReport,
 } from './tls-report.js';
+import { parseReportAttachments } from './report-attachments.js';
 
 export interface TlsReportMail {
   inbound: InboundRow;
@@ -43,31 +44,13 @@ export function tlsReportSummary(report: {
  * breaks a cap or the schema is dropped with a log event naming the rule, and other mail keeps flowing.
  */
 export async function ingestTlsReportMail(deps: Deps, mail: TlsReportMail): Promise<TlsReport[]> {
-  const reports: TlsReport[] = [];
-  for (const attachment of mail.parsed.attachments) {
-    try {
-      reports.push(
-        await parseTlsReportAttachment({
-          filename: attachment.filename,
-          contentType: attachment.contentType,
-          content: attachment.content,
-        }),
-      );
-    } catch (err) {
-      const refused = err instanceof TlsReportError ? err : null;
-      deps.log.warn(
-        {
-          event: 'tls.report_rejected',
-          inbound_id: mail.inbound.id,
-          reason: refused?.reason ?? 'malformed',
-          rule: refused?.rule ?? 'unreadable',
-          filename: attachment.filename,
-        },
-        'TLS report rejected',
-      );
-    }
-  }
-  return reports;
+  return parseReportAttachments(
+    deps,
+    mail,
+    { event: 'tls.report_rejected', label: 'TLS report' },
+    async (attachment) => [await parseTlsReportAttachment(attachment)],
+    (err) => (err instanceof TlsReportError ? err : null),
+  );
 }
 
 /** A report may cover several policy domains (RFC 8460 §4.4 `policies`); each belongs to its own owner. */
