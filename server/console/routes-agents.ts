@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { mintKey } from '../accounts/api-keys.js';
+import type { Deps } from '../deps.js';
 import { ApiError, forbidden } from '../lib/errors.js';
 import { ALL_SCOPES, escalations, isScope, type Scope } from '../policy/scopes.js';
 import { callApi } from './api-bridge.js';
@@ -18,23 +19,30 @@ const FLASHES: Record<string, Flash> = {
 
 const retention = z.coerce.number().int().min(1).max(3650);
 
+/** The organization's agents that are not deleted (the first 100), for the agent and webhook pages. */
+export async function liveAgents(
+  deps: Deps,
+  ctx: Context,
+  who: ConsoleIdentity,
+): Promise<{ id: string; name: string; status: string }[]> {
+  const agents = await callApi<{ data: { id: string; name: string; status: string }[] }>(
+    deps,
+    ctx,
+    who,
+    'get',
+    '/v1/agents',
+    { query: { limit: '100' } },
+  );
+  return agents.data.filter((a) => a.status !== 'deleted');
+}
+
 export function addAgentAndKeyRoutes(router: Router, kit: ConsoleKit): void {
   const { deps, render, pageOf, need, formField } = kit;
 
   const renderAgents = async (ctx: Context, flash: Flash, status = 200) => {
     const who = need(ctx);
-    const agents = await callApi<{ data: { id: string; name: string; status: string }[] }>(
-      deps,
-      ctx,
-      who,
-      'get',
-      '/v1/agents',
-      {
-        query: { limit: '100' },
-      },
-    );
     const withMailboxes: views.AgentOut[] = [];
-    for (const agent of agents.data.filter((a) => a.status !== 'deleted')) {
+    for (const agent of await liveAgents(deps, ctx, who)) {
       const boxes = await callApi<{ data: views.MailboxOut[] }>(
         deps,
         ctx,

@@ -4,6 +4,7 @@ import type { ApiError } from '../lib/errors.js';
 import { callApi } from './api-bridge.js';
 import type { Flash } from './layout.js';
 import { refusal, type ConsoleKit } from './kit.js';
+import { liveAgents } from './routes-agents.js';
 import type { ConsoleIdentity } from './sessions.js';
 import * as views from './views-webhooks.js';
 
@@ -24,17 +25,7 @@ export function addWebhookRoutes(router: Router, kit: ConsoleKit): void {
     created: { url: string; secret: string } | null = null,
   ) => {
     const who = need(ctx);
-    const agents = await callApi<{ data: { id: string; name: string; status: string }[] }>(
-      deps,
-      ctx,
-      who,
-      'get',
-      '/v1/agents',
-      {
-        query: { limit: '100' },
-      },
-    );
-    const live = agents.data.filter((a) => a.status !== 'deleted');
+    const live = await liveAgents(deps, ctx, who);
     const hooks: views.WebhookOut[] = [];
     for (const agent of live) {
       const page = await callApi<{ data: views.WebhookOut[] }>(
