@@ -487,6 +487,12 @@ export const settings = {
     '30s',
     'WebSocket ping interval; a peer that misses a pong by the next ping is closed.',
   ),
+  wsLagTimeout: setting(
+    'LOFTBOX_WS_LAG_TIMEOUT',
+    duration,
+    '30s',
+    'A stream consumer whose socket takes no bytes for this long while events wait is told "lagged" and closed.',
+  ),
   mailboxSendRate: setting(
     'LOFTBOX_MAILBOX_SEND_RATE',
     positiveInt,

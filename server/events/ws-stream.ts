@@ -10,8 +10,11 @@ import { cursorExpired, RESYNC_MESSAGE } from './log.js';
 
 /** Close code when the stream's API key is revoked (4000–4999: application-defined, RFC 6455 §7.4.2). */
 export const CLOSE_KEY_REVOKED = 4401;
-/** Past this many unsent bytes a consumer is too slow: it is told `lagged` and closed. */
-export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/**
+ * Past this many unsent bytes the stream stops reading the log for that consumer until its socket
+ * drains: a slow reader gets everything, just later, and the server holds at most this (plus a page).
+ */
+export const HIGH_WATER_BYTES = 1024 * 1024;
 /** Events sent per turn of the event loop; between turns the sockets drain and other work runs. */
 const PAGE = 50;
 
@@ -133,33 +136,63 @@ function follow(deps: Deps, ws: WebSocket, ctx: StreamContext): void {
   let cursor = ctx.after ?? deps.repos.events.maxSeq();
   let pumping = false;
   let again = false;
+  /** Set while the consumer's socket is above the high-water mark; cleared when it takes bytes again. */
+  let blocked = false;
+  let lastProgress = Date.now();
+  let lagTimer: NodeJS.Timeout | undefined;
   (ws as WebSocket & { alive?: boolean }).alive = true;
   ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
+
+  // A consumer that takes no bytes at all for the lag timeout is gone in all but name: tell it and close.
+  // One that is merely slow keeps making progress and is never cut off.
+  const watchLag = () => {
+    const idle = Date.now() - lastProgress;
+    if (idle < deps.config.wsLagTimeout) {
+      lagTimer = setTimeout(watchLag, deps.config.wsLagTimeout - idle);
+      return;
+    }
+    lagTimer = undefined;
+    deps.log.info({ event: 'ws.lagged', orgId: ctx.orgId, cursor }, 'stream consumer lagged');
+    const lagged = {
+      type: 'error',
+      code: 'lagged',
+      message: 'Too far behind; reconnect with ?after=<cursor>.',
+    };
+    ws.send(JSON.stringify(lagged));
+    ws.close(1008, 'lagged');
+  };
+  const flushed = () => {
+    lastProgress = Date.now();
+    if (blocked && ws.bufferedAmount < HIGH_WATER_BYTES / 2) {
+      blocked = false;
+      clearTimeout(lagTimer);
+      lagTimer = undefined;
+      pump();
+    }
+  };
 
   /** Sends one page of the log after the cursor; reschedules itself while there is more. */
   const step = () => {
     again = false;
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > HIGH_WATER_BYTES) {
+      // `flushed` resumes the pump when the socket drains; until then appends only mark `again`.
+      blocked = true;
+      pumping = false;
+      lastProgress = Date.now();
+      lagTimer ??= setTimeout(watchLag, deps.config.wsLagTimeout);
+      return;
+    }
     const events = deps.repos.events.list(ctx.orgId, cursor, ctx.filter, PAGE);
     for (const event of events) {
-      if (ws.readyState !== ws.OPEN) return;
-      if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-        const lagged = {
-          type: 'error',
-          code: 'lagged',
-          message: 'Too far behind; reconnect with ?after=<cursor>.',
-        };
-        ws.send(JSON.stringify(lagged));
-        ws.close(1008, 'lagged');
-        return;
-      }
-      ws.send(JSON.stringify({ type: 'event', event: eventView(event), cursor: String(event.seq) }));
+      ws.send(JSON.stringify({ type: 'event', event: eventView(event), cursor: String(event.seq) }), flushed);
       cursor = event.seq;
     }
     if (events.length === PAGE || again) setImmediate(step);
     else pumping = false;
   };
   const pump = () => {
-    if (pumping) {
+    if (pumping || blocked) {
       again = true;
       return;
     }
@@ -171,7 +204,10 @@ function follow(deps: Deps, ws: WebSocket, ctx: StreamContext): void {
     if (orgId === ctx.orgId) pump();
   };
   deps.bus.on('appended', onAppended);
-  ws.on('close', () => deps.bus.off('appended', onAppended));
+  ws.on('close', () => {
+    deps.bus.off('appended', onAppended);
+    clearTimeout(lagTimer);
+  });
   const onRevoked = (keyIds: ReadonlySet<string>) => {
     if (keyIds.has(ctx.keyId)) ws.close(CLOSE_KEY_REVOKED, 'api key revoked');
   };

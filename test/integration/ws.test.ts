@@ -2,7 +2,9 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { appendEvent } from '../../server/events/log.js';
+import { captureLogs } from '../harness/logs.js';
 import { startTestServer, type Json, type TestServer } from '../harness/server.js';
+import { until } from '../harness/wait.js';
 
 let server: TestServer;
 let box: Awaited<ReturnType<TestServer['mailbox']>>;
@@ -15,7 +17,7 @@ afterAll(async () => {
   await server.close();
 });
 
-const wsUrl = (query = '') => `${server.url.replace('http', 'ws')}/v1/ws${query}`;
+const wsUrl = (query = '', base = server.url) => `${base.replace('http', 'ws')}/v1/ws${query}`;
 
 async function mailIn(to: string, subject: string) {
   await nodemailer
@@ -25,9 +27,9 @@ async function mailIn(to: string, subject: string) {
 }
 
 /** A connected stream client collecting frames; resolves once `ready` arrived. */
-async function connect(key: string, query = '', options: WebSocket.ClientOptions = {}) {
+async function connect(key: string, query = '', options: WebSocket.ClientOptions = {}, base = server.url) {
   const frames: Json[] = [];
-  const ws = new WebSocket(wsUrl(query), { headers: { authorization: `Bearer ${key}` }, ...options });
+  const ws = new WebSocket(wsUrl(query, base), { headers: { authorization: `Bearer ${key}` }, ...options });
   const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     ws.on('message', (data) => {
@@ -128,24 +130,52 @@ describe('WebSocket event stream', () => {
     spy.ws.close();
   });
 
-  it('tells a consumer that stopped reading it lagged and closes it, while others get everything', async () => {
-    const lagging = await connect(box.key, '?event_types=dmarc.report.received');
-    const healthy = await connect(box.key, '?event_types=dmarc.report.received');
-    // The lagging client's socket stops reading: the server's send buffer for it can only grow.
-    (lagging.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-    const padding = 'x'.repeat(20_000);
-    for (let i = 0; i < 1500; i++) {
-      appendEvent(server.deps, { type: 'dmarc.report.received', orgId: box.orgId, data: { i, padding } });
-      if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+  it('paces a slow reader without cutting it off, and tells one that stopped reading it lagged', async () => {
+    const { log, lines } = captureLogs();
+    const paced = await startTestServer({ wsLagTimeout: 2000 }, { log });
+    try {
+      const owner = await paced.mailbox('paced');
+      const query = '?event_types=dmarc.report.received';
+      const stalled = await connect(owner.key, query, {}, paced.url);
+      const slow = await connect(owner.key, query, {}, paced.url);
+      const socketOf = (ws: WebSocket) =>
+        (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      // The stalled client never reads again until told to; the slow one stops for a while every
+      // 300 frames (6 MB, far past the server's buffer), always less than the lag timeout.
+      socketOf(stalled.ws).pause();
+      let counted = 0;
+      slow.ws.on('message', () => {
+        if (++counted % 300 !== 0) return;
+        socketOf(slow.ws).pause();
+        setTimeout(() => socketOf(slow.ws).resume(), 200);
+      });
+      const padding = 'x'.repeat(20_000);
+      for (let i = 0; i < 1500; i++) {
+        appendEvent(paced.deps, { type: 'dmarc.report.received', orgId: owner.orgId, data: { i, padding } });
+        if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+      }
+      const received = await slow.waitFor(1500, 60_000);
+      expect(received.map((f) => f.event.data.i)).toEqual(Array.from({ length: 1500 }, (_, i) => i));
+      expect(slow.ws.readyState).toBe(WebSocket.OPEN);
+
+      await until(() => lines.some((line) => line.event === 'ws.lagged'), 'the stalled consumer to lag');
+      socketOf(stalled.ws).resume();
+      expect(await stalled.closed).toBe(1008);
+      const events = stalled.frames.filter((f) => f.type === 'event');
+      expect(events.length).toBeLessThan(1500);
+      expect(events.map((f) => f.event.data.i)).toEqual(Array.from({ length: events.length }, (_, i) => i));
+      expect(stalled.frames.at(-1)).toMatchObject({ type: 'error', code: 'lagged' });
+      // The frames it did get carry the cursor to resume from with no gap.
+      const resumed = await connect(owner.key, `${query}&after=${events.at(-1)?.cursor}`, {}, paced.url);
+      const rest = await resumed.waitFor(1500 - events.length, 60_000);
+      expect(rest.map((f) => f.event.data.i)).toEqual(
+        Array.from({ length: 1500 - events.length }, (_, i) => events.length + i),
+      );
+      resumed.ws.close();
+      slow.ws.close();
+    } finally {
+      await paced.close();
     }
-    const received = await healthy.waitFor(1500, 20_000);
-    expect(received).toHaveLength(1500);
-    expect(received.map((f) => f.event.data.i)).toEqual(Array.from({ length: 1500 }, (_, i) => i));
-    (lagging.ws as unknown as { _socket: { resume(): void } })._socket.resume();
-    const code = await lagging.closed;
-    expect(code).toBe(1008);
-    expect(lagging.frames.some((f) => f.type === 'error' && f.code === 'lagged')).toBe(true);
-    healthy.ws.close();
   });
 
   it('closes a peer that stops answering pings, and keeps one that answers', async () => {
