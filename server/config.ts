@@ -491,7 +491,7 @@ export const settings = {
     'LOFTBOX_WS_LAG_TIMEOUT',
     duration,
     '30s',
-    'A stream consumer whose socket takes no bytes for this long while events wait is told "lagged" and closed.',
+    'A stream consumer whose socket takes no bytes for this long while events wait is told "lagged" and closed; a slow reader is paced, not cut off.',
   ),
   mailboxSendRate: setting(
     'LOFTBOX_MAILBOX_SEND_RATE',
