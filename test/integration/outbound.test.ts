@@ -124,6 +124,16 @@ describe('direct delivery to a remote MX', () => {
     });
     expect(verified.results[0]?.status.result).toBe('pass');
     expect(verified.results[0]?.signingDomain).toBe('loftbox.localhost');
+    // The loop-guard headers are signed: a relay that strips or rewrites them breaks the signature.
+    const tampered = Buffer.from(
+      (sent[0]?.raw ?? Buffer.alloc(0))
+        .toString('latin1')
+        .replace(/^X-LoftBox-Hops: \d+/im, 'X-LoftBox-Hops: 0'),
+      'latin1',
+    );
+    expect(tampered.toString('latin1')).toMatch(/^Auto-Submitted: auto-generated$/m);
+    const retried = await dkimVerify(tampered, { resolver: createResolver(server.dns.server) as never });
+    expect(retried.results[0]?.status.result).toBe('fail');
 
     const after = await message(res.body.id);
     expect(after.status).toBe('delivered');
