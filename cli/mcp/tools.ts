@@ -755,6 +755,23 @@ export const TOOLS: ToolDef[] = [
         .describe('Scopes, e.g. ["receive"] or ["message:read"].'),
       name: z.string().max(200).optional().describe('Label for the key.'),
       expires_in_days: z.number().int().min(1).max(3650).optional().describe('Days until it expires.'),
+      constraints: z
+        .object({
+          mailbox_ids: z.array(z.string().min(1).max(100)).min(1).max(100).optional(),
+          reply_only: z.boolean().optional(),
+          allowed_recipients: z.array(z.string().min(1).max(320)).min(1).max(100).optional(),
+          send_budget: z
+            .object({
+              per_hour: z.number().int().min(0).optional(),
+              per_day: z.number().int().min(0).optional(),
+            })
+            .optional(),
+          expires_at: z.string().max(40).optional(),
+        })
+        .optional()
+        .describe(
+          'Capability limits, never looser than the calling key: the only mailbox_ids it may act on, reply_only, allowed_recipients (addresses or "@domain"), send_budget {per_hour, per_day}, expires_at (ISO time).',
+        ),
     },
     annotations: CREATE,
     run: (args: Record<string, unknown>, api) =>

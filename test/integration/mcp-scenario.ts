@@ -283,6 +283,16 @@ export async function everyToolOnce(client: Client, server: TestServer, box: Box
   expect(child.api_key).toMatch(/^lb_/);
   expect(child.scopes).toEqual(['receive']);
   await refuse('key_create', { scopes: [] });
+  const bound = await happy('key_create', {
+    scopes: ['send'],
+    constraints: { mailbox_ids: [box.mailboxId], allowed_recipients: ['@partner.test'], reply_only: true },
+  });
+  expect(bound.constraints).toMatchObject({
+    mailbox_ids: [box.mailboxId],
+    allowed_recipients: ['@partner.test'],
+    reply_only: true,
+  });
+  await refuse('key_create', { scopes: ['send'], constraints: { allowed_recipients: 'everyone' } });
   const keys = await happy('key_list', { limit: 100 });
   expect(keys.data.map((k: Json) => k.id)).toContain(child.id);
   expect(JSON.stringify(keys)).not.toContain(child.api_key);
