@@ -20,6 +20,7 @@ import { domainChecks } from './jobs/domain-checks.js';
 import { postmasterDesk } from './jobs/postmaster-desk.js';
 import { eventRetentionPurge, retentionPurge } from './jobs/retention.js';
 import { auditRetentionPurge } from './jobs/audit-retention.js';
+import { keyExpirySessions } from './jobs/key-expiry.js';
 import { createMxServer } from './smtp/mx-server.js';
 import { createSubmissionServer } from './smtp/submission.js';
 import { LiveTls } from './lib/tls.js';
@@ -215,6 +216,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       retentionPurge(deps),
       eventRetentionPurge(deps),
       auditRetentionPurge(deps),
+      keyExpirySessions(deps),
       idempotencyPurge(deps),
       domainChecks(deps),
       postmasterDesk(deps),

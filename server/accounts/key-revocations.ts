@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 
 /**
- * In-process notice that API keys were revoked, so sessions opened with them (SMTP submission, IMAP,
+ * In-process notice that API keys were revoked or expired, so sessions opened with them (SMTP submission, IMAP,
  * the WebSocket stream) end at once instead of living on until they disconnect by themselves.
  * Emitted after the revocation has committed; carries only key ids.
  */

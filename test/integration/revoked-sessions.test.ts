@@ -160,3 +160,32 @@ describe('revoking a key ends its live sessions', () => {
     await expect(smtpSession(grandchild.key)).rejects.toMatchObject({ responseCode: 535 });
   });
 });
+
+describe('a key expiring ends its live sessions', () => {
+  it('ends the SMTP, IMAP and WebSocket sessions of a key once its expiry passes, and only those', async () => {
+    const created = await server.api('POST', '/v1/auth/keys', {
+      key: box.key,
+      body: { name: 'short-lived', scopes: ['send', 'receive'], expires_in_days: 1 },
+    });
+    expect(created.status).toBe(201);
+    const key = created.body.api_key as string;
+    const smtp = await smtpSession(key);
+    const imap = await rawImapSession(key);
+    const stream = await wsSession(key);
+    const ownerStream = await wsSession(box.key);
+
+    // Before the expiry a sweep ends nothing.
+    await server.running.scheduler.tick();
+    expect(stream.ws.readyState).toBe(WebSocket.OPEN);
+
+    server.clock.advance(24 * 60 * 60 * 1000 + 1000);
+    await server.running.scheduler.tick();
+    await within(smtp.ended, 'SMTP session end');
+    expect(await imap.until(/^\* BYE [^\r\n]*/m)).toMatch(/^\* BYE/);
+    await within(imap.closed, 'raw IMAP close');
+    expect((await within(stream.closed, 'WebSocket close')).code).toBe(CLOSE_KEY_REVOKED);
+    expect(ownerStream.ws.readyState).toBe(WebSocket.OPEN);
+    ownerStream.ws.close();
+    await expect(smtpSession(key)).rejects.toMatchObject({ responseCode: 535 });
+  });
+});

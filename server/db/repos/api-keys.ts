@@ -48,6 +48,16 @@ export class ApiKeysRepo {
     this.db.prepare('UPDATE api_keys SET last_used_at = ? WHERE org_id = ? AND id = ?').run(at, orgId, id);
   }
 
+  /** Unrevoked keys whose expiry falls in (after, upTo]: their open sessions must end now. */
+  expiredBetween(after: string, upTo: string): string[] {
+    const rows = this.db
+      .prepare(
+        'SELECT id FROM api_keys WHERE revoked_at IS NULL AND expires_at > ? AND expires_at <= ? ORDER BY id',
+      )
+      .all(after, upTo) as { id: string }[];
+    return rows.map((row) => row.id);
+  }
+
   /** Revokes the key and every descendant not yet revoked; returns the ids it revoked. */
   revokeTree(orgId: string, id: string, at: string): string[] {
     const rows = this.db
