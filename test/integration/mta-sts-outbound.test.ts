@@ -57,6 +57,7 @@ interface PolicyHost {
 let server: TestServer;
 let right: FakeMx;
 let wrong: FakeMx;
+let cleartext: FakeMx;
 let https: Server;
 let dir: string;
 const policies = new Map<string, PolicyHost>();
@@ -72,6 +73,7 @@ const POLICY_DOMAINS = [
   'cache.test',
   'sticky.test',
   'redirect.test',
+  'notls.test',
 ];
 
 beforeAll(async () => {
@@ -89,6 +91,7 @@ beforeAll(async () => {
   ]);
   right = await startFakeMx({ host: '127.0.0.2', tls: rightCert });
   wrong = await startFakeMx({ host: '127.0.0.3', port: right.port, tls: wrongCert });
+  cleartext = await startFakeMx({ host: '127.0.0.4', port: right.port });
   https = createServer({ ...policyCert }, (req, res) => {
     const host = (req.headers.host ?? '').replace(/:\d+$/, '');
     const policy = policies.get(host);
@@ -127,6 +130,7 @@ afterAll(async () => {
   await server?.close();
   await right?.close();
   await wrong?.close();
+  await cleartext?.close();
   await new Promise<void>((resolve) => (https ? https.close(() => resolve()) : resolve()));
   rmSync(dir, { recursive: true, force: true });
 });
@@ -249,6 +253,40 @@ describe('outbound MTA-STS, enforce', () => {
     expect(lastAttempt(timeline).response).toBe(
       'mta_sts_enforce: no MX host of offpolicy.test (mx.rogue.test) matches the policy (mx: mx.offpolicy.test)',
     );
+  });
+});
+
+describe('outbound MTA-STS, an MX without STARTTLS', () => {
+  it('enforce: defers without sending; testing (after a policy update): delivers and records it', async () => {
+    publish(
+      'notls.test',
+      { 'mx.notls.test': '127.0.0.4' },
+      { id: 'n1', mode: 'enforce', mx: ['mx.notls.test'] },
+    );
+    const refused = await sendTo('a@notls.test');
+    expect(refused.timeline.status).toBe('deferred');
+    expect(cleartext.attempts).toBe(0);
+    expect(lastAttempt(refused.timeline)).toMatchObject({
+      tls: null,
+      tls_verified: null,
+      mta_sts_mode: 'enforce',
+      response: 'mta_sts_enforce: no TLS with mx.notls.test (STARTTLS not offered or refused)',
+    });
+
+    publish(
+      'notls.test',
+      { 'mx.notls.test': '127.0.0.4' },
+      { id: 'n2', mode: 'testing', mx: ['*.other.test'] },
+    );
+    const delivered = await sendTo('b@notls.test');
+    expect(delivered.timeline.status).toBe('delivered');
+    expect(receivedBy(cleartext, 'b@notls.test')).toBe(1);
+    expect(lastAttempt(delivered.timeline)).toMatchObject({
+      tls: null,
+      mta_sts_mode: 'testing',
+      tls_failure:
+        'mta_sts_testing: MX mx.notls.test is not named by the policy (mx: *.other.test); no TLS with mx.notls.test (STARTTLS not offered or refused)',
+    });
   });
 });
 
