@@ -209,15 +209,16 @@ async function smtpTransaction(
     );
     observed = observeTls(connection._socket, options.servername);
     if (options.requireVerifiedTls && observed.problem !== null) {
+      const response = `${options.requireVerifiedTls}: ${observed.problem}`;
       return {
         outcome: 'deferred',
         category: 'tls',
         status: '4.7.5',
         retryAfterSeconds: null,
-        response: `${options.requireVerifiedTls}: ${observed.problem}`,
+        response,
         host,
         stage: 'starttls',
-        security: securityOf(observed),
+        security: { ...securityOf(observed), failure: response },
       };
     }
     if (options.auth) {
@@ -388,10 +389,8 @@ export function directTransport(deps: Deps): Transport {
     hostProblem: string | null,
   ): TransportResult {
     const seen = result.security ?? securityOf(null);
-    let failure: string | null = null;
-    if (security.requireVerified && result.response.startsWith(`${security.requireVerified}:`)) {
-      failure = result.response;
-    } else if (security.mode === 'testing') {
+    let failure = seen.failure;
+    if (failure === null && security.mode === 'testing') {
       const problems = [hostProblem, seen.shortfall].filter(Boolean);
       if (problems.length > 0) failure = `mta_sts_testing: ${problems.join('; ')}`;
     }
@@ -415,14 +414,16 @@ export function directTransport(deps: Deps): Transport {
       // RFC 8461 §5.1: under enforce an MX host the policy does not name is never dialed.
       const candidates = security.mode === 'enforce' ? hosts.filter((h) => offPolicy(h) === null) : hosts;
       if (candidates.length === 0) {
+        const response = `mta_sts_enforce: no MX host of ${job.domain} (${hosts.join(', ')}) matches the policy (mx: ${(patterns ?? []).join(', ')})`;
         return recorded(
           {
             outcome: 'deferred',
             category: 'tls',
             status: '4.7.5',
             retryAfterSeconds: null,
-            response: `mta_sts_enforce: no MX host of ${job.domain} (${hosts.join(', ')}) matches the policy (mx: ${(patterns ?? []).join(', ')})`,
+            response,
             host: null,
+            security: { ...securityOf(null), failure: response },
           },
           security,
           null,
