@@ -454,6 +454,28 @@ export const settings = {
     null,
     'CIDRs direct delivery may dial despite the private/loopback guard (internal MX hosts, tests).',
   ),
+  outboundCaFile: setting(
+    'LOFTBOX_OUTBOUND_CA_FILE',
+    z.string().min(1).nullable(),
+    null,
+    'PEM file of extra CA certificates trusted, besides the system ones, when verifying MX certificates and MTA-STS policy hosts.',
+  ),
+  outboundMtaStsPort: setting(
+    'LOFTBOX_OUTBOUND_MTA_STS_PORT',
+    port,
+    443,
+    "HTTPS port dialed to fetch recipient domains' MTA-STS policies (tests point it at a local server).",
+  ),
+  outboundRequireTlsDomains: setting(
+    'LOFTBOX_OUTBOUND_REQUIRE_TLS_DOMAINS',
+    z
+      .string()
+      .regex(/^[a-z0-9.-]+(,[a-z0-9.-]+)*$/i, 'comma-separated domain names')
+      .transform((v) => v.toLowerCase())
+      .nullable(),
+    null,
+    'Recipient domains direct delivery sends to only over STARTTLS with a certificate valid for the MX host, with or without an MTA-STS policy.',
+  ),
   webhookAllow: setting(
     'LOFTBOX_WEBHOOK_ALLOW',
     z

@@ -11,6 +11,7 @@ import { DeliveriesRepo } from './db/repos/deliveries.js';
 import { DkimKeysRepo } from './db/repos/dkim-keys.js';
 import { DmarcReportsRepo } from './db/repos/dmarc-reports.js';
 import { TlsReportsRepo } from './db/repos/tls-reports.js';
+import { MtaStsPoliciesRepo } from './db/repos/mta-sts-policies.js';
 import { PostmasterRepo } from './db/repos/postmaster.js';
 import { DomainsRepo } from './db/repos/domains.js';
 import { EventsRepo } from './db/repos/events.js';
@@ -60,6 +61,7 @@ export interface Repos {
   domains: DomainsRepo;
   dmarcReports: DmarcReportsRepo;
   tlsReports: TlsReportsRepo;
+  mtaStsPolicies: MtaStsPoliciesRepo;
   postmaster: PostmasterRepo;
   audit: AuditRepo;
 }
@@ -139,6 +141,7 @@ export function buildDeps(input: DepsInput): Deps {
     domains: new DomainsRepo(db),
     dmarcReports: new DmarcReportsRepo(db),
     tlsReports: new TlsReportsRepo(db),
+    mtaStsPolicies: new MtaStsPoliciesRepo(db),
     postmaster: new PostmasterRepo(db),
     audit: new AuditRepo(db),
   };

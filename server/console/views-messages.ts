@@ -217,6 +217,15 @@ function headerBlock(raw: Buffer | null): string {
 }
 
 /** Retry now while a recipient is deferred; cancel while one is still waiting (never one in flight). */
+/** How an attempt travelled: its TLS session, whether the certificate was verified, the MTA-STS mode. */
+function attemptSecurity(a: AttemptRow): string {
+  if (a.mta_sts_mode === null && a.tls_verified === null && a.tls_version === null) return '';
+  const tls = a.tls_version
+    ? `${a.tls_version} ${a.tls_cipher ?? ''}, certificate ${a.tls_verified === 1 ? 'verified' : 'not verified'}`
+    : 'no TLS';
+  return ` · ${tls}${a.mta_sts_mode ? ` · MTA-STS ${a.mta_sts_mode}` : ''}`;
+}
+
 function deliveryActions(page: PageContext, id: string, timelines: Timeline[]): Html | string {
   const statuses = timelines.map((t) => t.delivery.status);
   const canRetry = statuses.includes('deferred');
@@ -385,7 +394,7 @@ export function messagePage(
                               (a) =>
                                 html`<li>
                                   ${time(a.created_at)} attempt ${a.attempt}:
-                                  ${a.outcome}${a.status ? html` (${a.status})` : ''}${a.mx_host ? html` via ${a.mx_host}` : ''}${a.response ? html`<div class="muted">${a.response}</div>` : ''}
+                                  ${a.outcome}${a.status ? html` (${a.status})` : ''}${a.mx_host ? html` via ${a.mx_host}` : ''}${attemptSecurity(a)}${a.response ? html`<div class="muted">${a.response}</div>` : ''}${a.tls_failure ? html`<div class="muted tls-failure">${a.tls_failure}</div>` : ''}
                                 </li>`,
                             )}
                             ${t.delivery.next_attempt_at ? html`<li>next attempt ${time(t.delivery.next_attempt_at)}</li>` : ''}

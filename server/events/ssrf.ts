@@ -161,6 +161,8 @@ export interface GuardedDialerOptions {
   resolve: Resolve;
   policy: AddressPolicy;
   connectTimeoutMs?: number;
+  /** Trusted CAs for HTTPS targets, replacing Node's bundled roots (MTA-STS adds LOFTBOX_OUTBOUND_CA_FILE). */
+  ca?: string[];
   /** Test seam: observes every connection attempt (the address actually dialed) before it happens. */
   onConnect?: (info: { hostname: string; address: string; port: number }) => void;
 }
@@ -219,7 +221,10 @@ async function pinAddress(resolve: Resolve, allow: Cidr[], hostname: string): Pr
  */
 export function createGuardedDispatcher(options: GuardedDialerOptions): Dispatcher {
   const allow = compileAllowList(options.policy);
-  const connect = buildConnector({ timeout: options.connectTimeoutMs });
+  const connect = buildConnector({
+    timeout: options.connectTimeoutMs,
+    ...(options.ca ? { ca: options.ca } : {}),
+  });
   const guarded: buildConnector.connector = (target, callback) => {
     const { hostname, protocol } = target;
     pinAddress(options.resolve, allow, hostname)

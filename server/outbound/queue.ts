@@ -268,6 +268,11 @@ export class DeliveryQueue {
         mx_host: result.host,
         duration_ms: durationMs,
         created_at: at,
+        tls_version: result.security?.tls?.version ?? null,
+        tls_cipher: result.security?.tls?.cipher ?? null,
+        tls_verified: result.security?.verified == null ? null : Number(result.security.verified),
+        mta_sts_mode: result.security?.mtaSts ?? null,
+        tls_failure: result.security?.failure?.slice(0, 1000) ?? null,
       });
       deps.repos.deliveries.update(
         delivery.id,

@@ -1,9 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Deps } from '../deps.js';
-import { isForbiddenAddress } from '../events/ssrf.js';
+import { createGuardedDispatcher, isForbiddenAddress } from '../events/ssrf.js';
 import { toIso } from '../lib/clock.js';
 import { classifyError, classifyReply, type Classification, type SmtpStage } from './classify.js';
+import { createMtaStsDiscovery } from './mta-sts-discovery.js';
+import { mxMatches, type MtaStsMode, type MtaStsPolicy } from './mta-sts-policy.js';
+import { observeTls, type TlsObservation } from './tls-observation.js';
 
 export interface DeliveryJob {
   /** What the message is, for the operator's capture view: outbound, or a system mail kind. */
@@ -25,7 +30,30 @@ export interface TransportResult extends Omit<Classification, 'outcome'> {
   host: string | null;
   /** Where the transaction ended; replies before MAIL FROM speak for the host, not the message. */
   stage?: SmtpStage;
+  /** Transport security of the attempt, for the delivery timeline; absent when no SMTP was spoken. */
+  security?: AttemptSecurity;
 }
+
+/** What an attempt recorded about TLS and the recipient domain's MTA-STS policy. */
+export interface AttemptSecurity {
+  tls: TlsObservation['tls'];
+  /** Whether the certificate was valid for the MX host; null when no TLS session was made. */
+  verified: boolean | null;
+  /** What the session showed short of verified TLS, whatever the policy made of it. */
+  shortfall: string | null;
+  /** MTA-STS mode applied (RFC 8461); null where no policy applies (relay). */
+  mtaSts: MtaStsMode | null;
+  /** Why TLS fell short of what the policy or LOFTBOX_OUTBOUND_REQUIRE_TLS_DOMAINS asked for. */
+  failure: string | null;
+}
+
+const securityOf = (observed: TlsObservation | null): AttemptSecurity => ({
+  tls: observed?.tls ?? null,
+  verified: observed?.tls ? observed.verified : null,
+  shortfall: observed?.problem ?? null,
+  mtaSts: null,
+  failure: null,
+});
 
 /** One way of handing a message to its recipient: capture, local, direct or relay. */
 export interface Transport {
@@ -131,6 +159,14 @@ async function smtpTransaction(
     secure: boolean;
     servername: string;
     auth?: { user: string; pass: string };
+    /** CAs the certificate is checked against (default: Node's bundled roots). */
+    ca?: string[];
+    /**
+     * Set when the session must be TLS with a certificate valid for `servername` (MTA-STS enforce,
+     * LOFTBOX_OUTBOUND_REQUIRE_TLS_DOMAINS): the reason's prefix. Checked before MAIL FROM, so no
+     * message byte reaches a host that falls short.
+     */
+    requireVerifiedTls?: string | null;
   },
   job: DeliveryJob,
 ): Promise<TransportResult> {
@@ -143,7 +179,12 @@ async function smtpTransaction(
     // Opportunistic STARTTLS (RFC 3207): used whenever offered; certificates of MX hosts are
     // commonly self-signed or mismatched, so they are not verified without a policy requiring it.
     opportunisticTLS: true,
-    tls: { rejectUnauthorized: false, servername: options.servername, minVersion: 'TLSv1.2' },
+    tls: {
+      rejectUnauthorized: false,
+      servername: options.servername,
+      minVersion: 'TLSv1.2',
+      ...(options.ca ? { ca: options.ca } : {}),
+    },
     connectionTimeout: timeout,
     greetingTimeout: timeout,
     socketTimeout: timeout,
@@ -153,6 +194,7 @@ async function smtpTransaction(
   const phase = deps.config.outboundPhaseTimeout;
   const abort = () => connection.close();
   job.signal?.addEventListener('abort', abort, { once: true });
+  let observed: TlsObservation | null = null;
   try {
     job.signal?.throwIfAborted();
     await withDeadline(
@@ -165,6 +207,20 @@ async function smtpTransaction(
       connection,
       job.signal,
     );
+    observed = observeTls(connection._socket, options.servername);
+    if (options.requireVerifiedTls && observed.problem !== null) {
+      const response = `${options.requireVerifiedTls}: ${observed.problem}`;
+      return {
+        outcome: 'deferred',
+        category: 'tls',
+        status: '4.7.5',
+        retryAfterSeconds: null,
+        response,
+        host,
+        stage: 'starttls',
+        security: { ...securityOf(observed), failure: response },
+      };
+    }
     if (options.auth) {
       await withDeadline(
         new Promise<void>((resolve, reject) =>
@@ -197,6 +253,7 @@ async function smtpTransaction(
       response: info.response,
       host,
       stage: 'message',
+      security: securityOf(observed),
     };
   } catch (err) {
     const e = err as NodemailerError;
@@ -209,11 +266,18 @@ async function smtpTransaction(
         response: tenantResponse(e, stage, e.responseCode),
         host,
         stage,
+        security: securityOf(observed),
       };
     }
     const code =
       e.code === 'ETIMEDOUT' || /time(d)? ?out/i.test(e.message) ? 'ETIMEDOUT' : (e.code ?? 'ECONNECTION');
-    return { ...classifyError({ stage, code, message: e.message }), response: e.message, host, stage };
+    return {
+      ...classifyError({ stage, code, message: e.message }),
+      response: e.message,
+      host,
+      stage,
+      security: securityOf(observed),
+    };
   } finally {
     job.signal?.removeEventListener('abort', abort);
     connection.close();
@@ -239,10 +303,49 @@ async function addressesOf(deps: Deps, host: string): Promise<string[]> {
   return found;
 }
 
+/** The MX hosts to try in preference order, or the result that ends the attempt before any dial. */
+async function mxHostsOf(deps: Deps, domain: string): Promise<string[] | TransportResult> {
+  try {
+    const records = (await deps.resolve(domain, 'MX')) as MxRecord[];
+    if (records.length === 1 && ['', '.'].includes(records[0]?.exchange ?? '')) {
+      return {
+        outcome: 'failed',
+        category: 'dns',
+        status: '5.1.10',
+        retryAfterSeconds: null,
+        response: `${domain} accepts no mail (null MX)`,
+        host: null,
+      };
+    }
+    return [...records].sort((a, b) => a.priority - b.priority).map((r) => r.exchange);
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'ESERVFAIL';
+    if (code === 'ENODATA') return [domain];
+    return {
+      ...classifyError({ stage: 'connect', code, message: `MX lookup for ${domain}: ${code}` }),
+      response: `MX lookup: ${code}`,
+      host: null,
+    };
+  }
+}
+
+/** The transport security one recipient domain asks for: its MTA-STS policy and the operator's list. */
+interface DomainSecurity {
+  policy: MtaStsPolicy | null;
+  mode: MtaStsMode;
+  /** Prefix of the refusal when TLS must be verified: `mta_sts_enforce` or `require_tls`; else null. */
+  requireVerified: string | null;
+  /** Why the policy could not be refreshed (an unexpired cached one may still apply). */
+  problem: string | null;
+}
+
 /**
  * `direct`: RFC 5321 §5.1 — MX records in preference order, the domain itself when it has none
  * (implicit MX), nothing when it publishes a null MX (RFC 7505). A host that cannot be reached or
- * answers 421 passes the message to the next; any other reply is the answer.
+ * answers 421 passes the message to the next; any other reply is the answer. STARTTLS is
+ * opportunistic unless the domain's MTA-STS policy enforces it (RFC 8461 §5): then only MX hosts the
+ * policy names are dialed, and only a session with a certificate valid for the host carries the
+ * message; under `testing` the shortfall is recorded and the message delivered all the same.
  */
 export function directTransport(deps: Deps): Transport {
   // Like webhooks (events/ssrf.ts): a tenant's recipient domain must not make the server dial its own
@@ -250,39 +353,87 @@ export function directTransport(deps: Deps): Transport {
   const allow = deps.config.outboundAllow ? deps.config.outboundAllow.split(',') : [];
   // A typo in the list must stop the server at start, not surface in a tenant's delivery result.
   isForbiddenAddress('127.0.0.1', { allow });
+  // Extra CAs add to the bundled roots (which `ca` would otherwise replace); read once at start, so
+  // an unreadable file stops the server rather than failing deliveries.
+  const ca = deps.config.outboundCaFile
+    ? [...rootCertificates, readFileSync(deps.config.outboundCaFile, 'utf8')]
+    : undefined;
+  const requireTls = new Set(deps.config.outboundRequireTlsDomains?.split(',') ?? []);
+  const discovery = createMtaStsDiscovery(deps, {
+    // The policy host is named by the recipient domain: the same private-address guard applies.
+    dispatcher: createGuardedDispatcher({
+      resolve: deps.resolve,
+      policy: { allow },
+      connectTimeoutMs: deps.config.outboundTimeout,
+      ...(ca ? { ca } : {}),
+    }),
+    port: deps.config.outboundMtaStsPort,
+  });
+
+  async function securityFor(domain: string): Promise<DomainSecurity> {
+    const { policy, problem } = await discovery.lookup(domain);
+    const mode = policy?.mode ?? 'none';
+    const requireVerified =
+      mode === 'enforce' ? 'mta_sts_enforce' : requireTls.has(domain) ? 'require_tls' : null;
+    return { policy, mode, requireVerified, problem };
+  }
+
+  /**
+   * What the attempt records: the session's TLS, the mode applied, and the failure: the refusal
+   * under enforce (or the require-TLS list), what `testing` would have refused, and a policy that
+   * could not be refreshed.
+   */
+  function recorded(
+    result: TransportResult,
+    security: DomainSecurity,
+    hostProblem: string | null,
+  ): TransportResult {
+    const seen = result.security ?? securityOf(null);
+    let failure = seen.failure;
+    if (failure === null && security.mode === 'testing') {
+      const problems = [hostProblem, seen.shortfall].filter(Boolean);
+      if (problems.length > 0) failure = `mta_sts_testing: ${problems.join('; ')}`;
+    }
+    const notes = [failure, security.problem].filter(Boolean);
+    return {
+      ...result,
+      security: { ...seen, mtaSts: security.mode, failure: notes.length > 0 ? notes.join('; ') : null },
+    };
+  }
+
   return {
     async deliver(job) {
-      let hosts: string[];
-      try {
-        const records = (await deps.resolve(job.domain, 'MX')) as MxRecord[];
-        if (records.length === 1 && ['', '.'].includes(records[0]?.exchange ?? '')) {
-          return {
-            outcome: 'failed',
-            category: 'dns',
-            status: '5.1.10',
+      const hosts = await mxHostsOf(deps, job.domain);
+      if (!Array.isArray(hosts)) return hosts;
+      const security = await securityFor(job.domain);
+      const patterns = security.mode === 'none' ? null : (security.policy?.mx ?? null);
+      const offPolicy = (host: string) =>
+        patterns && !mxMatches(patterns, host)
+          ? `MX ${host} is not named by the policy (mx: ${patterns.join(', ')})`
+          : null;
+      // RFC 8461 §5.1: under enforce an MX host the policy does not name is never dialed.
+      const candidates = security.mode === 'enforce' ? hosts.filter((h) => offPolicy(h) === null) : hosts;
+      if (candidates.length === 0) {
+        const response = `mta_sts_enforce: no MX host of ${job.domain} (${hosts.join(', ')}) matches the policy (mx: ${(patterns ?? []).join(', ')})`;
+        return recorded(
+          {
+            outcome: 'deferred',
+            category: 'tls',
+            status: '4.7.5',
             retryAfterSeconds: null,
-            response: `${job.domain} accepts no mail (null MX)`,
+            response,
             host: null,
-          };
-        }
-        hosts = [...records].sort((a, b) => a.priority - b.priority).map((r) => r.exchange);
-      } catch (err) {
-        const code = (err as { code?: string }).code ?? 'ESERVFAIL';
-        if (code === 'ENODATA') {
-          hosts = [job.domain];
-        } else {
-          return {
-            ...classifyError({ stage: 'connect', code, message: `MX lookup for ${job.domain}: ${code}` }),
-            response: `MX lookup: ${code}`,
-            host: null,
-          };
-        }
+            security: { ...securityOf(null), failure: response },
+          },
+          security,
+          null,
+        );
       }
       let last: TransportResult | null = null;
       // Bounded like Postfix (smtp_mx_session_limit, smtp_mx_address_limit): a domain publishing 30
       // MX records of unreachable addresses costs a few connection timeouts, not hours.
       let dials = deps.config.outboundMaxAddresses;
-      for (const host of hosts.slice(0, deps.config.outboundMaxMx)) {
+      for (const host of candidates.slice(0, deps.config.outboundMaxMx)) {
         if (dials === 0 || job.signal?.aborted) break;
         const addresses = await addressesOf(deps, host);
         for (const address of addresses) {
@@ -293,43 +444,62 @@ export function directTransport(deps: Deps): Transport {
               { event: 'outbound.mx_refused', domain: job.domain, mx: host, address, reason: refused },
               'MX address not dialed',
             );
-            last = {
-              outcome: 'deferred',
-              category: 'network',
-              status: '4.4.1',
-              retryAfterSeconds: null,
-              response: `MX ${host} resolves to a ${refused} address (${address}), which is not dialed`,
-              host,
-              stage: 'connect',
-            };
+            last = recorded(
+              {
+                outcome: 'deferred',
+                category: 'network',
+                status: '4.4.1',
+                retryAfterSeconds: null,
+                response: `MX ${host} resolves to a ${refused} address (${address}), which is not dialed`,
+                host,
+                stage: 'connect',
+              },
+              security,
+              null,
+            );
             continue;
           }
           dials -= 1;
           const result = await smtpTransaction(
             deps,
-            { host: address, port: deps.config.outboundPort, secure: false, servername: host },
+            {
+              host: address,
+              port: deps.config.outboundPort,
+              secure: false,
+              servername: host,
+              ...(ca ? { ca } : {}),
+              requireVerifiedTls: security.requireVerified,
+            },
             job,
           );
           const hostLevel =
             result.stage === 'connect' || result.stage === 'greeting' || result.stage === 'ehlo';
+          // A host whose TLS falls short of the policy passes the message to the next one, as one
+          // that cannot be reached does (RFC 8461 §5.1: try the other matching MX hosts).
           const tryNext =
             result.category === 'network' ||
             result.category === 'timeout' ||
+            result.category === 'tls' ||
             (result.outcome === 'deferred' && hostLevel);
-          if (!tryNext) return result;
-          last = result;
+          last = recorded(result, security, offPolicy(host));
+          if (!tryNext) return last;
         }
       }
       return (
-        last ?? {
-          ...classifyError({
-            stage: 'connect',
-            code: 'ESERVFAIL',
-            message: `no address for the MX hosts of ${job.domain}`,
-          }),
-          response: `no address for ${hosts.join(', ')}`,
-          host: null,
-        }
+        last ??
+        recorded(
+          {
+            ...classifyError({
+              stage: 'connect',
+              code: 'ESERVFAIL',
+              message: `no address for the MX hosts of ${job.domain}`,
+            }),
+            response: `no address for ${candidates.join(', ')}`,
+            host: null,
+          },
+          security,
+          null,
+        )
       );
     },
   };

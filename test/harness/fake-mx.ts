@@ -36,7 +36,14 @@ const error = (reply: Reply) => Object.assign(new Error(reply.message), { respon
  * bytes, and answers by a playbook (Haraka-style), so tests can script 4xx/5xx at any stage.
  */
 export async function startFakeMx(
-  options: { host?: string; port?: number; playbook?: Playbook; auth?: { user: string; pass: string } } = {},
+  options: {
+    host?: string;
+    port?: number;
+    playbook?: Playbook;
+    auth?: { user: string; pass: string };
+    /** Offer STARTTLS with this certificate (a remote MX's, for MTA-STS and certificate checks). */
+    tls?: { key: string; cert: string };
+  } = {},
 ): Promise<FakeMx> {
   const host = options.host ?? '127.0.0.1';
   const mx: FakeMx = {
@@ -52,7 +59,8 @@ export async function startFakeMx(
     // A smarthost stand-in requires AUTH (over cleartext: loopback tests only).
     authOptional: !auth,
     allowInsecureAuth: Boolean(auth),
-    disabledCommands: auth ? ['STARTTLS'] : ['AUTH', 'STARTTLS'],
+    disabledCommands: [...(auth ? [] : ['AUTH']), ...(options.tls ? [] : ['STARTTLS'])],
+    ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
     logger: false,
     onAuth(login, _session, callback) {
       if (auth && login.username === auth.user && login.password === auth.pass) {

@@ -39,6 +39,15 @@ export interface AttemptRow {
   mx_host: string | null;
   duration_ms: number;
   created_at: string;
+  /** The TLS session of the attempt (null: cleartext, or no SMTP session at all). */
+  tls_version: string | null;
+  tls_cipher: string | null;
+  /** 1 when the MX certificate was valid for its host name; null when no TLS session was made. */
+  tls_verified: number | null;
+  /** MTA-STS mode applied (RFC 8461): none, testing or enforce; null for local and relay attempts. */
+  mta_sts_mode: string | null;
+  /** Why TLS fell short of what the policy asked for (delivered anyway under testing). */
+  tls_failure: string | null;
 }
 
 /** States a delivery can still leave on its own. */
@@ -206,10 +215,22 @@ export class DeliveriesRepo {
   addAttempt(row: AttemptRow): void {
     this.db
       .prepare(
-        `INSERT INTO delivery_attempts (id, delivery_id, attempt, outcome, status, response, mx_host, duration_ms, created_at)
-         VALUES (@id, @delivery_id, @attempt, @outcome, @status, @response, @mx_host, @duration_ms, @created_at)`,
+        `INSERT INTO delivery_attempts (id, delivery_id, attempt, outcome, status, response, mx_host, duration_ms, created_at,
+           tls_version, tls_cipher, tls_verified, mta_sts_mode, tls_failure)
+         VALUES (@id, @delivery_id, @attempt, @outcome, @status, @response, @mx_host, @duration_ms, @created_at,
+           @tls_version, @tls_cipher, @tls_verified, @mta_sts_mode, @tls_failure)`,
       )
       .run(row);
+  }
+
+  /** Every attempt at every recipient of one message, in attempt order per delivery. */
+  attemptsForMessage(orgId: string, messageId: string): AttemptRow[] {
+    return this.db
+      .prepare(
+        `SELECT a.* FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+         WHERE d.org_id = ? AND d.message_id = ? ORDER BY a.delivery_id, a.attempt`,
+      )
+      .all(orgId, messageId) as AttemptRow[];
   }
 
   attempts(deliveryId: string): AttemptRow[] {
