@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { redactSetting } from './config-redact.js';
 
@@ -10,6 +10,18 @@ import { redactSetting } from './config-redact.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+/** A file the server reads at start (certificates, CA bundles): named at once if it is missing or unreadable. */
+const readableFile = z
+  .string()
+  .min(1)
+  .refine((path) => {
+    try {
+      accessSync(path, constants.R_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'no readable file at this path');
 const bool = z
   .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no'])])
   .transform((v) => (typeof v === 'boolean' ? v : ['1', 'true', 'yes'].includes(v)));
@@ -107,16 +119,11 @@ export const settings = {
   imapsPort: setting('LOFTBOX_IMAPS_PORT', port, 9930, 'IMAP over implicit TLS (993 in production).'),
   tlsCert: setting(
     'LOFTBOX_TLS_CERT',
-    z.string().min(1).nullable(),
+    readableFile.nullable(),
     null,
     'PEM certificate (chain) for SMTP and IMAP TLS. Default: a self-signed one generated in the data dir.',
   ),
-  tlsKey: setting(
-    'LOFTBOX_TLS_KEY',
-    z.string().min(1).nullable(),
-    null,
-    'PEM private key for LOFTBOX_TLS_CERT.',
-  ),
+  tlsKey: setting('LOFTBOX_TLS_KEY', readableFile.nullable(), null, 'PEM private key for LOFTBOX_TLS_CERT.'),
   mxRequireTls: setting(
     'LOFTBOX_MX_REQUIRE_TLS',
     bool,
@@ -456,7 +463,7 @@ export const settings = {
   ),
   outboundCaFile: setting(
     'LOFTBOX_OUTBOUND_CA_FILE',
-    z.string().min(1).nullable(),
+    readableFile.nullable(),
     null,
     'PEM file of extra CA certificates trusted, besides the system ones, when verifying MX certificates and MTA-STS policy hosts.',
   ),

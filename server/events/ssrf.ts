@@ -197,13 +197,13 @@ async function pinAddress(resolve: Resolve, allow: Cidr[], hostname: string): Pr
       throw new ForbiddenTargetError(
         reason,
         address,
-        `webhook host ${hostname} resolves to ${address} (${reason})`,
+        `host ${hostname} resolves to ${address} (${reason})`,
       );
     }
   }
   const [address] = answers;
   if (address === undefined) {
-    throw Object.assign(new Error(`webhook host ${hostname} has no A or AAAA records`), {
+    throw Object.assign(new Error(`host ${hostname} has no A or AAAA records`), {
       code: 'ENOTFOUND',
       hostname,
     });

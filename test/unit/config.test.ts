@@ -45,6 +45,25 @@ describe('configuration', () => {
     expect(config.mailDomain).toBe('mail.example.test');
   });
 
+  it('names a certificate or CA file that is missing instead of failing later on first use', () => {
+    const missing = join(mkdtempSync(join(tmpdir(), 'loftbox-config-')), 'absent.pem');
+    let error: unknown;
+    try {
+      loadConfig({
+        env: { LOFTBOX_OUTBOUND_CA_FILE: missing, LOFTBOX_TLS_CERT: missing, LOFTBOX_TLS_KEY: missing },
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const env of ['LOFTBOX_OUTBOUND_CA_FILE', 'LOFTBOX_TLS_CERT', 'LOFTBOX_TLS_KEY']) {
+      expect(problems).toMatch(new RegExp(`${env}.*no readable file`));
+    }
+    const present = file('-----BEGIN CERTIFICATE-----');
+    expect(loadConfig({ env: { LOFTBOX_OUTBOUND_CA_FILE: present } }).config.outboundCaFile).toBe(present);
+  });
+
   it('reports every problem at once', () => {
     const path = file({ nope: 1, httpPort: 'x' });
     let error: unknown;
