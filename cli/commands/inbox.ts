@@ -38,6 +38,7 @@ interface InboxOptions {
 
 /** Labels are at most 64 characters (CONTRACT §4), up to 20 per message. */
 const MAX_LABEL_CHARS = 64;
+const CONTROL_RE = /\p{Cc}/u;
 
 export function inboxCommands(program: Command, deps: CliDeps, state: RunState): void {
   const inbox = pagingOptions(
@@ -97,22 +98,30 @@ export function inboxCommands(program: Command, deps: CliDeps, state: RunState):
 async function runAck(ctx: Ctx, opts: { messageId: string[]; label?: string[] }): Promise<void> {
   const ids = opts.messageId;
   const labels = [...new Set(opts.label ?? [])];
-  const tooLong = labels.find((label) => label.length === 0 || label.length > MAX_LABEL_CHARS);
-  if (tooLong !== undefined) {
-    throw usageError(`A label must be 1-${MAX_LABEL_CHARS} characters.`);
+  // The server's rule (CONTRACT §4); checked first so a bad label never leaves the first messages labelled.
+  const bad = labels.find((l) => l.trim().length === 0 || l.length > MAX_LABEL_CHARS || CONTROL_RE.test(l));
+  if (bad !== undefined) {
+    throw usageError(`A label must be 1-${MAX_LABEL_CHARS} characters without control characters.`);
   }
   const mailboxId = ctx.mailboxId('ack');
   const client = ctx.authed();
+  let labeled = 0;
   for (const id of labels.length > 0 ? ids : []) {
-    await client.post(`/v1/messages/${encodeURIComponent(id)}/labels`, { labels });
+    try {
+      await client.post(`/v1/messages/${encodeURIComponent(id)}/labels`, { labels });
+      labeled += 1;
+    } catch (err) {
+      // An id this key cannot see is skipped, as the ack skips ids of other mailboxes.
+      if (!(err instanceof ApiError && err.status === 404)) throw err;
+    }
   }
   const result = await client.post<{ acked: number }>(
     `/v1/mailboxes/${encodeURIComponent(mailboxId)}/inbox/ack`,
     { message_ids: ids },
   );
-  ctx.out.data(labels.length > 0 ? { ...result, labeled: ids.length, labels } : result);
+  ctx.out.data(labels.length > 0 ? { ...result, labeled, labels } : result);
   const labelled =
-    labels.length > 0 ? ` after labelling ${ids.length} with ${labels.map(safeLine).join(', ')}` : '';
+    labels.length > 0 ? ` after labelling ${labeled} with ${labels.map(safeLine).join(', ')}` : '';
   ctx.out.text(
     `Acknowledged ${result.acked} of ${ids.length} message${ids.length === 1 ? '' : 's'}${labelled}.`,
   );

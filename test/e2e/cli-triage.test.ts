@@ -183,6 +183,19 @@ describe('loftbox ack --label', () => {
     ]);
   });
 
+  it("skips another organization's message like the ack does, and leaves it untouched", async () => {
+    const other = await onboard(server, { email: 'other-org@example.com', localPart: 'other' });
+    const sent = await apiJson(`${server.url}/v1/messages`, {
+      key: other.key,
+      body: { mailbox_id: other.mailboxId, to: ['far@remote.test'], subject: 'Theirs', body_text: 'x' },
+    });
+    const run = await cli(['ack', '--message-id', sent.id, '--label', 'needs-human', '--json']);
+    expect(run.code).toBe(0);
+    expect(doc(run)).toEqual({ acked: 0, labeled: 0, labels: ['needs-human'] });
+    const theirs = await apiJson(`${server.url}/v1/messages/${sent.id}`, { key: other.key });
+    expect(theirs.labels).toEqual([]);
+  });
+
   it('refuses a label the server would refuse before changing anything (exit 2)', async () => {
     const page = doc(await cli(['inbox', '--brief', '--json'])) as { data: Brief[] };
     const benign = bySubject(page.data, 'Re: Thursday');
