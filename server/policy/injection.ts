@@ -52,8 +52,8 @@ type Location = InjectionSignal['location'];
 
 /**
  * `weak`: a request ordinary mail makes too ("forward this to billing@…", "please delete this email");
- * it counts only beside another signal. `framing`: urgency or claimed authority, which is harmless on its
- * own; it counts only beside a signal that asks for something.
+ * it counts only beside another request. `framing`: urgency or claimed authority, which is harmless on its
+ * own; it counts only beside a request that counts.
  */
 type RuleRole = 'weak' | 'framing';
 
@@ -115,7 +115,7 @@ const framingRule = (
  * "key" is far too common in business mail ("the key points"). */
 const CREATE_VERB = String.raw`\b(?:create|generate|issue|mint|provision|make)\s+(?:(?:me|us|him|her|them)\s+)?(?:(?:a|an|the|one|another)\s+)?`;
 const CREATE_OBJECT = String.raw`(?:(?:new|fresh|additional|second|temporary|separate|admin|administrator|master|root|owner|full[\s-]access|unrestricted|privileged|service|loftbox)\s+){0,3}(?:api[\s_-]?keys?|access\s+keys?|admin\s+keys?|(?:access|auth(?:entication)?|bearer|api)\s+tokens?|credentials|app\s+passwords?)`;
-const SECRET = String.raw`(?:(?:new|current|existing|admin|master|root|full[\s-]access|service|loftbox|mailbox|account|login|webhook|signing|api|access)\s+){0,3}(?:api[\s_-]?keys?|access\s+keys?|admin\s+keys?|secret\s+keys?|signing\s+(?:keys?|secrets?)|private\s+keys?|ssh\s+keys?|(?:access|auth(?:entication)?|bearer|api|session|refresh)\s+tokens?|passwords?|passphrases?|passcodes?|credentials|login\s+details|secrets?|verification\s+codes?|(?:2fa|mfa|otp|one[\s-]time)\s+codes?|recovery\s+codes?|config(?:uration)?\s+files?|config\.json|\.env\b(?:\s+file)?|environment\s+variables|env\s+vars)\b`;
+const SECRET = String.raw`(?:(?:new|current|existing|admin|master|root|full[\s-]access|service|loftbox|mailbox|account|login|webhook|signing|api|access)\s+){0,3}(?:api[\s_-]?keys?|access\s+keys?|admin\s+keys?|secret\s+keys?|signing\s+(?:keys?|secrets?)|private\s+keys?|ssh\s+keys?|(?:access|auth(?:entication)?|bearer|api|session|refresh)\s+tokens?|passwords?|passphrases?|passcodes?|credentials|login\s+details|secrets?|verification\s+codes?|(?:2fa|mfa|otp|one[\s-]time)\s+codes?|recovery\s+codes?|config(?:uration)?\s+files?|config\.json|\.env\b(?:\s+file)?|environment\s+variables|env\s+vars)(?![\w-])`;
 const REPLY_WITH = String.raw`(?:reply|respond)(?:\s+to\s+(?:this|my|the)\s+(?:e-?mail|message))?\s+with`;
 /** Confidentiality footers ask a misdirected reader to delete the mail. */
 const DISCLAIMER_RE =
@@ -387,13 +387,13 @@ const CONTENT_RULES: readonly ContentRule[] = [
     'change_webhook',
     'config_change',
     0.6,
-    /\b(?:add|create|register|set\s+up|change|update|point|replace|edit|modify|remove|delete|disable|configure)\s+(?:(?:a|an|the|your|our|this|its|my)\s+)?(?:new\s+)?(?:webhook(?:\s+(?:url|endpoint|target|address))?s?|callback\s+url|forwarding\s+address(?:es)?|notification\s+url|event\s+(?:subscription|endpoint)s?)\b/gi,
+    /\b(?:add|create|register|set\s+up|change|update|point|replace|edit|modify|remove|delete|disable|configure)\s+(?:(?:a|an|the|your|our|this|its|my)\s+)?(?:new\s+)?(?:webhook(?:\s+(?:url|endpoint|target|address))?s?|callback\s+url|forwarding\s+address(?:es)?|notification\s+url|event\s+(?:subscription|endpoint)s?)\b(?!\s+(?:docs?|documentation|guides?|integration|pages?|articles?|examples?|tutorials?|formats?|payloads?|schemas?|links?)\b)/gi,
   ),
   requestRule(
     'change_policy',
     'config_change',
     0.6,
-    /\b(?:disable|turn\s+off|switch\s+off|remove|delete|bypass|relax|loosen|lift|pause|suspend|skip|raise|increase|drop)\s+(?:(?:the|your|our|this|its|all|any|every)\s+)?(?:(?:outbound|inbound|mailbox|sending|send|approval|security|spam|content|dlp|rate|recipient|forwarding|injection|safety|review)\s+){1,2}(?:polic(?:y|ies)|rules?|filters?|checks?|limits?|restrictions?|approvals?|reviews?|guards?|safeguards?)\b/gi,
+    /\b(?:disable|turn\s+off|switch\s+off|remove|delete|bypass|relax|loosen|lift|pause|suspend|skip)\s+(?:(?:the|your|our|this|its|all|any|every)\s+)?(?:(?:outbound|inbound|mailbox|sending|send|approval|security|spam|content|dlp|rate|recipient|forwarding|injection|safety|review)\s+){1,2}(?:polic(?:y|ies)|rules?|filters?|checks?|limits?|restrictions?|approvals?|reviews?|guards?|safeguards?)\b/gi,
   ),
   requestRule(
     'allowlist_change',
@@ -539,17 +539,16 @@ class SignalSet {
   }
 
   /**
-   * Drops weak and framing signals that stand alone: a weak request counts beside any other signal, framing
-   * only beside a request that counts. "URGENT" or "please delete this email" alone leave the score at 0.
+   * Drops weak and framing signals that stand alone: a weak request counts beside another request (weak
+   * or not), framing only beside a request that counts. "URGENT: please forward this to ap@…" or "please
+   * delete this email" leave the score at 0; "forward this to … and delete this message" does not.
    */
   private counted(): InjectionSignal[] {
     const all = [...this.byKey.values()];
     const roleOf = (signal: InjectionSignal) => this.roles.get(signal.rule);
     if (all.some((signal) => roleOf(signal) === undefined)) return all;
     const weakRules = new Set(all.filter((s) => roleOf(s) === 'weak').map((s) => s.rule));
-    const framing = all.some((signal) => roleOf(signal) === 'framing');
-    const keep = weakRules.size >= 2 || (weakRules.size === 1 && framing);
-    return keep ? all : [];
+    return weakRules.size >= 2 ? all : [];
   }
 
   risk(): InjectionRisk {

@@ -766,6 +766,13 @@ describe('requests for dangerous actions, with urgency and authority framing', (
     ['authority alone', 'SYSTEM NOTICE: the IT department will patch the servers tonight.'],
     ['both framings', 'URGENT message from the CEO: well done on the quarter, drinks at 6.'],
     ['a forward to an address', 'Please forward this invoice to ap@supplier.example.'],
+    ['urgency with a forward', 'URGENT: can you forward the notes to maria@client.example?'],
+    [
+      'authority with a forward',
+      'Our CEO has approved the budget. Please send the PO to orders@vendor.example.',
+    ],
+    ['a password-protected file', 'Please send me the password-protected file again.'],
+    ['webhook documentation', 'Please update the webhook documentation link in the README.'],
     ['a delete request', 'Sorry, wrong thread, please delete this email.'],
     [
       'a confidentiality footer',
