@@ -131,19 +131,22 @@ async function runInbox(ctx: Ctx, opts: InboxOptions): Promise<void> {
   const mailboxId = ctx.mailboxId('inbox');
   const client = ctx.authed();
   const path = `/v1/mailboxes/${encodeURIComponent(mailboxId)}/inbox`;
-  const mark = await selfSentCheck(ctx, client, mailboxId);
   if (opts.watch) {
     const lease = opts.lease ?? WATCH_LEASE_S;
+    // Looked up inside the poll, so a server that is not up yet gets the same back-off as the poll.
+    let watchMark: ((m: Message) => InboxMessage) | undefined;
     await watch(
       ctx,
       async () => {
+        watchMark ??= await selfSentCheck(ctx, client, mailboxId);
         const page = await client.get<Page<Message>>(path, { limit: opts.limit, lease, wait: WATCH_WAIT_S });
-        return page.data.map(mark);
+        return page.data.map(watchMark);
       },
       opts.brief === true,
     );
     return;
   }
+  const mark = await selfSentCheck(ctx, client, mailboxId);
   const raw = await client.get<Page<Message>>(path, {
     limit: opts.limit,
     cursor: opts.cursor,

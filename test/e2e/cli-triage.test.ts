@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type DnsZoneServer } from '../harness/dns.js';
 import { code, RawSmtp } from '../harness/smtp.js';
 import { apiJson, onboard, spawnServer, type SpawnedServer } from '../harness/spawn.js';
-import { doc, makeCli } from './cli-harness.js';
+import { CLI, doc, makeCli } from './cli-harness.js';
 
 /** Issue 17 (5): lighter triage through the built CLI against a spawned server process. */
 
@@ -70,7 +70,8 @@ beforeAll(async () => {
   const deadline = Date.now() + 15_000;
   for (;;) {
     const inbox = await apiJson(`${server.url}/v1/mailboxes/${box.mailboxId}/inbox`, { key: box.key });
-    if (inbox.data.length === 3 || Date.now() > deadline) break;
+    if (inbox.data.length === 3) break;
+    if (Date.now() > deadline) throw new Error(`inbox holds ${inbox.data.length} of 3 messages after 15 s`);
     await new Promise((resolve) => setImmediate(resolve));
   }
   cli = makeCli({
@@ -253,5 +254,50 @@ describe('loftbox skills status', () => {
     expect(claude.skills).toContainEqual({ name: 'send-loftbox-mail', status: 'current' });
     const human = await status([]);
     expect(human.stdout).toMatch(/^claude\s+outdated\s+.*check-loftbox-mail outdated/m);
+  });
+});
+
+describe('loftbox inbox --watch --brief', () => {
+  it('streams one brief JSON line per message and stops on Ctrl-C (exit 130)', async () => {
+    const child = spawn(process.execPath, [CLI, 'inbox', '--watch', '--brief', '--json'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        CI: '1',
+        HOME: join(dir, 'home'),
+        LOFTBOX_CONFIG_DIR: join(dir, 'home'),
+        LOFTBOX_BASE_URL: server.url,
+        LOFTBOX_API_KEY: box.key,
+        LOFTBOX_MAILBOX_ID: box.mailboxId,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    let stdout = '';
+    const twoLines = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no two lines within 20 s: ${stdout}`)), 20_000);
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+        if (stdout.split('\n').length > 2) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    await twoLines;
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Brief);
+    expect(lines.map((l) => [l.subject, l.self_sent]).sort()).toEqual([
+      ['Note to self', true],
+      ['Re: Thursday', false],
+    ]);
+    for (const line of lines) {
+      expect(Object.keys(line).sort()).toEqual(
+        ['automated', 'from', 'id', 'injection_score', 'self_sent', 'subject', 'text'].sort(),
+      );
+    }
   });
 });
