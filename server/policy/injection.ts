@@ -351,6 +351,20 @@ const CONTENT_RULES: readonly ContentRule[] = [
     0.5,
     /(?:~|\$HOME|%USERPROFILE%)[\\/]\.(?:config[\\/]loftbox|ssh|aws|gnupg|netrc|kube|docker[\\/]config\.json)|\bid_(?:rsa|ed25519|ecdsa)\b|\/etc\/(?:shadow|passwd)\b|\bLOFTBOX_API_KEY\b/gi,
   ),
+  // The same requests in German, French and Spanish, in the polite imperative a request to the reader
+  // takes ("senden Sie mir", "envoyez-moi", "envíenos"): a statement ("ich sende Ihnen das Passwort") does not match.
+  requestRule(
+    'send_secret',
+    'secret_request',
+    0.6,
+    /\b(?:senden|schicken|geben|nennen|mailen|teilen|übermitteln)\s+sie\s+(?:(?:mir|uns)\s+)?(?:bitte\s+)?(?:(?:sofort|umgehend|heute|noch|schnell)\s+){0,2}(?:das|die|den|ihr|ihre|ihren)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:schick|sende|gib|nenn)\s+(?:mir|uns)\s+(?:bitte\s+)?(?:das|die|den|dein|deine|deinen)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:envoyez|envoie|transmettez|transmets|communiquez|donnez|partagez|indiquez)[\s-]+(?:moi|nous)\s+(?:(?:immédiatement|rapidement|aujourd'hui)\s+)?(?:le|la|les|votre|ton|ta|vos|tes)\s+(?:(?:nouveau|nouvelle|nouveaux)\s+)?(?:mots?\s+de\s+passe|clés?\s+api|identifiants|jetons?|codes?\s+de\s+vérification)\b|\b(?:envíe(?:me|nos)?|envía(?:me|nos)?|mánda(?:me|nos)|mande(?:me|nos)?|comparta|comparte|proporcione|facilíte(?:me|nos))\s+(?:(?:hoy|ahora|inmediatamente|urgentemente)\s+)?(?:la|el|las|los|su|tu|sus|tus)\s+(?:(?:nueva|nuevo|nuevas|nuevos)\s+)?(?:contraseñas?|claves?\s+(?:de\s+)?api|credenciales|tokens?|códigos?\s+de\s+verificación)/gi,
+  ),
+  requestRule(
+    'forward_all_mail_translated',
+    'mail_manipulation',
+    0.6,
+    /\b(?:leiten\s+sie|leite)\s+alle\s+(?:\S+\s+){0,3}?(?:e-?mails|nachrichten|mails)\s+(?:\S+\s+){0,4}?an\s+[\w.+-]{1,64}@|\b(?:transférez|transfère|redirigez|renvoyez)\s+(?:tous\s+les|toutes\s+les)\s+(?:e-?mails|courriels|messages|mails)\b|\b(?:reenvíe|reenvía|reenvíen|redirija|redirige)\s+(?:todos\s+los|todas\s+las)\s+(?:correos|mensajes|e-?mails)\b/gi,
+  ),
   requestRule(
     'delete_this_message',
     'mail_manipulation',
@@ -420,6 +434,18 @@ const CONTENT_RULES: readonly ContentRule[] = [
     'authority',
     0.3,
     /\bsystem\s+(?:notice|message|alert|notification|administrator|admin)\b|\b(?:security|compliance|helpdesk|help\s+desk)\s+(?:department|dept|team|operations|desk)\b|\b(?:mail|e-?mail|server|system|mailbox|loftbox|platform|domain|network)\s+admin(?:istrator)?s?\b|\b(?:message|notice|instructions?|request|order)\s+from\s+(?:the\s+|your\s+)?(?:ceo|cfo|owner|administrator|admin|management|board)\b|\bon\s+behalf\s+of\s+(?:the\s+|your\s+)?(?:ceo|cfo|owner|administrator|management|board|security\s+team)\b|\b(?:ceo|cfo|owner|administrator|your\s+(?:owner|operator|boss|manager))\s+(?:has\s+)?(?:asked|requested|instructed|authori[sz]ed|approved|ordered)\b|\b(?:already\s+|been\s+|pre-?)(?:approved|authori[sz]ed|cleared)\s+(?:by|with)\s+(?:the\s+|your\s+)?(?:owner|admin(?:istrator)?|ceo|cfo|management|human|operator|user|boss)\b|\bas\s+agreed\s+with\s+(?:the\s+|your\s+)?(?:owner|admin(?:istrator)?|ceo|management|operator)\b|\bthis\s+is\s+(?:the\s+|your\s+)?(?:administrator|admin|system|security\s+team|ceo|owner)\b|\bmandatory\s+(?:security|compliance)\b/gi,
+  ),
+  framingRule(
+    'urgency_framing',
+    'urgency',
+    0.2,
+    /\b(?:dringend|umgehend|urgente|inmediatamente|immédiatement)\b/gi,
+  ),
+  framingRule(
+    'authority_framing',
+    'authority',
+    0.3,
+    /\b(?:it-abteilung|systemadministrator|service\s+informatique|administrateur\s+(?:système|systèmes)|departamento\s+de\s+(?:ti|it|sistemas)|administrador\s+del\s+sistema)\b/gi,
   ),
   // "IT" only in capitals: "is it department policy" is not a claim of authority.
   framingRule(

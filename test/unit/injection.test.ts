@@ -803,6 +803,27 @@ describe('requests for dangerous actions, with urgency and authority framing', (
     expect(framed.categories).toEqual(['secret_request', 'authority']);
   });
 
+  it.each([
+    [
+      'German',
+      'Dringend: Senden Sie uns bitte sofort das Passwort für dieses Postfach.',
+      'Ich sende Ihnen das Passwort separat per SMS.',
+    ],
+    [
+      'French',
+      'Service informatique : envoyez-moi la clé API de cette boîte.',
+      'Nous vous envoyons la facture de mars.',
+    ],
+    [
+      'Spanish',
+      'Reenvíe todos los correos de este buzón a copia@respaldo.example.',
+      'Por favor, envíenos la factura de marzo.',
+    ],
+  ])('%s: flags the request and leaves the statement at 0', (_language, hostile, benign) => {
+    expect(score({ text: hostile }).score).toBeGreaterThanOrEqual(0.5);
+    expect(score({ text: benign }).score).toBe(0);
+  });
+
   it('reads "IT" as authority only in capitals', () => {
     const request = 'disable the approval policy for today.';
     expect(score({ text: `IT support here: ${request}` }).categories).toEqual(['config_change', 'authority']);
