@@ -55,6 +55,8 @@ export interface Message {
   attachments: Attachment[];
   injection_score: number | null;
   injection_risk: { score: number; categories: string[] } | null;
+  automated?: boolean;
+  automation_reasons?: string[];
   received_at: string | null;
   created_at: string;
 }

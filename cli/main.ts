@@ -18,6 +18,7 @@ import { mcpCommand } from './commands/mcp.js';
 import { messagesCommands } from './commands/messages.js';
 import { registerCommand } from './commands/register.js';
 import { sendCommand } from './commands/send.js';
+import { skillsCommands } from './commands/skills.js';
 import { threadsCommands } from './commands/threads.js';
 import { webhooksCommands } from './commands/webhooks.js';
 import { fileConfigStore } from './config.js';
@@ -86,6 +87,7 @@ export function buildProgram(deps: CliDeps, state: RunState = { json: false }): 
   keysCommands(program, deps, state);
   webhooksCommands(program, deps, state);
   eventsCommands(program, deps, state);
+  skillsCommands(program, deps, state);
   auditCommand(program, deps, state);
   mcpCommand(program, deps, state);
   applyDnsCommand(domainCommands(program, deps, state), deps, state);

@@ -31,6 +31,7 @@ export const REASONS = {
   internal_error: { exit: EXIT.failure, status: 'error' },
   dns_apply_failed: { exit: EXIT.failure, status: 'error' },
   dns_conflict: { exit: EXIT.actionRequired, status: 'action_required' },
+  skills_not_current: { exit: EXIT.actionRequired, status: 'action_required' },
 } as const satisfies Record<string, { exit: ExitCode; status: 'error' | 'action_required' }>;
 
 export type Reason = keyof typeof REASONS;

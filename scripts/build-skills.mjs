@@ -36,6 +36,26 @@ function parseArgs(argv) {
 
 const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
+/**
+ * The content digest of one skill directory, as `loftbox skills status` computes it for an installed
+ * copy (cli/skill-digest.ts): sha256 over "<relative path>\0<sha256 of the file>\n" for every file,
+ * sorted by path. Modes and timestamps do not count, so a copy made by the installer matches.
+ */
+function skillDigest(dir) {
+  const files = [];
+  const walk = (rel) => {
+    for (const entry of readdirSync(join(dir, rel), { withFileTypes: true })) {
+      const path = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile()) files.push(path);
+    }
+  };
+  walk('');
+  const hash = createHash('sha256');
+  for (const path of files.sort()) hash.update(`${path}\0${sha256(join(dir, path))}\n`);
+  return hash.digest('hex');
+}
+
 function gitCommit() {
   try {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
@@ -115,6 +135,7 @@ function main() {
     cli_url: '/cli/loftbox.mjs',
     sha256: sha256(archive),
     cli_sha256: sha256(cli),
+    skills: Object.fromEntries(names.map((name) => [name, skillDigest(join(root, 'skills', name))])),
   };
   const json = `${JSON.stringify(version, null, 2)}\n`;
   writeFileSync(join(dist, 'skill-version.json'), json);

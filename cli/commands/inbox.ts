@@ -11,8 +11,9 @@ import {
   type Ctx,
   type RunState,
 } from '../context.js';
-import { CliError } from '../errors.js';
-import { safeLine, type Page } from '../output.js';
+import { CliError, shellQuote, usageError } from '../errors.js';
+import { pageDocument, safeLine, type Page } from '../output.js';
+import { brief, briefLine, selfMark, selfSentCheck, type InboxMessage } from './inbox-brief.js';
 import { inboxColumns } from './messages.js';
 import { pagingOptions, printPage, shortTime } from './shared.js';
 
@@ -32,7 +33,12 @@ interface InboxOptions {
   cursor?: string;
   watch?: boolean;
   lease?: number;
+  brief?: boolean;
 }
+
+/** Labels are at most 64 characters (CONTRACT §4), up to 20 per message. */
+const MAX_LABEL_CHARS = 64;
+const CONTROL_RE = /\p{Cc}/u;
 
 export function inboxCommands(program: Command, deps: CliDeps, state: RunState): void {
   const inbox = pagingOptions(
@@ -48,6 +54,10 @@ export function inboxCommands(program: Command, deps: CliDeps, state: RunState):
       .option(
         '--watch',
         `long-poll and print new messages as they arrive (JSON Lines with --json), leasing each (default ${WATCH_LEASE_S} s)`,
+      )
+      .option(
+        '--brief',
+        'one short entry per message: id, from, subject, injection score, automated, self_sent and the new text cut to one line',
       ),
   );
   withCommonOptions(inbox);
@@ -56,6 +66,7 @@ export function inboxCommands(program: Command, deps: CliDeps, state: RunState):
     'loftbox inbox --limit 5 --json',
     'loftbox inbox --lease 300 --json',
     'loftbox inbox --watch --json',
+    'loftbox inbox --brief --lease 300 --json',
   ]);
   action(deps, state, inbox, (ctx) => runInbox(ctx, inbox.opts<InboxOptions>()));
 
@@ -63,23 +74,57 @@ export function inboxCommands(program: Command, deps: CliDeps, state: RunState):
     .command('ack')
     .description('Acknowledge processed messages so they leave the inbox')
     .requiredOption('--message-id <id>', 'message to acknowledge; repeat for more', collect)
+    .option(
+      '--label <label>',
+      'record the outcome first: add this label to each message, then ack; repeat for more',
+      collect,
+    )
     .option('--mailbox-id <id>', 'mailbox (env LOFTBOX_MAILBOX_ID; default from the config file)');
   withCommonOptions(ack);
   examples(ack, [
     'loftbox ack --message-id msg_123',
     'loftbox ack --message-id msg_1 --message-id msg_2 --json',
+    'loftbox ack --message-id msg_123 --label needs-human --json',
   ]);
-  action(deps, state, ack, async (ctx) => {
-    const ids = ack.opts<{ messageId: string[] }>().messageId;
-    const mailboxId = ctx.mailboxId('ack');
-    const result = await ctx
-      .authed()
-      .post<{ acked: number }>(`/v1/mailboxes/${encodeURIComponent(mailboxId)}/inbox/ack`, {
-        message_ids: ids,
-      });
-    ctx.out.data(result);
-    ctx.out.text(`Acknowledged ${result.acked} of ${ids.length} message${ids.length === 1 ? '' : 's'}.`);
-  });
+  action(deps, state, ack, (ctx) => runAck(ctx, ack.opts<{ messageId: string[]; label?: string[] }>()));
+}
+
+/**
+ * Labels, then acks. Both calls are idempotent (labels are a set union, a second ack changes
+ * nothing), and the label comes first: if the ack fails or the process dies in between, the
+ * message is still in the inbox with its outcome recorded, and running the same command again
+ * finishes the job.
+ */
+async function runAck(ctx: Ctx, opts: { messageId: string[]; label?: string[] }): Promise<void> {
+  const ids = opts.messageId;
+  const labels = [...new Set(opts.label ?? [])];
+  // The server's rule (CONTRACT §4); checked first so a bad label never leaves the first messages labelled.
+  const bad = labels.find((l) => l.trim().length === 0 || l.length > MAX_LABEL_CHARS || CONTROL_RE.test(l));
+  if (bad !== undefined) {
+    throw usageError(`A label must be 1-${MAX_LABEL_CHARS} characters without control characters.`);
+  }
+  const mailboxId = ctx.mailboxId('ack');
+  const client = ctx.authed();
+  let labeled = 0;
+  for (const id of labels.length > 0 ? ids : []) {
+    try {
+      await client.post(`/v1/messages/${encodeURIComponent(id)}/labels`, { labels });
+      labeled += 1;
+    } catch (err) {
+      // An id this key cannot see is skipped, as the ack skips ids of other mailboxes.
+      if (!(err instanceof ApiError && err.status === 404)) throw err;
+    }
+  }
+  const result = await client.post<{ acked: number }>(
+    `/v1/mailboxes/${encodeURIComponent(mailboxId)}/inbox/ack`,
+    { message_ids: ids },
+  );
+  ctx.out.data(labels.length > 0 ? { ...result, labeled, labels } : result);
+  const labelled =
+    labels.length > 0 ? ` after labelling ${labeled} with ${labels.map(safeLine).join(', ')}` : '';
+  ctx.out.text(
+    `Acknowledged ${result.acked} of ${ids.length} message${ids.length === 1 ? '' : 's'}${labelled}.`,
+  );
 }
 
 async function runInbox(ctx: Ctx, opts: InboxOptions): Promise<void> {
@@ -88,16 +133,36 @@ async function runInbox(ctx: Ctx, opts: InboxOptions): Promise<void> {
   const path = `/v1/mailboxes/${encodeURIComponent(mailboxId)}/inbox`;
   if (opts.watch) {
     const lease = opts.lease ?? WATCH_LEASE_S;
-    await watch(ctx, () => client.get<Page<Message>>(path, { limit: opts.limit, lease, wait: WATCH_WAIT_S }));
+    // Looked up inside the poll, so a server that is not up yet gets the same back-off as the poll.
+    let watchMark: ((m: Message) => InboxMessage) | undefined;
+    await watch(
+      ctx,
+      async () => {
+        watchMark ??= await selfSentCheck(ctx, client, mailboxId);
+        const page = await client.get<Page<Message>>(path, { limit: opts.limit, lease, wait: WATCH_WAIT_S });
+        return page.data.map(watchMark);
+      },
+      opts.brief === true,
+    );
     return;
   }
-  const page = await client.get<Page<Message>>(path, {
+  const mark = await selfSentCheck(ctx, client, mailboxId);
+  const raw = await client.get<Page<Message>>(path, {
     limit: opts.limit,
     cursor: opts.cursor,
     lease: opts.lease,
   });
-  printPage(ctx, page, inboxColumns, 'No unacknowledged messages.');
+  const page = { ...raw, data: raw.data.map(mark) };
+  if (opts.brief) printBrief(ctx, page);
+  else printPage(ctx, page, inboxColumns, 'No unacknowledged messages.');
   if (page.data.length > 0) ctx.out.info('After processing a message: loftbox ack --message-id <id>');
+}
+
+function printBrief(ctx: Ctx, page: Page<InboxMessage>): void {
+  ctx.out.data(pageDocument({ ...page, data: page.data.map(brief) }));
+  if (page.data.length === 0) ctx.out.text('No unacknowledged messages.');
+  for (const m of page.data) ctx.out.text(briefLine(m));
+  if (page.next_cursor) ctx.out.info(`More results: repeat with --cursor ${shellQuote(page.next_cursor)}`);
 }
 
 /** Failures worth another poll: the server or the network may come back. */
@@ -112,21 +177,22 @@ function transient(err: unknown): boolean {
  * ends, so each is printed once unless it was never acked (then it comes back, as to any worker).
  * Only failures back off (2 s doubling to a minute, or the server's Retry-After); Ctrl-C ends it (130).
  */
-async function watch(ctx: Ctx, poll: () => Promise<Page<Message>>): Promise<void> {
+async function watch(ctx: Ctx, poll: () => Promise<InboxMessage[]>, short: boolean): Promise<void> {
   let failures = 0;
   const { signal } = ctx.deps;
   ctx.out.info('Watching the inbox; Ctrl-C stops.');
   while (!signal.aborted) {
     const spinner = ctx.out.spinner('Waiting for new mail');
     try {
-      const page = await poll();
+      const messages = await poll();
       spinner.stop();
       failures = 0;
-      for (const m of page.data) {
-        if (ctx.json) ctx.out.line(m);
+      for (const m of messages) {
+        if (ctx.json) ctx.out.line(short ? brief(m) : m);
+        else if (short) ctx.out.text(briefLine(m));
         else
           ctx.out.text(
-            `${m.public_id}  ${shortTime(m.received_at)}  ${safeLine(m.from)}  ${safeLine(m.subject)}`,
+            `${m.public_id}  ${shortTime(m.received_at)}  ${selfMark(m)}${safeLine(m.from)}  ${safeLine(m.subject)}`,
           );
       }
     } catch (err) {

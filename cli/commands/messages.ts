@@ -13,6 +13,7 @@ import {
 import { CliError, usageError } from '../errors.js';
 import { safeFilename, writeInside } from '../files.js';
 import { safeBlock, safeLine, type Column, type Page } from '../output.js';
+import { selfMark, type InboxMessage } from './inbox-brief.js';
 import { pagingOptions, printPage, shortTime } from './shared.js';
 
 function sender(m: Message): string {
@@ -23,10 +24,10 @@ function risk(m: Message): string {
   return m.injection_score === null ? '' : m.injection_score.toFixed(2);
 }
 
-export const inboxColumns: Column<Message>[] = [
+export const inboxColumns: Column<InboxMessage>[] = [
   { header: 'ID', value: (m) => m.public_id, max: 40 },
   { header: 'RECEIVED', value: (m) => shortTime(m.received_at ?? m.created_at) },
-  { header: 'FROM', value: sender, max: 40 },
+  { header: 'FROM', value: (m) => `${selfMark(m)}${sender(m)}`, max: 40 },
   { header: 'SUBJECT', value: (m) => m.subject, max: 60 },
   { header: 'RISK', value: risk },
 ];

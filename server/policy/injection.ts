@@ -13,7 +13,12 @@ export type InjectionCategory =
   | 'tool_injection'
   | 'data_exfiltration'
   | 'hidden_text'
-  | 'encoding_evasion';
+  | 'encoding_evasion'
+  | 'secret_request'
+  | 'mail_manipulation'
+  | 'config_change'
+  | 'urgency'
+  | 'authority';
 
 export const INJECTION_CATEGORIES: readonly InjectionCategory[] = [
   'instruction_override',
@@ -22,6 +27,11 @@ export const INJECTION_CATEGORIES: readonly InjectionCategory[] = [
   'data_exfiltration',
   'hidden_text',
   'encoding_evasion',
+  'secret_request',
+  'mail_manipulation',
+  'config_change',
+  'urgency',
+  'authority',
 ];
 
 export interface InjectionSignal {
@@ -40,16 +50,31 @@ export interface InjectionRisk {
 
 type Location = InjectionSignal['location'];
 
+/**
+ * `weak`: a request ordinary mail makes too ("forward this to billing@…", "please delete this email");
+ * it counts only beside another request. `framing`: urgency or claimed authority, which is harmless on its
+ * own; it counts only beside a request that counts.
+ */
+type RuleRole = 'weak' | 'framing';
+
 interface RuleDef {
   id: string;
   category: InjectionCategory;
   weight: number;
+  role?: RuleRole;
 }
 
 interface ContentRule extends RuleDef {
   pattern: RegExp;
   /** Skip matches that a negation earlier in the sentence turns into advice ("never share your password"). */
   negatable?: true;
+  /**
+   * A request to the reader: skipped when the sentence is the writer's own commitment ("I'll generate a
+   * new API key for you") or a negation ("you don't need to send the password").
+   */
+  request?: true;
+  /** Skip matches whose sentence also matches this (a confidentiality footer asking to delete misdirected mail). */
+  unless?: RegExp;
 }
 
 const FIELD_CAP = 256 * 1024;
@@ -64,6 +89,37 @@ const rule = (
   pattern: RegExp,
   negatable?: true,
 ): ContentRule => ({ id, category, weight, pattern, ...(negatable ? { negatable } : {}) });
+
+const requestRule = (
+  id: string,
+  category: InjectionCategory,
+  weight: number,
+  pattern: RegExp,
+  extra: { role?: RuleRole; unless?: RegExp } = {},
+): ContentRule => ({ id, category, weight, pattern, request: true, ...extra });
+
+const framingRule = (
+  id: string,
+  category: InjectionCategory,
+  weight: number,
+  pattern: RegExp,
+): ContentRule => ({
+  id,
+  category,
+  weight,
+  pattern,
+  role: 'framing',
+});
+
+/* Pieces of the request rules. A secret is named with its kind ("admin API key", "webhook secret"): a bare
+ * "key" is far too common in business mail ("the key points"). */
+const CREATE_VERB = String.raw`\b(?:create|generate|issue|mint|provision|make)\s+(?:(?:me|us|him|her|them)\s+)?(?:(?:a|an|the|one|another)\s+)?`;
+const CREATE_OBJECT = String.raw`(?:(?:new|fresh|additional|second|temporary|separate|admin|administrator|master|root|owner|full[\s-]access|unrestricted|privileged|service|loftbox)\s+){0,3}(?:api[\s_-]?keys?|access\s+keys?|admin\s+keys?|(?:access|auth(?:entication)?|bearer|api)\s+tokens?|credentials|app\s+passwords?)`;
+const SECRET = String.raw`(?:(?:new|current|existing|admin|master|root|full[\s-]access|service|loftbox|mailbox|account|login|webhook|signing|api|access)\s+){0,3}(?:api[\s_-]?keys?|access\s+keys?|admin\s+keys?|secret\s+keys?|signing\s+(?:keys?|secrets?)|private\s+keys?|ssh\s+keys?|(?:access|auth(?:entication)?|bearer|api|session|refresh)\s+tokens?|passwords?|passphrases?|passcodes?|credentials|login\s+details|secrets?|verification\s+codes?|(?:2fa|mfa|otp|one[\s-]time)\s+codes?|recovery\s+codes?|config(?:uration)?\s+files?|config\.json|\.env\b(?:\s+file)?|environment\s+variables|env\s+vars)(?![\w-])`;
+const REPLY_WITH = String.raw`(?:reply|respond)(?:\s+to\s+(?:this|my|the)\s+(?:e-?mail|message))?\s+with`;
+/** Confidentiality footers ask a misdirected reader to delete the mail. */
+const DISCLAIMER_RE =
+  /\b(?:intended\s+recipient|in\s+error|by\s+mistake|wrong\s+(?:person|recipient|address))\b/i;
 
 /*
  * Content rules run on normalised text (NFKC, invisible characters removed) and on the de-obfuscated
@@ -262,6 +318,142 @@ const CONTENT_RULES: readonly ContentRule[] = [
     0.5,
     /\b(?:append|encode|embed|insert)\s+(?:it|them|this|that|the\s+[\w-]{1,30}|your\s+[\w-]{1,30}|all\s+[\w-]{1,30})\s+(?:[\w-]{1,30}\s+)?(?:to|in|into|as)\s+(?:the\s+|this\s+|a\s+)?(?:url|link|query\s+(?:string|param(?:eter)?s?)|image\s+(?:url|link|src))\b/gi,
   ),
+
+  // Requests for what an agent must never do on a mail's say-so, however politely or plainly worded:
+  // create, reveal or send secrets; forward, export or delete mail; change webhooks, rules or policies.
+  requestRule(
+    'create_secret',
+    'secret_request',
+    0.5,
+    new RegExp(String.raw`${CREATE_VERB}${CREATE_OBJECT}\b`, 'gi'),
+  ),
+  requestRule(
+    'create_and_send_secret',
+    'secret_request',
+    0.7,
+    new RegExp(
+      String.raw`${CREATE_VERB}${CREATE_OBJECT}\b[^.!?\n]{0,80}?(?:\band\b|\bthen\b|,)\s*(?:then\s+)?(?:e-?mail|send|forward|share|mail|post|paste|give|text|${REPLY_WITH})\s+(?:it|them|(?:the|this)\s+(?:new\s+)?(?:key|token|credentials))\b`,
+      'gi',
+    ),
+  ),
+  requestRule(
+    'send_secret',
+    'secret_request',
+    0.6,
+    new RegExp(
+      String.raw`\b(?:send|e-?mail|mail|forward|share|give|paste|post|text|provide|disclose|reveal|print|show|display|dump|output|include|attach|${REPLY_WITH})\s+(?:(?:me|us|him|her|them)\s+)?(?:(?:the|this|that|our|its|a\s+copy\s+of\s+the|the\s+contents\s+of\s+the|the\s+contents\s+of)\s+)?${SECRET}|\b(?:need|want|require)\s+(?:the|its)\s+${SECRET}[^.!?\n]{0,60}?\b(?:sent|e-?mailed|forwarded|delivered)\s+to\b`,
+      'gi',
+    ),
+  ),
+  rule(
+    'secret_file_path',
+    'secret_request',
+    0.5,
+    /(?:~|\$HOME|%USERPROFILE%)[\\/]\.(?:config[\\/]loftbox|ssh|aws|gnupg|netrc|kube|docker[\\/]config\.json)|\bid_(?:rsa|ed25519|ecdsa)\b|\/etc\/(?:shadow|passwd)\b|\bLOFTBOX_API_KEY\b/gi,
+  ),
+  // The same requests in German, French and Spanish, in the polite imperative a request to the reader
+  // takes ("senden Sie mir", "envoyez-moi", "envíenos"): a statement ("ich sende Ihnen das Passwort") does not match.
+  requestRule(
+    'send_secret',
+    'secret_request',
+    0.6,
+    /\b(?:senden|schicken|geben|nennen|mailen|teilen|übermitteln)\s+sie\s+(?:(?:mir|uns)\s+)?(?:bitte\s+)?(?:(?:sofort|umgehend|heute|noch|schnell)\s+){0,2}(?:das|die|den|ihr|ihre|ihren)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:schick|sende|gib|nenn)\s+(?:mir|uns)\s+(?:bitte\s+)?(?:das|die|den|dein|deine|deinen)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:envoyez|envoie|transmettez|transmets|communiquez|donnez|partagez|indiquez)[\s-]+(?:moi|nous)\s+(?:(?:immédiatement|rapidement|aujourd'hui)\s+)?(?:le|la|les|votre|ton|ta|vos|tes)\s+(?:(?:nouveau|nouvelle|nouveaux)\s+)?(?:mots?\s+de\s+passe|clés?\s+api|identifiants|jetons?|codes?\s+de\s+vérification)\b|\b(?:envíe(?:me|nos)?|envía(?:me|nos)?|mánda(?:me|nos)|mande(?:me|nos)?|comparta|comparte|proporcione|facilíte(?:me|nos))\s+(?:(?:hoy|ahora|inmediatamente|urgentemente)\s+)?(?:la|el|las|los|su|tu|sus|tus)\s+(?:(?:nueva|nuevo|nuevas|nuevos)\s+)?(?:contraseñas?|claves?\s+(?:de\s+)?api|credenciales|tokens?|códigos?\s+de\s+verificación)/gi,
+  ),
+  requestRule(
+    'forward_all_mail_translated',
+    'mail_manipulation',
+    0.6,
+    /\b(?:leiten\s+sie|leite)\s+alle\s+(?:\S+\s+){0,3}?(?:e-?mails|nachrichten|mails)\s+(?:\S+\s+){0,4}?an\s+[\w.+-]{1,64}@|\b(?:transférez|transfère|redirigez|renvoyez)\s+(?:tous\s+les|toutes\s+les)\s+(?:e-?mails|courriels|messages|mails)\b|\b(?:reenvíe|reenvía|reenvíen|redirija|redirige)\s+(?:todos\s+los|todas\s+las)\s+(?:correos|mensajes|e-?mails)\b/gi,
+  ),
+  requestRule(
+    'delete_this_message',
+    'mail_manipulation',
+    0.4,
+    /\b(?:delete|trash|erase|remove|purge|destroy|wipe|discard)\s+(?:this|that|my)\s+(?:(?:original|previous|last|whole)\s+)?(?:message|e-?mail|mail|thread|conversation|note)\b|\b(?:delete|trash|erase|purge)\s+the\s+(?:whole\s+|entire\s+)?(?:thread|conversation|original\s+(?:message|e-?mail))\b/gi,
+    { role: 'weak', unless: DISCLAIMER_RE },
+  ),
+  requestRule(
+    'delete_mail_bulk',
+    'mail_manipulation',
+    0.6,
+    /\b(?:delete|trash|erase|remove|purge|destroy|wipe)\s+(?:all|every|each|any)\s+(?:of\s+)?(?:the\s+|your\s+|these\s+|other\s+)?(?:(?:older|old|previous|past|existing|remaining|other|sent|incoming|received)\s+)?(?:messages?|e-?mails?|mails|threads?|conversations?)\b|\b(?:delete|trash|erase|purge|wipe)\s+(?:the\s+)?(?:originals|(?:entire\s+|whole\s+)?(?:inbox|mailbox)|sent\s+(?:items|folder|mail))\b/gi,
+  ),
+  requestRule(
+    'forward_to_address',
+    'mail_manipulation',
+    0.35,
+    /\b(?:forward|send|sent|bcc|cc|copy|redirect|relay)\s+(?:(?:this|the|that|these|those|all|every|each|my|our)\s+)?(?:[\w-]{1,30}\s+){0,3}?to\s+[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}/gi,
+    { role: 'weak' },
+  ),
+  requestRule(
+    'export_mail',
+    'mail_manipulation',
+    0.6,
+    /\b(?:export|download|dump|copy|back\s+up|extract|collect)\s+(?:all|every|each|the|your|this)\s+(?:of\s+)?(?:the\s+)?(?:(?:incoming|received|sent|past|previous|recent|old|stored|archived)\s+)?(?:e-?mails|messages|mails|correspondence|conversations|threads|mailbox|inbox)\b/gi,
+  ),
+  requestRule(
+    'mail_copy_rule',
+    'mail_manipulation',
+    0.6,
+    /\b(?:set\s+up|create|add|configure|enable|make)\s+(?:an?\s+|the\s+)?(?:mail\s+|inbox\s+|e-?mail\s+)?(?:rule|filter)\s+(?:that|to|which)\s+(?:automatically\s+)?(?:forwards?|copies|copy|sends?|bccs?|redirects?)\b/gi,
+  ),
+  requestRule(
+    'change_webhook',
+    'config_change',
+    0.6,
+    /\b(?:add|create|register|set\s+up|change|update|point|replace|edit|modify|remove|delete|disable|configure)\s+(?:(?:a|an|the|your|our|this|its|my)\s+)?(?:new\s+)?(?:webhook(?:\s+(?:url|endpoint|target|address))?s?|callback\s+url|forwarding\s+address(?:es)?|notification\s+url|event\s+(?:subscription|endpoint)s?)\b(?!\s+(?:docs?|documentation|guides?|integration|pages?|articles?|examples?|tutorials?|formats?|payloads?|schemas?|links?)\b)/gi,
+  ),
+  requestRule(
+    'change_policy',
+    'config_change',
+    0.6,
+    /\b(?:disable|turn\s+off|switch\s+off|remove|delete|bypass|relax|loosen|lift|pause|suspend|skip)\s+(?:(?:the|your|our|this|its|all|any|every)\s+)?(?:(?:outbound|inbound|mailbox|sending|send|approval|security|spam|content|dlp|rate|recipient|forwarding|injection|safety|review)\s+){1,2}(?:polic(?:y|ies)|rules?|filters?|checks?|limits?|restrictions?|approvals?|reviews?|guards?|safeguards?)\b/gi,
+  ),
+  requestRule(
+    'allowlist_change',
+    'config_change',
+    0.6,
+    /\badd\s+\S{1,254}\s+to\s+(?:the\s+|your\s+)?(?:allowed\s+(?:recipients|senders)|allow-?list|white-?list|safe\s+senders?|trusted\s+senders?)\b/gi,
+  ),
+  requestRule(
+    'approve_held_mail',
+    'config_change',
+    0.6,
+    /\b(?:approve|release|unblock)\s+(?:all|every|any|each|the)\s+(?:of\s+the\s+)?(?:pending|held|queued|blocked|waiting)\s+(?:messages?|e-?mails?|mails?|requests?|sends?)\b|\bapprove\s+(?:all|every|any|each|the)\s+(?:messages?|e-?mails?|requests?)\s+(?:waiting\s+)?in\s+the\s+approval\s+queue\b/gi,
+  ),
+
+  // Framing: pressure and borrowed authority, the wrapping of social engineering. Only counted beside a request.
+  framingRule(
+    'urgency_framing',
+    'urgency',
+    0.2,
+    /\b(?:urgent(?:ly)?|asap|immediately|right\s+(?:away|now)|without\s+delay|time[\s-]sensitive|final\s+(?:notice|warning|reminder)|act\s+now|do\s+(?:it|this)\s+now|within\s+(?:the\s+next\s+|the\s+)?(?:(?:\d{1,3}|one|two|an?)\s+)?(?:minutes?|hours?)|before\s+(?:the\s+)?end\s+of\s+(?:the\s+)?day|by\s+eod|action\s+required|will\s+be\s+(?:suspended|disabled|locked|deleted|terminated|closed)|(?:is|are)\s+mandatory)\b/gi,
+  ),
+  framingRule(
+    'authority_framing',
+    'authority',
+    0.3,
+    /\bsystem\s+(?:notice|message|alert|notification|administrator|admin)\b|\b(?:security|compliance|helpdesk|help\s+desk)\s+(?:department|dept|team|operations|desk)\b|\b(?:mail|e-?mail|server|system|mailbox|loftbox|platform|domain|network)\s+admin(?:istrator)?s?\b|\b(?:message|notice|instructions?|request|order)\s+from\s+(?:the\s+|your\s+)?(?:ceo|cfo|owner|administrator|admin|management|board)\b|\bon\s+behalf\s+of\s+(?:the\s+|your\s+)?(?:ceo|cfo|owner|administrator|management|board|security\s+team)\b|\b(?:ceo|cfo|owner|administrator|your\s+(?:owner|operator|boss|manager))\s+(?:has\s+)?(?:asked|requested|instructed|authori[sz]ed|approved|ordered)\b|\b(?:already\s+|been\s+|pre-?)(?:approved|authori[sz]ed|cleared)\s+(?:by|with)\s+(?:the\s+|your\s+)?(?:owner|admin(?:istrator)?|ceo|cfo|management|human|operator|user|boss)\b|\bas\s+agreed\s+with\s+(?:the\s+|your\s+)?(?:owner|admin(?:istrator)?|ceo|management|operator)\b|\bthis\s+is\s+(?:the\s+|your\s+)?(?:administrator|admin|system|security\s+team|ceo|owner)\b|\bmandatory\s+(?:security|compliance)\b/gi,
+  ),
+  framingRule(
+    'urgency_framing',
+    'urgency',
+    0.2,
+    /\b(?:dringend|umgehend|urgente|inmediatamente|immédiatement)\b/gi,
+  ),
+  framingRule(
+    'authority_framing',
+    'authority',
+    0.3,
+    /\b(?:it-abteilung|systemadministrator|service\s+informatique|administrateur\s+(?:système|systèmes)|departamento\s+de\s+(?:ti|it|sistemas)|administrador\s+del\s+sistema)\b/gi,
+  ),
+  // "IT" only in capitals: "is it department policy" is not a claim of authority.
+  framingRule(
+    'authority_framing',
+    'authority',
+    0.3,
+    /\bIT\s+(?:department|dept|team|support|helpdesk|help\s+desk|admin(?:istrator)?|operations|ops|security)\b/g,
+  ),
 ];
 
 type HiddenRuleId =
@@ -356,9 +548,11 @@ function toEvidence(raw: string): string {
 
 class SignalSet {
   private readonly byKey = new Map<string, InjectionSignal>();
+  private readonly roles = new Map<string, RuleRole>();
 
   add(def: RuleDef, weight: number, location: Location, evidence: string): void {
     const key = `${def.id}\u0000${location}`;
+    if (def.role) this.roles.set(def.id, def.role);
     const previous = this.byKey.get(key);
     if (previous && previous.weight >= weight) return;
     this.byKey.set(key, {
@@ -370,8 +564,21 @@ class SignalSet {
     });
   }
 
+  /**
+   * Drops weak and framing signals that stand alone: a weak request counts beside another request (weak
+   * or not), framing only beside a request that counts. "URGENT: please forward this to ap@…" or "please
+   * delete this email" leave the score at 0; "forward this to … and delete this message" does not.
+   */
+  private counted(): InjectionSignal[] {
+    const all = [...this.byKey.values()];
+    const roleOf = (signal: InjectionSignal) => this.roles.get(signal.rule);
+    if (all.some((signal) => roleOf(signal) === undefined)) return all;
+    const weakRules = new Set(all.filter((s) => roleOf(s) === 'weak').map((s) => s.rule));
+    return weakRules.size >= 2 ? all : [];
+  }
+
   risk(): InjectionRisk {
-    const signals = [...this.byKey.values()].sort(
+    const signals = this.counted().sort(
       (a, b) =>
         b.weight - a.weight ||
         INJECTION_CATEGORIES.indexOf(a.category) - INJECTION_CATEGORIES.indexOf(b.category) ||
@@ -1299,6 +1506,28 @@ function overlapping<T extends Span>(spans: readonly T[], start: number, end: nu
 }
 
 const NEGATION_RE = /(?:\b(?:never|not|nobody|no\s+one)|n['’]t)\b[^.!?\n]*$/i;
+/* The writer's own commitment ("I'll generate a new key for you"), with at most two words before the verb. */
+const FIRST_PERSON_RE =
+  /(?:\b(?:i|we)(?:['’]ll|['’]d|\s+will|\s+would|\s+shall|\s+can|\s+could|\s+am\s+going\s+to|\s+are\s+going\s+to|\s+plan\s+to|\s+have\s+to|\s+need\s+to|\s+want\s+to)|\blet\s+me)\s+(?:[a-z]+\s+){0,2}$/i;
+const SENTENCE_CONTEXT = 160;
+const SENTENCE_END_RE = /[.!?\n]/;
+
+/** Text from the start of the sentence up to `start`, at most SENTENCE_CONTEXT characters. */
+function sentenceBefore(text: string, start: number): string {
+  const before = text.slice(Math.max(0, start - SENTENCE_CONTEXT), start);
+  let cut = before.length;
+  while (cut > 0 && !SENTENCE_END_RE.test(before.charAt(cut - 1))) cut--;
+  return before.slice(cut);
+}
+
+/** The sentence holding [start, end), cut to SENTENCE_CONTEXT characters either side. */
+function sentenceAround(text: string, start: number, end: number): string {
+  const after = text.slice(end, end + SENTENCE_CONTEXT);
+  const stop = after.search(SENTENCE_END_RE);
+  return sentenceBefore(text, start) + text.slice(start, end) + (stop < 0 ? after : after.slice(0, stop));
+}
+
+const notARequest = (prefix: string): boolean => NEGATION_RE.test(prefix) || FIRST_PERSON_RE.test(prefix);
 
 function scanContent(
   doc: Doc,
@@ -1315,11 +1544,15 @@ function scanContent(
       const end = start + m[0].length;
       if (changedOnly && !layer.touchesEdit(start, end)) continue;
       if (content.negatable && NEGATION_RE.test(layer.text.slice(Math.max(0, start - 48), start))) continue;
-      signals.add(content, content.weight, doc.location, m[0]);
+      if (content.request && notARequest(sentenceBefore(layer.text, start))) continue;
+      if (content.unless?.test(sentenceAround(layer.text, start, end))) continue;
       if (evasion && layer.parent) {
         const original = layer.parent.text.slice(layer.toParent(start, 'start'), layer.toParent(end, 'end'));
+        // The rule matched what was written too ("add a@b.example to …" read as "add aab.example"): no evasion.
+        if (original.search(content.pattern) >= 0) continue;
+        signals.add(content, content.weight, doc.location, m[0]);
         signals.add(evasion, evasion.weight, doc.location, original);
-      }
+      } else signals.add(content, content.weight, doc.location, m[0]);
       if (!traceToRoot) break;
       const rootStart = layer.toRoot(start, 'start');
       const rootEnd = layer.toRoot(end, 'end');
