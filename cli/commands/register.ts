@@ -16,6 +16,7 @@ interface RegisterOptions {
   agentName?: string;
   externalId?: string;
   localPart?: string;
+  adminKey?: boolean;
 }
 
 interface Credentials {
@@ -60,7 +61,11 @@ export function registerCommand(program: Command, deps: CliDeps, state: RunState
     .option('--org-name <name>', 'organization name (default: derived from the owner email)')
     .option('--agent-name <name>', 'agent name (default: derived from the running agent and directory)')
     .option('--external-id <id>', 'stable agent id used to find this agent again (default: derived)')
-    .option('--local-part <local-part>', 'mailbox local part (default: derived from the agent slug)');
+    .option('--local-part <local-part>', 'mailbox local part (default: derived from the agent slug)')
+    .option(
+      '--admin-key',
+      "save the owner's admin key instead of a send/receive key for the mailbox; only when the human asks this agent to administer the account (custom domains, keys)",
+    );
   withCommonOptions(cmd);
   examples(cmd, [
     'loftbox register --owner-email owner@example.com',
@@ -86,7 +91,12 @@ async function register(ctx: Ctx, opts: RegisterOptions): Promise<void> {
 
   const existing = await workingStoredKey(ctx, email);
   if (existing) {
-    await finish(ctx, existing, identity, { alreadyRegistered: true, reuseMailbox: true, email });
+    await finish(ctx, existing, identity, {
+      alreadyRegistered: true,
+      reuseMailbox: true,
+      email,
+      keepAdmin: opts.adminKey === true,
+    });
     return;
   }
   if (opts.selfSignup) {
@@ -94,7 +104,12 @@ async function register(ctx: Ctx, opts: RegisterOptions): Promise<void> {
     return;
   }
   const credentials = await ownerSignup(ctx, email, opts);
-  await finish(ctx, credentials, identity, { alreadyRegistered: false, reuseMailbox: false, email });
+  await finish(ctx, credentials, identity, {
+    alreadyRegistered: false,
+    reuseMailbox: false,
+    email,
+    keepAdmin: opts.adminKey === true,
+  });
 }
 
 async function ownerEmail(ctx: Ctx, flag: string | undefined): Promise<string> {
@@ -289,7 +304,7 @@ async function finish(
   ctx: Ctx,
   credentials: Credentials,
   identity: AgentIdentity,
-  how: { alreadyRegistered: boolean; reuseMailbox: boolean; email: string },
+  how: { alreadyRegistered: boolean; reuseMailbox: boolean; email: string; keepAdmin: boolean },
 ): Promise<void> {
   const client = ctx.client(credentials.apiKey);
   const known = how.reuseMailbox ? await knownMailbox(ctx, client) : undefined;
@@ -301,7 +316,7 @@ async function finish(
     const { mailbox, created: mailboxCreated } = await findOrCreateMailbox(client, agent, identity);
     result = { agent, agentCreated, mailbox, mailboxCreated };
   }
-  const key = await agentKey(ctx, client, credentials, result);
+  const key = await agentKey(ctx, client, credentials, result, how.keepAdmin);
   // The owner key of a fresh signup is never written anywhere: only the agent key is saved.
   const keeps = credentials.origin === 'signup' || credentials.origin === 'config' || key.replacedAdminKey;
   ctx.deps.config.update({
@@ -341,9 +356,15 @@ async function agentKey(
   client: ApiClient,
   credentials: Credentials,
   r: { agent: Agent; mailbox: Mailbox },
+  keepAdmin: boolean,
 ): Promise<AgentKey> {
   const context = await client.get<AuthContext>('/v1/auth/context');
-  if (!isAdminKey(context)) {
+  if (!isAdminKey(context) || keepAdmin) {
+    if (keepAdmin && isAdminKey(context)) {
+      ctx.out.warn(
+        'the config keeps an admin key (--admin-key): a mail that talks this agent into creating keys could misuse it. Re-run register without --admin-key once the admin work is done.',
+      );
+    }
     return {
       apiKey: credentials.apiKey,
       apiKeyId: credentials.apiKeyId,

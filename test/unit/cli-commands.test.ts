@@ -183,6 +183,22 @@ describe('register', () => {
     });
   });
 
+  it('keeps the owner key only when asked with --admin-key, and warns that it did', async () => {
+    const result = await run(
+      ['register', '--owner-email', 'owner@acme.com', '--code', '123456', '--admin-key', '--json'],
+      { routes: signupRoutes() },
+    );
+    expect(result.code).toBe(EXIT.ok);
+    expect(routesOf(result.calls)).not.toContain('POST /v1/auth/keys');
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      apiKeyId: 'key_1',
+      apiKeyScopes: ['send', 'receive', 'admin'],
+    });
+    expect(JSON.parse(result.stdout)).not.toHaveProperty('ownerAdmin');
+    expect(result.store.read()).toMatchObject({ apiKey: 'lb_live_new', apiKeyId: 'key_1' });
+    expect(result.stderr).toContain('warning: the config keeps an admin key (--admin-key)');
+  });
+
   it('prompts for the code on a terminal', async () => {
     const asked: string[] = [];
     const result = await run(['register', '--owner-email', 'owner@acme.com'], {
