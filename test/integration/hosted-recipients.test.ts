@@ -25,6 +25,12 @@ const send = (body: Record<string, unknown>) =>
     body: { mailbox_id: sender.mailboxId, subject: 'Hello', body_text: 'Hi', ...body },
   });
 
+/** Lets earlier sends finish delivering, so their events do not count against a refused one. */
+async function drain(): Promise<void> {
+  for (let i = 0; i < 50; i++) if ((await server.running.queue.tick()) === 0) break;
+  await server.running.inbound.idle();
+}
+
 /** What a refused send must leave untouched: messages, deliveries, events and audit rows. */
 function footprint() {
   const count = (sql: string) => (server.deps.db.prepare(sql).get(sender.orgId) as { n: number }).n;
@@ -38,6 +44,7 @@ function footprint() {
 
 describe('sending to a hosted domain', () => {
   it('refuses the whole send with 422 recipient_not_found naming each unknown recipient; nothing is queued, evented or audited', async () => {
+    await drain();
     const before = footprint();
     const res = await send({
       to: ['partner@loftbox.localhost', 'someone@dest.test'],
@@ -84,7 +91,45 @@ describe('sending to a hosted domain', () => {
     ]);
   });
 
+  it('applies to verified custom domains too, where a catch-all mailbox makes every address known', async () => {
+    const tenant = await server.mailbox('custom-tenant');
+    const added = await server.api('POST', '/v1/domains', {
+      key: tenant.key,
+      body: { domain: 'hosted-custom.test' },
+    });
+    const dns = (await server.api('GET', `/v1/domains/${added.body.id}/dns`, { key: tenant.key }))
+      .body as Json;
+    for (const record of dns.records as Json[]) {
+      if (record.type === 'TXT') server.dns.set(record.host, { TXT: [record.value.match(/.{1,255}/g)] });
+      else if (record.type === 'MX')
+        server.dns.set(record.host, { MX: [{ exchange: record.value, priority: record.priority }] });
+      else server.dns.set(record.host, { CNAME: record.value });
+    }
+    const verified = await server.api('POST', `/v1/domains/${added.body.id}/verify`, { key: tenant.key });
+    expect(verified.body.status).toBe('verified');
+    const info = await server.api('POST', `/v1/agents/${tenant.agentId}/mailboxes`, {
+      key: tenant.key,
+      body: { local_part: 'info', domain_id: added.body.id },
+    });
+    expect(info.status).toBe(201);
+    // An added but unverified domain is not hosted here: its mail goes out like any other.
+    await server.api('POST', '/v1/domains', { key: tenant.key, body: { domain: 'pending-custom.test' } });
+
+    expect((await send({ to: ['info@hosted-custom.test', 'x@pending-custom.test'] })).status).toBe(201);
+    const unknown = await send({ to: ['sales@hosted-custom.test'] });
+    expect(unknown.status).toBe(422);
+    expect(unknown.body.error.code).toBe('recipient_not_found');
+
+    const patched = await server.api('PATCH', `/v1/mailboxes/${info.body.id}`, {
+      key: tenant.key,
+      body: { is_catch_all: true },
+    });
+    expect(patched.status).toBe(200);
+    expect((await send({ to: ['sales@hosted-custom.test'] })).status).toBe(201);
+  });
+
   it('answers SMTP submission of the same mail with 550 5.1.1 and stores nothing', async () => {
+    await drain();
     const before = footprint();
     const transport = nodemailer.createTransport({
       host: '127.0.0.1',
