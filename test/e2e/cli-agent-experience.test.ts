@@ -60,6 +60,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A `send --wait` run may take its whole wait under load: the CLI deadline and the test's are above it. */
+const WAIT_RUN = { timeoutMs: 90_000 };
+const WAIT_TEST_MS = 120_000;
+
 const codeFor = async (email: string) =>
   (
     await server.waitFor(new RegExp(`verification code for ${email.replace(/[.+]/g, '\\$&')}: (\\d{6})`))
@@ -209,83 +213,84 @@ describe('a send that cannot arrive does not look like success (17.1)', () => {
     expect(doc(sent).data).toEqual([]);
   });
 
-  it('--wait exits 0 once every recipient is delivered: a local mailbox and a remote MX', async () => {
-    const peer = await onboard(server, { email: 'peer-owner@agent-experience.example', localPart: 'peer' });
-    const run = await cli([
-      'send',
-      '--to',
-      peer.address,
-      '--to',
-      'ok@dest.test',
-      '--subject',
-      'Both arrive',
-      '--text',
-      'Hi',
-      '--wait',
-      '--json',
-    ]);
-    expect(run.code).toBe(0);
-    const sent = doc(run);
-    expect(sent.wait).toMatchObject({ outcome: 'delivered', message_id: sent.public_id });
-    expect(sent.wait.recipients).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({ address: peer.address, outcome: 'delivered', status: 'delivered' }),
-        expect.objectContaining({ address: 'ok@dest.test', outcome: 'delivered', status: 'delivered' }),
-      ]),
-    );
-  });
+  it(
+    '--wait exits 0 once every recipient is delivered: a local mailbox and a remote MX',
+    async () => {
+      const peer = await onboard(server, { email: 'peer-owner@agent-experience.example', localPart: 'peer' });
+      const run = await cli(
+        [
+          'send',
+          '--to',
+          peer.address,
+          '--to',
+          'ok@dest.test',
+          '--subject',
+          'Both arrive',
+          '--text',
+          'Hi',
+          '--wait',
+          '--json',
+        ],
+        WAIT_RUN,
+      );
+      expect(run.code).toBe(0);
+      const sent = doc(run);
+      expect(sent.wait).toMatchObject({ outcome: 'delivered', message_id: sent.public_id });
+      expect(sent.wait.recipients).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ address: peer.address, outcome: 'delivered', status: 'delivered' }),
+          expect.objectContaining({ address: 'ok@dest.test', outcome: 'delivered', status: 'delivered' }),
+        ]),
+      );
+    },
+    WAIT_TEST_MS,
+  );
 
-  it('--wait exits 5 when a recipient fails, naming it and the remote reply', async () => {
-    const run = await cli([
-      'send',
-      '--to',
-      'refuse@dest.test',
-      '--subject',
-      'Will fail',
-      '--text',
-      'Hi',
-      '--wait=30',
-      '--json',
-    ]);
-    expect(run.code).toBe(5);
-    const envelope = doc(run);
-    expect(envelope).toMatchObject({
-      reason: 'delivery_failed',
-      message: expect.stringContaining('refuse@dest.test'),
-      delivery: {
-        outcome: 'failed',
-        recipients: [{ address: 'refuse@dest.test', outcome: 'failed', status: 'failed' }],
-      },
-    });
-    expect(envelope.delivery.recipients[0].last_response).toMatch(/550 5\.1\.1/);
-    expect(envelope.next).toEqual([
-      {
-        command: `loftbox messages get ${envelope.delivery.message_id} --base-url ${server.url} --json`,
-      },
-    ]);
-  });
+  it(
+    '--wait exits 5 when a recipient fails, naming it and the remote reply',
+    async () => {
+      const run = await cli(
+        ['send', '--to', 'refuse@dest.test', '--subject', 'Will fail', '--text', 'Hi', '--wait=45', '--json'],
+        WAIT_RUN,
+      );
+      expect(run.code).toBe(5);
+      const envelope = doc(run);
+      expect(envelope).toMatchObject({
+        reason: 'delivery_failed',
+        message: expect.stringContaining('refuse@dest.test'),
+        delivery: {
+          outcome: 'failed',
+          recipients: [{ address: 'refuse@dest.test', outcome: 'failed', status: 'failed' }],
+        },
+      });
+      expect(envelope.delivery.recipients[0].last_response).toMatch(/550 5\.1\.1/);
+      expect(envelope.next).toEqual([
+        {
+          command: `loftbox messages get ${envelope.delivery.message_id} --base-url ${server.url} --json`,
+        },
+      ]);
+    },
+    WAIT_TEST_MS,
+  );
 
-  it('--wait exits 6 while a recipient is deferred, and says so in human output', async () => {
-    const run = await cli([
-      'send',
-      '--to',
-      'later@dest.test',
-      '--subject',
-      'Greylisted',
-      '--text',
-      'Hi',
-      '--wait',
-      '20',
-    ]);
-    expect(run.code).toBe(6);
-    expect(run.stdout).toMatch(/^msg_\S+ queued: "Greylisted" to later@dest\.test$/m);
-    expect(run.stderr).toMatch(/not delivered yet after 20 s: later@dest\.test: deferred \(451 4\.2\.0/);
-    expect(run.stderr).toContain('keeps retrying');
-    expect(run.stderr).toContain(`Server: ${server.url} (from env LOFTBOX_BASE_URL)`);
-    expect(run.stderr).toMatch(
-      new RegExp(`Try: loftbox messages get msg_\\S+ --base-url ${server.url}$`, 'm'),
-    );
-  });
+  it(
+    '--wait exits 6 while a recipient is deferred, and says so in human output',
+    async () => {
+      const run = await cli(
+        ['send', '--to', 'later@dest.test', '--subject', 'Greylisted', '--text', 'Hi', '--wait', '45'],
+        WAIT_RUN,
+      );
+      expect(run.code).toBe(6);
+      expect(run.stdout).toMatch(/^msg_\S+ queued: "Greylisted" to later@dest\.test$/m);
+      expect(run.stderr).toMatch(/not delivered yet after 45 s: later@dest\.test: deferred \(451 4\.2\.0/);
+      expect(run.stderr).toContain('keeps retrying');
+      expect(run.stderr).toContain(`Server: ${server.url} (from env LOFTBOX_BASE_URL)`);
+      expect(run.stderr).toMatch(
+        new RegExp(`Try: loftbox messages get msg_\\S+ --base-url ${server.url}$`, 'm'),
+      );
+    },
+    WAIT_TEST_MS,
+  );
 });
 
 describe('next commands and errors name the server in use (17.3)', () => {
