@@ -92,22 +92,31 @@ function settled(report: DeliveryReport, deadline: number): boolean {
   );
 }
 
-/** Polls the message with back-off until every recipient is settled or `seconds` have passed. */
-export async function waitForDelivery(ctx: Ctx, sent: Message, seconds: number): Promise<DeliveryReport> {
+/**
+ * Polls the message with back-off until every recipient is settled or `seconds` have passed; returns
+ * the message as last read and its report.
+ */
+export async function waitForDelivery(
+  ctx: Ctx,
+  sent: Message,
+  seconds: number,
+): Promise<{ message: Message; report: DeliveryReport }> {
   const client = ctx.authed();
   const deadline = Date.now() + seconds * 1000;
   const path = `/v1/messages/${encodeURIComponent(sent.public_id)}`;
-  let report = deliveryReport(sent);
+  let message: OutgoingMessage = sent;
+  let report = deliveryReport(message);
   let pause = FIRST_POLL_MS;
   while (!settled(report, deadline)) {
     const left = deadline - Date.now();
     if (left <= 0) break;
     await ctx.deps.sleep(Math.min(pause, left), ctx.deps.signal);
     if (ctx.deps.signal.aborted) throw new CliError('interrupted', 'Interrupted.');
-    report = deliveryReport(await client.get<OutgoingMessage>(path));
+    message = await client.get<OutgoingMessage>(path);
+    report = deliveryReport(message);
     pause = Math.min(pause * 2, MAX_POLL_MS);
   }
-  return report;
+  return { message, report };
 }
 
 function describe(r: RecipientReport): string {

@@ -188,7 +188,7 @@ async function runSend(ctx: Ctx, opts: SendOptions): Promise<void> {
   }
   const seconds = opts.wait === true ? DEFAULT_WAIT_S : opts.wait;
   ctx.out.info(`Waiting up to ${seconds} s for delivery…`);
-  const report = await waitForDelivery(ctx, sent, seconds);
+  const { message, report } = await waitForDelivery(ctx, sent, seconds);
   reportDelivery(ctx, report, seconds);
-  ctx.out.data({ ...sent, status: report.status, wait: report });
+  ctx.out.data({ ...message, wait: report });
 }
