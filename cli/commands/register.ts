@@ -317,7 +317,7 @@ async function finish(
     result = { agent, agentCreated, mailbox, mailboxCreated };
   }
   const key = await agentKey(ctx, client, credentials, result, how.keepAdmin);
-  // The owner key of a fresh signup is never written anywhere: only the agent key is saved.
+  // A fresh signup's owner key is written only with --admin-key; otherwise the agent key is saved.
   const keeps = credentials.origin === 'signup' || credentials.origin === 'config' || key.replacedAdminKey;
   ctx.deps.config.update({
     ...(keeps

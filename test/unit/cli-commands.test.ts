@@ -215,6 +215,12 @@ describe('register', () => {
     expect(asked).toEqual(['Enter the 6-digit code sent to owner@acme.com:']);
     expect(result.stderr).toContain('A 6-digit verification code was sent to owner@acme.com.');
     expect(result.stdout).toContain('Registered: Agent (acme-bot)');
+    expect(result.stdout).toContain(
+      'Agent key key_agent (send receive, acme-bot-agent@loftbox.localhost only)',
+    );
+    // How the owner gets admin rights is for the person, on stderr: the console, not this agent's config.
+    expect(result.stderr).toContain('http://127.0.0.1:8080/console');
+    expect(result.stderr).toContain('was not saved');
   });
 
   it('asks again after a wrong code typed at the prompt', async () => {
