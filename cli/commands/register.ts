@@ -538,7 +538,7 @@ function ownerAdminHint(ctx: Ctx, organization: Organization): { consoleUrl: str
   return {
     consoleUrl,
     message:
-      `The owner key of ${safeLine(organization.name)} (send receive admin) was not saved: this agent holds only the key above. ` +
+      `The owner key of ${safeLine(organization.name)} (send receive admin) was not saved: this agent holds only its send/receive key. ` +
       `For admin rights the owner signs in at ${consoleUrl} with the owner email, creates a key with the admin scope under "API keys", ` +
       "and keeps it out of the agent's reach (for example: LOFTBOX_CONFIG_DIR=~/.loftbox-admin loftbox login --with-key).",
   };
