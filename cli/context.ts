@@ -3,6 +3,7 @@ import { ApiClient, type FetchLike } from './client.js';
 import { resolveSettings, type ConfigStore, type Settings } from './config.js';
 import { readEnv, type Env } from './env.js';
 import { CliError, shellQuote } from './errors.js';
+import { nextCommand, serverTarget, type NextTarget, type ServerTarget } from './next.js';
 import { Output, type Writer } from './output.js';
 
 /** Interactive questions; every one has a flag equivalent (CLI.md "Non-interactive"). */
@@ -60,6 +61,8 @@ export interface RunState {
   json: boolean;
   /** The running command's output, so an error after a result never adds a second document. */
   out?: Output;
+  /** The running invocation, so its error names the server and its `next` commands repeat the target. */
+  ctx?: Ctx;
 }
 
 export interface CommonOptions {
@@ -103,6 +106,29 @@ export class Ctx {
       this.deps.config.read(),
     );
     return this.resolved;
+  }
+
+  /** The server in use and where it came from; undefined until the settings are resolved. */
+  serverTarget(): ServerTarget | undefined {
+    return this.resolved
+      ? serverTarget(this.resolved.baseUrl, this.deps.env, () => this.deps.config.path)
+      : undefined;
+  }
+
+  /** What every `next` command of this invocation repeats: the base URL in use and --json. */
+  nextTarget(): NextTarget {
+    let baseUrl: string | undefined;
+    try {
+      baseUrl = this.settings().baseUrl.value;
+    } catch {
+      baseUrl = undefined;
+    }
+    return { json: this.json, baseUrl };
+  }
+
+  /** A `next` command for this invocation (see nextCommand). */
+  next(command: string | string[]): string {
+    return nextCommand(command, this.nextTarget());
   }
 
   /** --no-input, LOFTBOX_NO_INPUT or CI: never ask and never read answers from stdin. */
@@ -224,6 +250,7 @@ export function action(
     }
     const ctx = new Ctx(deps, options);
     state.out = ctx.out;
+    state.ctx = ctx;
     await run(ctx, ...(args as string[]));
   });
 }

@@ -1,3 +1,4 @@
+import type { ServerTarget } from './next.js';
 import { REASONS, type Reason } from './reasons.js';
 
 export interface NextStep {
@@ -20,6 +21,10 @@ export interface Envelope {
   next: NextStep[];
   userActionRequired: boolean;
   api?: ApiErrorInfo;
+  /** The server the command talked to and where that choice came from (flag, env, config, default). */
+  server?: ServerTarget;
+  /** `send --wait`: the message and each recipient's outcome when the wait ended. */
+  delivery?: unknown;
 }
 
 export interface CliErrorOptions {
@@ -29,6 +34,8 @@ export interface CliErrorOptions {
   api?: ApiErrorInfo;
   /** Human mode: a line explaining the rule, printed between the failure and the fix. */
   hint?: string;
+  server?: ServerTarget;
+  delivery?: unknown;
 }
 
 /** A failure the CLI reports and maps to an exit code; anything else thrown is an internal error. */
@@ -55,7 +62,21 @@ export class CliError extends Error {
       next: (this.options.next ?? []).map((command) => ({ command })),
       userActionRequired: this.options.userActionRequired ?? status === 'action_required',
       ...(this.options.api ? { api: this.options.api } : {}),
+      ...(this.options.server ? { server: this.options.server } : {}),
+      ...(this.options.delivery !== undefined ? { delivery: this.options.delivery } : {}),
     };
+  }
+
+  /** The same error as the invocation reports it: `next` commands completed, the server named. */
+  retarget(next: (command: string) => string, server: ServerTarget | undefined): CliError {
+    const options: CliErrorOptions = {
+      ...this.options,
+      ...(this.options.next ? { next: this.options.next.map(next) } : {}),
+      ...(server ? { server } : {}),
+    };
+    const copy = new CliError(this.reason, this.message, options);
+    copy.stack = this.stack;
+    return copy;
   }
 }
 
@@ -108,6 +129,12 @@ export function fromApiError(err: ApiErrorLike): CliError {
   if (err.status === 429) {
     const wait = err.retryAfter ? ` Retry after ${err.retryAfter} s.` : '';
     return new CliError('rate_limited', `${message}${wait}`, { api });
+  }
+  if (err.code === 'recipient_not_found') {
+    return new CliError('recipient_not_found', message, {
+      api,
+      hint: 'That server hosts the domain and has no such mailbox, so nothing was sent. Check the address with whoever gave it.',
+    });
   }
   if (err.status === 400 || err.status === 413 || err.status === 422) {
     return new CliError('validation_failed', message, { api });

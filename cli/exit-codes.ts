@@ -5,6 +5,8 @@ export const EXIT = {
   usage: 2,
   actionRequired: 3,
   auth: 4,
+  undelivered: 5,
+  notYetDelivered: 6,
   interrupted: 130,
 } as const;
 
@@ -18,5 +20,9 @@ export const EXIT_DOCS: Record<keyof typeof EXIT, string> = {
   actionRequired:
     'A person must act first (a verification code, a confirmation, a missing value) and no prompt was possible.',
   auth: 'No API key, or the server refused it (HTTP 401/403).',
+  undelivered:
+    'send --wait: the message was accepted but a recipient failed (refused, bounced) or it was blocked; nothing more will be tried for that recipient.',
+  notYetDelivered:
+    'send --wait: the wait ended before every recipient was delivered (deferred for a retry, still queued, or held for approval); the server keeps trying.',
   interrupted: 'Interrupted (Ctrl-C).',
 };

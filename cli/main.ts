@@ -25,6 +25,7 @@ import { fileConfigStore } from './config.js';
 import type { CliDeps, Prompts, RunState, StdinKind } from './context.js';
 import { CliError, fromApiError } from './errors.js';
 import { EXIT } from './exit-codes.js';
+import { nextCommand } from './next.js';
 import { Output, safeLine } from './output.js';
 
 declare const __LOFTBOX_VERSION__: string | undefined;
@@ -121,6 +122,8 @@ function toCliError(err: unknown): CliError {
 function humanError(cli: CliError): string[] {
   const lines = [`loftbox: ${safeLine(cli.message)}`];
   if (cli.options.hint) lines.push(cli.options.hint);
+  const server = cli.options.server;
+  if (server) lines.push(`Server: ${server.baseUrl} (from ${server.from})`);
   for (const next of cli.options.next ?? []) lines.push(`Try: ${next}`);
   return lines;
 }
@@ -158,7 +161,14 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
       if (state.json) out.envelope(new CliError('usage_error', message).envelope());
       return EXIT.usage;
     }
-    const cli = toCliError(err);
+    const cli = toCliError(err).retarget(
+      (command) =>
+        state.ctx ? state.ctx.next(command) : nextCommand(command, { json: state.json, baseUrl: undefined }),
+      // Ctrl-C is the person's doing, not the server's: no server line for it.
+      err instanceof CliError && (err.reason === 'interrupted' || err.reason === 'cancelled')
+        ? undefined
+        : state.ctx?.serverTarget(),
+    );
     if (state.json) out.envelope(cli.envelope());
     else out.error(humanError(cli));
     if (cli.reason === 'internal_error' && argv.includes('--debug'))

@@ -32,6 +32,9 @@ export const REASONS = {
   dns_apply_failed: { exit: EXIT.failure, status: 'error' },
   dns_conflict: { exit: EXIT.actionRequired, status: 'action_required' },
   skills_not_current: { exit: EXIT.actionRequired, status: 'action_required' },
+  recipient_not_found: { exit: EXIT.failure, status: 'error' },
+  delivery_failed: { exit: EXIT.undelivered, status: 'error' },
+  delivery_pending: { exit: EXIT.notYetDelivered, status: 'error' },
 } as const satisfies Record<string, { exit: ExitCode; status: 'error' | 'action_required' }>;
 
 export type Reason = keyof typeof REASONS;

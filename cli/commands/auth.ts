@@ -5,6 +5,7 @@ import type { Setting } from '../config.js';
 import { action, examples, withCommonOptions, type CliDeps, type Ctx, type RunState } from '../context.js';
 import { CliError, usageError } from '../errors.js';
 import { safeLine, type Page } from '../output.js';
+import { isAdminKey } from './shared.js';
 
 export function authCommands(program: Command, deps: CliDeps, state: RunState): void {
   const login = program
@@ -114,11 +115,17 @@ async function runWhoami(ctx: Ctx): Promise<void> {
       );
     }
   }
+  const server = ctx.serverTarget();
+  const warnings = adminKeyWarnings(ctx, context);
+  for (const warning of warnings) ctx.out.warn(warning);
   ctx.out.data({
     baseUrl: settings.baseUrl.value,
+    server,
     organization: context.organization,
     apiKeyId: context.api_key_id,
     scopes: context.granted_scopes,
+    adminKey: isAdminKey(context),
+    warnings,
     mailboxId: settings.mailboxId.value ?? null,
     mailboxAddress: address,
     sources: {
@@ -131,11 +138,26 @@ async function runWhoami(ctx: Ctx): Promise<void> {
   const from = (s: Setting) => `(${s.source})`;
   ctx.out.text(
     [
-      `Server:        ${settings.baseUrl.value} ${from(settings.baseUrl)}`,
+      `Server:        ${settings.baseUrl.value} (from ${server?.from ?? settings.baseUrl.source})`,
       `Organization:  ${safeLine(context.organization.name)} (${context.organization.id}, ${context.organization.signup_status})`,
       `API key:       ${context.api_key_id} ${from(settings.apiKey)}; scopes ${context.granted_scopes.join(' ')}`,
       `Mailbox:       ${settings.mailboxId.value ? `${safeLine(address ?? settings.mailboxId.value)} ${from(settings.mailboxId)}` : 'none'}`,
       `Config file:   ${ctx.deps.config.path}`,
     ].join('\n'),
   );
+}
+
+/** An agent should hold a send/receive key bound to its mailbox (issue 17.2); say so when it does not. */
+function adminKeyWarnings(ctx: Ctx, context: AuthContext): string[] {
+  if (!isAdminKey(context)) return [];
+  const settings = ctx.settings();
+  const where =
+    settings.apiKey.source === 'config'
+      ? `saved in ${ctx.deps.config.path}`
+      : `from ${settings.apiKey.source}`;
+  const owner = ctx.deps.config.read().ownerEmail;
+  return [
+    `the API key ${where} is an admin key (${context.granted_scopes.join(' ')}): an agent that reads mail should not hold it. ` +
+      `Run ${ctx.next(['loftbox', 'register', '--owner-email', owner ?? '<email>'])} to swap it for a send/receive key bound to this mailbox.`,
+  ];
 }

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import type { Agent, KeyProbe, Mailbox, Organization } from '../api-types.js';
+import type { Agent, ApiKeyInfo, AuthContext, KeyProbe, Mailbox, Organization } from '../api-types.js';
 import { ApiError, type ApiClient } from '../client.js';
 import { action, examples, withCommonOptions, type CliDeps, type Ctx, type RunState } from '../context.js';
-import { CliError, shellQuote, usageError } from '../errors.js';
+import { CliError, usageError } from '../errors.js';
 import { deriveIdentity, deriveOrgName, withSuffix, type AgentIdentity } from '../identity.js';
 import { safeLine, type Page } from '../output.js';
+import { isAdminKey } from './shared.js';
 
 interface RegisterOptions {
   ownerEmail?: string;
@@ -15,13 +16,29 @@ interface RegisterOptions {
   agentName?: string;
   externalId?: string;
   localPart?: string;
+  adminKey?: boolean;
 }
 
 interface Credentials {
   apiKey: string;
   apiKeyId: string;
   organization: Organization;
+  /** Where the key came from: a signup just now, the config file, or the flag/env of this call. */
+  origin: 'signup' | 'config' | 'flag' | 'env';
 }
+
+/** The key the agent keeps: never the owner's admin key, but a send/receive child bound to its mailbox. */
+interface AgentKey {
+  apiKey: string;
+  apiKeyId: string;
+  scopes: string[];
+  mailboxIds: string[] | null;
+  /** True when register minted it in place of an admin key, which was then not saved. */
+  replacedAdminKey: boolean;
+}
+
+/** What the agent key may do (CONTRACT §2): send and read mail, nothing that manages the account. */
+const AGENT_KEY_SCOPES = ['send', 'receive'];
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const CODE = /^\d{6}$/;
@@ -36,7 +53,7 @@ export function registerCommand(program: Command, deps: CliDeps, state: RunState
   const cmd = program
     .command('register')
     .description(
-      'Register this agent in one step: owner signup and code, agent, mailbox, and the key saved to the config file',
+      'Register this agent in one step: owner signup and code, agent, mailbox, and a send/receive key for that mailbox saved to the config file (never the owner key)',
     )
     .option('--owner-email <email>', 'the owner address; it receives the 6-digit code')
     .option('--code <code>', 'the 6-digit code from the email ("-" reads it from stdin); no new code is sent')
@@ -44,7 +61,11 @@ export function registerCommand(program: Command, deps: CliDeps, state: RunState
     .option('--org-name <name>', 'organization name (default: derived from the owner email)')
     .option('--agent-name <name>', 'agent name (default: derived from the running agent and directory)')
     .option('--external-id <id>', 'stable agent id used to find this agent again (default: derived)')
-    .option('--local-part <local-part>', 'mailbox local part (default: derived from the agent slug)');
+    .option('--local-part <local-part>', 'mailbox local part (default: derived from the agent slug)')
+    .option(
+      '--admin-key',
+      "save the owner's admin key instead of a send/receive key for the mailbox; only when the human asks this agent to administer the account (custom domains, keys)",
+    );
   withCommonOptions(cmd);
   examples(cmd, [
     'loftbox register --owner-email owner@example.com',
@@ -70,7 +91,12 @@ async function register(ctx: Ctx, opts: RegisterOptions): Promise<void> {
 
   const existing = await workingStoredKey(ctx, email);
   if (existing) {
-    await finish(ctx, existing, identity, { alreadyRegistered: true, reuseMailbox: true });
+    await finish(ctx, existing, identity, {
+      alreadyRegistered: true,
+      reuseMailbox: true,
+      email,
+      keepAdmin: opts.adminKey === true,
+    });
     return;
   }
   if (opts.selfSignup) {
@@ -78,8 +104,12 @@ async function register(ctx: Ctx, opts: RegisterOptions): Promise<void> {
     return;
   }
   const credentials = await ownerSignup(ctx, email, opts);
-  saveCredentials(ctx, email, credentials);
-  await finish(ctx, credentials, identity, { alreadyRegistered: false, reuseMailbox: false });
+  await finish(ctx, credentials, identity, {
+    alreadyRegistered: false,
+    reuseMailbox: false,
+    email,
+    keepAdmin: opts.adminKey === true,
+  });
 }
 
 async function ownerEmail(ctx: Ctx, flag: string | undefined): Promise<string> {
@@ -101,14 +131,9 @@ async function ownerEmail(ctx: Ctx, flag: string | undefined): Promise<string> {
   return email.toLowerCase();
 }
 
-/** A `next` command that repeats the flags an agent would otherwise lose between the two calls. */
+/** A `next` command that repeats the server and output mode an agent would otherwise lose between calls. */
 function retryCommand(ctx: Ctx, words: string[]): string {
-  const base = ctx.settings().baseUrl;
-  const extra = [
-    ...(base.source === 'flag' ? ['--base-url', base.value] : []),
-    ...(ctx.json ? ['--json'] : []),
-  ];
-  return ['loftbox', ...words, ...extra].map((w) => (w.startsWith('<') ? w : shellQuote(w))).join(' ');
+  return ctx.next(['loftbox', ...words]);
 }
 
 /**
@@ -122,7 +147,12 @@ async function workingStoredKey(ctx: Ctx, email: string): Promise<Credentials | 
   if (apiKey.source === 'config' && stored.ownerEmail && stored.ownerEmail !== email) return undefined;
   try {
     const probe = await ctx.client(apiKey.value).get<KeyProbe>('/v1');
-    return { apiKey: apiKey.value, apiKeyId: probe.api_key_id, organization: probe.organization };
+    return {
+      apiKey: apiKey.value,
+      apiKeyId: probe.api_key_id,
+      organization: probe.organization,
+      origin: apiKey.source === 'unset' || apiKey.source === 'default' ? 'config' : apiKey.source,
+    };
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       ctx.out.warn(`the ${apiKey.source} API key no longer works; registering again.`);
@@ -165,7 +195,12 @@ async function ownerSignup(ctx: Ctx, email: string, opts: RegisterOptions): Prom
         { email, verification_token: code },
         { auth: false },
       );
-      return { apiKey: verified.api_key, apiKeyId: verified.api_key_id, organization: verified.organization };
+      return {
+        apiKey: verified.api_key,
+        apiKeyId: verified.api_key_id,
+        organization: verified.organization,
+        origin: 'signup',
+      };
     } catch (err) {
       if (!(err instanceof ApiError && err.code === 'invalid_token')) throw err;
       if (ctx.canPrompt && attempt < PROMPT_ATTEMPTS) {
@@ -213,20 +248,6 @@ function firstLine(text: string): string | undefined {
   return text.split('\n')[0]?.trim() || undefined;
 }
 
-/** Saved before anything else can fail: the plaintext key is shown only once. */
-function saveCredentials(ctx: Ctx, email: string, credentials: Credentials): void {
-  ctx.deps.config.update({
-    baseUrl: ctx.settings().baseUrl.value,
-    apiKey: credentials.apiKey,
-    apiKeyId: credentials.apiKeyId,
-    orgId: credentials.organization.id,
-    ownerEmail: email,
-    agentId: null,
-    mailboxId: null,
-    mailboxAddress: null,
-  });
-}
-
 interface AgentSignup {
   org_id: string;
   agent_id: string;
@@ -264,7 +285,13 @@ async function selfSignup(ctx: Ctx, email: string, identity: AgentIdentity): Pro
   report(ctx, {
     alreadyRegistered: false,
     organization: probe.organization,
-    apiKeyId: signup.api_key_id,
+    key: {
+      apiKey: signup.api_key,
+      apiKeyId: signup.api_key_id,
+      scopes: AGENT_KEY_SCOPES,
+      mailboxIds: null,
+      replacedAdminKey: false,
+    },
     agent,
     agentCreated: true,
     mailbox,
@@ -277,7 +304,7 @@ async function finish(
   ctx: Ctx,
   credentials: Credentials,
   identity: AgentIdentity,
-  how: { alreadyRegistered: boolean; reuseMailbox: boolean },
+  how: { alreadyRegistered: boolean; reuseMailbox: boolean; email: string; keepAdmin: boolean },
 ): Promise<void> {
   const client = ctx.client(credentials.apiKey);
   const known = how.reuseMailbox ? await knownMailbox(ctx, client) : undefined;
@@ -289,17 +316,75 @@ async function finish(
     const { mailbox, created: mailboxCreated } = await findOrCreateMailbox(client, agent, identity);
     result = { agent, agentCreated, mailbox, mailboxCreated };
   }
+  const key = await agentKey(ctx, client, credentials, result, how.keepAdmin);
+  // A fresh signup's owner key is written only with --admin-key; otherwise the agent key is saved.
+  const keeps = credentials.origin === 'signup' || credentials.origin === 'config' || key.replacedAdminKey;
   ctx.deps.config.update({
+    ...(keeps
+      ? {
+          baseUrl: ctx.settings().baseUrl.value,
+          apiKey: key.apiKey,
+          apiKeyId: key.apiKeyId,
+          orgId: credentials.organization.id,
+          ownerEmail: how.email,
+        }
+      : {}),
     agentId: result.agent.id,
     mailboxId: result.mailbox.id,
     mailboxAddress: result.mailbox.address,
   });
+  if (key.replacedAdminKey && credentials.origin !== 'config' && credentials.origin !== 'signup') {
+    ctx.out.warn(
+      `the ${credentials.origin} API key is an admin key; the agent key saved to ${ctx.deps.config.path} is used only without it.`,
+    );
+  }
   report(ctx, {
     alreadyRegistered: how.alreadyRegistered,
     organization: credentials.organization,
-    apiKeyId: credentials.apiKeyId,
+    key,
     ...result,
   });
+}
+
+/**
+ * An admin key (the owner's, from signup, or one saved by an older CLI) is swapped for a child with
+ * send and receive only, bound to the agent's mailbox: a mail that talks the agent into "create an
+ * admin key and mail it to me" then finds no admin rights to misuse (issue 17.2).
+ */
+async function agentKey(
+  ctx: Ctx,
+  client: ApiClient,
+  credentials: Credentials,
+  r: { agent: Agent; mailbox: Mailbox },
+  keepAdmin: boolean,
+): Promise<AgentKey> {
+  const context = await client.get<AuthContext>('/v1/auth/context');
+  if (!isAdminKey(context) || keepAdmin) {
+    if (keepAdmin && isAdminKey(context)) {
+      ctx.out.warn(
+        'the config keeps an admin key (--admin-key): a mail that talks this agent into creating keys could misuse it. Re-run register without --admin-key once the admin work is done.',
+      );
+    }
+    return {
+      apiKey: credentials.apiKey,
+      apiKeyId: credentials.apiKeyId,
+      scopes: context.granted_scopes,
+      mailboxIds: null,
+      replacedAdminKey: false,
+    };
+  }
+  const created = await client.post<ApiKeyInfo & { api_key: string }>('/v1/auth/keys', {
+    name: `agent ${r.agent.slug}`,
+    scopes: AGENT_KEY_SCOPES,
+    constraints: { mailbox_ids: [r.mailbox.id] },
+  });
+  return {
+    apiKey: created.api_key,
+    apiKeyId: created.id,
+    scopes: created.scopes,
+    mailboxIds: created.constraints?.mailbox_ids ?? [r.mailbox.id],
+    replacedAdminKey: true,
+  };
 }
 
 /**
@@ -384,7 +469,7 @@ function report(
   r: {
     alreadyRegistered: boolean;
     organization: Organization;
-    apiKeyId: string;
+    key: AgentKey;
     agent: Agent;
     agentCreated: boolean;
     mailbox: Mailbox;
@@ -393,11 +478,15 @@ function report(
   },
 ): void {
   const configPath = ctx.deps.config.path;
+  const baseUrl = ctx.settings().baseUrl.value;
+  const ownerAdmin = r.key.replacedAdminKey ? ownerAdminHint(ctx, r.organization) : undefined;
   ctx.out.data({
     alreadyRegistered: r.alreadyRegistered,
-    baseUrl: ctx.settings().baseUrl.value,
+    baseUrl,
     organization: r.organization,
-    apiKeyId: r.apiKeyId,
+    apiKeyId: r.key.apiKeyId,
+    apiKeyScopes: r.key.scopes,
+    apiKeyMailboxIds: r.key.mailboxIds,
     agent: {
       id: r.agent.id,
       name: r.agent.name,
@@ -412,13 +501,15 @@ function report(
       created: r.mailboxCreated,
     },
     configPath,
+    ...(ownerAdmin ? { ownerAdmin } : {}),
     ...(r.claim ? { claim: r.claim } : {}),
   });
+  const bound = r.key.mailboxIds ? `, ${safeLine(r.mailbox.address)} only` : '';
   const lines = [
     `${r.alreadyRegistered ? 'Already registered' : 'Registered'}: ${safeLine(r.agent.name)} (${safeLine(r.agent.external_id ?? r.agent.slug)})`,
     `Mailbox:       ${safeLine(r.mailbox.address)} (${r.mailbox.public_id})`,
     `Organization:  ${safeLine(r.organization.name)} (${r.organization.signup_status})`,
-    `API key ${r.apiKeyId} saved to ${configPath}; it is never printed.`,
+    `Agent key ${r.key.apiKeyId} (${r.key.scopes.join(' ')}${bound}) saved to ${configPath}; it is never printed.`,
   ];
   if (r.claim) {
     lines.push(
@@ -430,8 +521,25 @@ function report(
   lines.push(
     '',
     'Next:',
-    '  loftbox send --to <address> --subject <subject> --text <text>',
-    '  loftbox inbox',
+    `  ${ctx.next(['loftbox', 'send', '--to', '<address>', '--subject', '<subject>', '--text', '<text>', '--wait'])}`,
+    `  ${ctx.next(['loftbox', 'inbox'])}`,
   );
   ctx.out.text(lines.join('\n'));
+  // For the person at the terminal, not the agent's data: how admin rights are obtained on purpose.
+  if (ownerAdmin) ctx.out.info(`\n${ownerAdmin.message}`);
+}
+
+/**
+ * The owner's admin key was not saved; admin rights are a deliberate step of the owner's, in the
+ * console (signed in by an emailed code), kept outside the agent's configuration.
+ */
+function ownerAdminHint(ctx: Ctx, organization: Organization): { consoleUrl: string; message: string } {
+  const consoleUrl = `${ctx.settings().baseUrl.value}/console`;
+  return {
+    consoleUrl,
+    message:
+      `The owner key of ${safeLine(organization.name)} (send receive admin) was not saved: this agent holds only its send/receive key. ` +
+      `For admin rights the owner signs in at ${consoleUrl} with the owner email, creates a key with the admin scope under "API keys", ` +
+      "and keeps it out of the agent's reach (for example: LOFTBOX_CONFIG_DIR=~/.loftbox-admin loftbox login --with-key).",
+  };
 }

@@ -13,6 +13,7 @@ import {
 } from '../context.js';
 import { CliError, usageError } from '../errors.js';
 import { safeLine } from '../output.js';
+import { DEFAULT_WAIT_S, parseWait, reportDelivery, waitForDelivery } from './send-wait.js';
 
 export interface SendOptions {
   to?: string[];
@@ -30,6 +31,8 @@ export interface SendOptions {
   replyToMessage?: string;
   idempotencyKey?: string;
   sendAt?: string;
+  /** `true` for a bare --wait. */
+  wait?: number | true;
 }
 
 /** Enough to label the common attachment types; the server takes anything as octet-stream. */
@@ -69,13 +72,19 @@ export function sendCommand(program: Command, deps: CliDeps, state: RunState): v
       'reply to a stored message: threads it and defaults --to, --subject, mailbox',
     )
     .option('--idempotency-key <key>', 'retrying with the same key never sends twice')
-    .option('--send-at <time>', 'schedule for an RFC 3339 time (at most 30 days ahead)');
+    .option('--send-at <time>', 'schedule for an RFC 3339 time (at most 30 days ahead)')
+    .option(
+      '--wait [seconds]',
+      `wait (default ${DEFAULT_WAIT_S} s) until every recipient is delivered or failed; exit 5 if one failed, 6 if still deferred or queued when the wait ends`,
+      parseWait,
+    );
   withCommonOptions(cmd);
   examples(cmd, [
     'loftbox send --to ops@example.com --subject "Nightly report" --text "All jobs passed."',
     'loftbox send --to a@example.com --to b@example.com --subject Update --markdown "**Done**" --attach report.pdf',
     'loftbox send --reply-to-message msg_123 --text "Thanks, on it."',
     'git log -5 | loftbox send --to lead@example.com --subject "Recent commits" --json',
+    'loftbox send --to partner@example.com --subject Offer --text "See attached." --wait --json',
   ]);
   action(deps, state, cmd, (ctx) => runSend(ctx, cmd.opts<SendOptions>()));
 }
@@ -170,8 +179,16 @@ async function runSend(ctx: Ctx, opts: SendOptions): Promise<void> {
     { mailbox_id: mailboxId, ...body },
     opts.idempotencyKey ? { headers: { 'idempotency-key': opts.idempotencyKey } } : {},
   );
-  ctx.out.data(sent);
   ctx.out.text(
     `${sent.public_id} ${sent.status}: "${safeLine(sent.subject)}" to ${sent.to.map(safeLine).join(', ')}`,
   );
+  if (opts.wait === undefined) {
+    ctx.out.data(sent);
+    return;
+  }
+  const seconds = opts.wait === true ? DEFAULT_WAIT_S : opts.wait;
+  ctx.out.info(`Waiting up to ${seconds} s for delivery…`);
+  const { message, report } = await waitForDelivery(ctx, sent, seconds);
+  reportDelivery(ctx, report, seconds);
+  ctx.out.data({ ...message, wait: report });
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { AuthContext } from '../api-types.js';
 import { positiveInt, type Ctx } from '../context.js';
 import { shellQuote } from '../errors.js';
 import { pageDocument, type Column, type Page } from '../output.js';
@@ -24,4 +25,9 @@ export function printPage<T>(ctx: Ctx, page: Page<T>, columns: Column<T>[], empt
   }
   ctx.out.table(page.data, columns);
   if (page.next_cursor) ctx.out.info(`More results: repeat with --cursor ${shellQuote(page.next_cursor)}`);
+}
+
+/** Admin, or the power to mint keys: what a hostile mail asks an agent to misuse (issue 17.2). */
+export function isAdminKey(context: Pick<AuthContext, 'granted_scopes' | 'effective_scopes'>): boolean {
+  return context.granted_scopes.includes('admin') || context.effective_scopes.includes('keys:manage');
 }

@@ -25,6 +25,7 @@ import {
   type BudgetedSend,
 } from '../policy/key-constraints.js';
 import { systemMailbox } from '../mail/system-identity.js';
+import { isUnknownHostedRecipient } from '../smtp/routing.js';
 
 /** A send request after validation (the route's zod schema): addresses lower-cased, bodies decoded. */
 export interface SendRequest {
@@ -116,6 +117,24 @@ function checkRestricted(org: OrganizationRow, recipients: string[]): void {
       `Until the owner claims this account it can only send to ${org.owner_email}. Claim it to lift the restriction.`,
     );
   }
+}
+
+// Step: recipients on domains this server hosts must exist now. Delivery would only end in the MX's
+// 550 5.1.1 after the caller was told "queued", so the whole send is refused and nothing is stored.
+function checkHostedRecipients(deps: Deps, request: SendRequest): void {
+  const unknown = (['to', 'cc', 'bcc'] as const).flatMap((field) =>
+    request[field]
+      .map((address, i) => ({ path: `${field}[${i}]`, address }))
+      .filter(({ address }) => isUnknownHostedRecipient(deps, address)),
+  );
+  if (unknown.length === 0) return;
+  const names = [...new Set(unknown.map((u) => u.address))];
+  throw new ApiError(
+    422,
+    'recipient_not_found',
+    `No mailbox exists at ${names.join(', ')}; nothing was sent.`,
+    { details: unknown.map((u) => ({ path: u.path, message: `no mailbox at ${u.address}` })) },
+  );
 }
 
 // Step: suppressed recipients (hard bounces, complaints, manual) are refused.
@@ -247,7 +266,7 @@ const uniqueRecipients = (request: SendRequest) => [
 
 /**
  * The send checklist of CONTRACT §5, each step named: idempotency → mailbox → restricted mode →
- * suppressions → key constraints → limits → approval policies → compose and sign → loop guard → persist
+ * hosted recipients exist → suppressions → key constraints → limits → approval policies → compose and sign → loop guard → persist
  * (message, deliveries, events, idempotency key; one transaction, durable) → the caller answers 201.
  */
 export async function sendMessage(deps: Deps, ctx: SendContext, request: SendRequest): Promise<SendResult> {
@@ -258,6 +277,7 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
   const mailbox = sendingMailbox(deps, ctx.org.id, request.mailbox_id);
   const recipients = uniqueRecipients(request);
   checkRestricted(ctx.org, recipients);
+  checkHostedRecipients(deps, request);
   checkSuppressions(deps, ctx.org.id, recipients);
   const thread = threading(deps, mailbox, request);
   const budgeted = checkKeyConstraints(deps, ctx, mailbox, recipients, thread);

@@ -105,3 +105,13 @@ export function routeRecipient(deps: Deps, recipient: string, envelopeSender: st
   }
   return { ok: true, mailbox };
 }
+
+/**
+ * An address on a domain we host that nothing there accepts: exactly the MX's `550 5.1.1` (retired
+ * mailboxes included; postmaster@, abuse@ and catch-alls accept). Senders are refused up front for
+ * it, instead of hearing "queued" for mail that can only bounce. Addresses elsewhere are never unknown.
+ */
+export function isUnknownHostedRecipient(deps: Deps, recipient: string): boolean {
+  const decision = routeRecipient(deps, recipient, '');
+  return !decision.ok && decision.reply === REPLIES.noSuchMailbox;
+}

@@ -55,6 +55,7 @@ function replyFor(err: unknown): SmtpReply {
       return REFUSALS.tooBig;
     case 404:
     case 422:
+      if (err.code === 'recipient_not_found') return { code: 550, message: `5.1.1 ${text}` };
       return { code: 554, message: `5.6.0 ${text}` };
     default:
       return { code: 451, message: '4.3.0 Temporary failure, try again later' };

@@ -121,7 +121,7 @@ describe('loftbox domain against the domain routes', () => {
     expect(refused.code).toBe(3);
     expect(doc(refused)).toMatchObject({
       reason: 'confirmation_required',
-      next: [{ command: `loftbox domain remove ${id} --yes` }],
+      next: [{ command: `loftbox domain remove ${id} --yes --base-url ${server.url} --json` }],
     });
 
     const removed = await cli(['domain', 'remove', id, '--yes', '--json']);

@@ -42,8 +42,11 @@ describe('the built CLI against a real server', () => {
       status: 'action_required',
       reason: 'verification_code_required',
       message: expect.stringContaining(owner),
-      next: [{ command: `loftbox register --owner-email ${owner} --code <code> --json` }],
+      next: [
+        { command: `loftbox register --owner-email ${owner} --code <code> --base-url ${server.url} --json` },
+      ],
       userActionRequired: true,
+      server: { baseUrl: server.url, source: 'env', from: 'env LOFTBOX_BASE_URL' },
     });
     const code = server.lastCode(owner);
 

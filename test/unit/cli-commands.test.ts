@@ -36,9 +36,44 @@ function signupRoutes(overrides: Routes = {}): Routes {
     'POST /v1/agents': { status: 201, body: agent },
     'GET /v1/agents/agent_1/mailboxes': { body: { data: [], next_cursor: null } },
     'POST /v1/agents/agent_1/mailboxes': { status: 201, body: mailbox },
+    'GET /v1/auth/context': (req) => ({
+      body:
+        req.headers.authorization === 'Bearer lb_live_new'
+          ? {
+              ...agentContext,
+              api_key_id: 'key_1',
+              granted_scopes: ['send', 'receive', 'admin'],
+              effective_scopes: ['keys:manage'],
+            }
+          : agentContext,
+    }),
+    'POST /v1/auth/keys': {
+      status: 201,
+      body: {
+        id: 'key_agent',
+        key_prefix: 'lb_live_ag',
+        scopes: ['send', 'receive'],
+        constraints: {
+          mailbox_ids: ['mb_uuid'],
+          reply_only: false,
+          allowed_recipients: null,
+          send_budget: null,
+        },
+        api_key: 'lb_live_agent',
+      },
+    },
     ...overrides,
   };
 }
+
+const DEFAULT_URL = 'http://127.0.0.1:8080';
+const defaultServer = { baseUrl: DEFAULT_URL, source: 'default', from: 'default' };
+const agentContext = {
+  organization: org,
+  api_key_id: 'key_agent',
+  granted_scopes: ['send', 'receive'],
+  effective_scopes: ['message:read', 'message:send'],
+};
 
 const routesOf = (calls: FakeRequest[]) => calls.map((c) => `${c.method} ${c.path}`);
 
@@ -88,8 +123,13 @@ describe('register', () => {
       reason: 'verification_code_required',
       message:
         'A 6-digit verification code was emailed to owner@acme.com. Ask the owner for it and run register again with --code.',
-      next: [{ command: 'loftbox register --owner-email owner@acme.com --code <code> --json' }],
+      next: [
+        {
+          command: `loftbox register --owner-email owner@acme.com --code <code> --base-url ${DEFAULT_URL} --json`,
+        },
+      ],
       userActionRequired: true,
+      server: defaultServer,
     });
     expect(result.store.read()).toEqual({});
   });
@@ -105,7 +145,16 @@ describe('register', () => {
       'POST /v1/agents',
       'GET /v1/agents/agent_1/mailboxes',
       'POST /v1/agents/agent_1/mailboxes',
+      'GET /v1/auth/context',
+      'POST /v1/auth/keys',
     ]);
+    // The owner key mints the agent's key: send and receive only, bound to the new mailbox.
+    expect(result.calls[6]?.headers.authorization).toBe('Bearer lb_live_new');
+    expect(result.calls[6]?.body).toEqual({
+      name: 'agent acme-bot-agent',
+      scopes: ['send', 'receive'],
+      constraints: { mailbox_ids: ['mb_uuid'] },
+    });
     expect(result.calls[1]?.query.get('external_id')).toBe('host:devbox:acme-bot');
     expect(result.calls[2]?.body).toMatchObject({
       name: 'Agent (acme-bot)',
@@ -115,19 +164,39 @@ describe('register', () => {
     expect(result.calls[2]?.headers.authorization).toBe('Bearer lb_live_new');
     expect(JSON.parse(result.stdout)).toMatchObject({
       alreadyRegistered: false,
-      apiKeyId: 'key_1',
+      apiKeyId: 'key_agent',
+      apiKeyScopes: ['send', 'receive'],
+      apiKeyMailboxIds: ['mb_uuid'],
+      ownerAdmin: { consoleUrl: `${DEFAULT_URL}/console` },
       agent: { id: 'agent_1', created: true },
       mailbox: { id: 'mb_uuid', address: 'acme-bot-agent@loftbox.localhost', created: true },
     });
     expect(result.stdout).not.toContain('lb_live_new');
+    expect(result.stdout).not.toContain('lb_live_agent');
     expect(result.store.read()).toMatchObject({
       baseUrl: 'http://127.0.0.1:8080',
-      apiKey: 'lb_live_new',
-      apiKeyId: 'key_1',
+      apiKey: 'lb_live_agent',
+      apiKeyId: 'key_agent',
       ownerEmail: 'owner@acme.com',
       agentId: 'agent_1',
       mailboxId: 'mb_uuid',
     });
+  });
+
+  it('keeps the owner key only when asked with --admin-key, and warns that it did', async () => {
+    const result = await run(
+      ['register', '--owner-email', 'owner@acme.com', '--code', '123456', '--admin-key', '--json'],
+      { routes: signupRoutes() },
+    );
+    expect(result.code).toBe(EXIT.ok);
+    expect(routesOf(result.calls)).not.toContain('POST /v1/auth/keys');
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      apiKeyId: 'key_1',
+      apiKeyScopes: ['send', 'receive', 'admin'],
+    });
+    expect(JSON.parse(result.stdout)).not.toHaveProperty('ownerAdmin');
+    expect(result.store.read()).toMatchObject({ apiKey: 'lb_live_new', apiKeyId: 'key_1' });
+    expect(result.stderr).toContain('warning: the config keeps an admin key (--admin-key)');
   });
 
   it('prompts for the code on a terminal', async () => {
@@ -146,6 +215,12 @@ describe('register', () => {
     expect(asked).toEqual(['Enter the 6-digit code sent to owner@acme.com:']);
     expect(result.stderr).toContain('A 6-digit verification code was sent to owner@acme.com.');
     expect(result.stdout).toContain('Registered: Agent (acme-bot)');
+    expect(result.stdout).toContain(
+      'Agent key key_agent (send receive, acme-bot-agent@loftbox.localhost only)',
+    );
+    // How the owner gets admin rights is for the person, on stderr: the console, not this agent's config.
+    expect(result.stderr).toContain('http://127.0.0.1:8080/console');
+    expect(result.stderr).toContain('was not saved');
   });
 
   it('asks again after a wrong code typed at the prompt', async () => {
@@ -197,7 +272,7 @@ describe('register', () => {
     expect(result.code).toBe(EXIT.actionRequired);
     expect(JSON.parse(result.stdout)).toMatchObject({
       reason: 'missing_arguments',
-      next: [{ command: 'loftbox register --owner-email <email> --json' }],
+      next: [{ command: `loftbox register --owner-email <email> --base-url ${DEFAULT_URL} --json` }],
     });
     expect(result.calls).toEqual([]);
   });
@@ -210,8 +285,10 @@ describe('register', () => {
     expect(JSON.parse(result.stdout)).toMatchObject({
       reason: 'invalid_code',
       next: [
-        { command: 'loftbox register --owner-email owner@acme.com --code <code> --json' },
-        { command: 'loftbox register --owner-email owner@acme.com --json' },
+        {
+          command: `loftbox register --owner-email owner@acme.com --code <code> --base-url ${DEFAULT_URL} --json`,
+        },
+        { command: `loftbox register --owner-email owner@acme.com --base-url ${DEFAULT_URL} --json` },
       ],
     });
   });
@@ -229,7 +306,7 @@ describe('register', () => {
     expect(result.code).toBe(EXIT.failure);
     expect(JSON.parse(result.stdout)).toMatchObject({
       reason: 'already_registered',
-      next: [{ command: 'loftbox login --with-key' }],
+      next: [{ command: `loftbox login --with-key --base-url ${DEFAULT_URL} --json` }],
     });
   });
 
@@ -245,6 +322,7 @@ describe('register', () => {
         'GET /v1': { body: { ok: true, organization: org, api_key_id: 'key_1' } },
         'GET /v1/mailboxes/mb_uuid': { body: mailbox },
         'GET /v1/agents/agent_1': { body: agent },
+        'GET /v1/auth/context': { body: agentContext },
       },
     });
     expect(result.code).toBe(EXIT.ok);
@@ -252,6 +330,7 @@ describe('register', () => {
       'GET /v1',
       'GET /v1/mailboxes/mb_uuid',
       'GET /v1/agents/agent_1',
+      'GET /v1/auth/context',
     ]);
     expect(JSON.parse(result.stdout)).toMatchObject({
       alreadyRegistered: true,
@@ -379,7 +458,7 @@ describe('destructive commands', () => {
       expect(result.code).toBe(EXIT.actionRequired);
       expect(JSON.parse(result.stdout)).toMatchObject({
         reason: 'confirmation_required',
-        next: [{ command: `loftbox ${argv.join(' ')} --yes` }],
+        next: [{ command: `loftbox ${argv.join(' ')} --yes --base-url ${DEFAULT_URL} --json` }],
       });
       expect(result.calls).toEqual([]);
       const confirmed = await run([...argv, '--yes', '--json'], { env, routes });

@@ -97,9 +97,12 @@ describe('whoami', () => {
     expect(result.code).toBe(EXIT.ok);
     expect(JSON.parse(result.stdout)).toEqual({
       baseUrl: 'http://config.example:1',
+      server: { baseUrl: 'http://config.example:1', source: 'env', from: 'env LOFTBOX_BASE_URL' },
       organization: { id: 'org_1', name: 'Acme', slug: 'acme', signup_status: 'verified' },
       apiKeyId: 'key_1',
       scopes: ['send', 'receive'],
+      adminKey: false,
+      warnings: [],
       mailboxId: 'mb_env',
       mailboxAddress: 'bot@loftbox.localhost',
       sources: { baseUrl: 'env', apiKey: 'config', mailboxId: 'env' },
@@ -114,7 +117,7 @@ describe('whoami', () => {
       env: { LOFTBOX_MAILBOX_ID: 'mb_env' },
       routes,
     });
-    expect(result.stdout).toContain(`Server:        ${DEFAULT_BASE_URL} (default)`);
+    expect(result.stdout).toContain(`Server:        ${DEFAULT_BASE_URL} (from default)`);
     expect(result.stdout).toContain('API key:       key_1 (flag)');
     expect(result.stdout).not.toContain('lb_live_flag');
   });

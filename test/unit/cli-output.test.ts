@@ -278,8 +278,9 @@ describe('error envelopes and exit codes', () => {
     expect(result.stderr).toBe(
       [
         'loftbox: No mailbox: pass --mailbox-id, set LOFTBOX_MAILBOX_ID, or register.',
-        'Try: loftbox inbox --mailbox-id <mailbox-id>',
-        'Try: loftbox register --owner-email <email>',
+        'Server: http://127.0.0.1:8080 (from default)',
+        'Try: loftbox inbox --mailbox-id <mailbox-id> --base-url http://127.0.0.1:8080',
+        'Try: loftbox register --owner-email <email> --base-url http://127.0.0.1:8080',
         '',
       ].join('\n'),
     );

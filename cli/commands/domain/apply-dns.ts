@@ -100,6 +100,7 @@ export function applyDnsCommand(domain: Command, deps: CliDeps, state: RunState)
         },
       );
     }
-    if (!options.dryRun && outcomes.length > 0) ctx.out.info(`Next: loftbox domain verify ${shellQuote(id)}`);
+    if (!options.dryRun && outcomes.length > 0)
+      ctx.out.info(`Next: ${ctx.next(['loftbox', 'domain', 'verify', id])}`);
   });
 }

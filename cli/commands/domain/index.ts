@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import type { DnsRecord, Domain, DomainStatus } from '../../api-types.js';
 import { action, examples, withCommonOptions, type CliDeps, type Ctx, type RunState } from '../../context.js';
-import { shellQuote } from '../../errors.js';
 import { safeLine, type Column, type Page } from '../../output.js';
 import { pagingOptions, printPage, shortTime } from '../shared.js';
 
@@ -44,7 +43,7 @@ function printStatus(ctx: Ctx, id: string, status: DomainStatus): void {
   if (status.next_actions.length > 0) {
     ctx.out.text('\nRecords still missing or wrong (use these values exactly):');
     ctx.out.table(status.next_actions, recordColumns);
-    ctx.out.info(`After adding them: loftbox domain verify ${shellQuote(id)}`);
+    ctx.out.info(`After adding them: ${ctx.next(['loftbox', 'domain', 'verify', id])}`);
   }
 }
 
@@ -62,7 +61,7 @@ export function domainCommands(program: Command, deps: CliDeps, state: RunState)
     const created = await ctx.authed().post<Domain>('/v1/domains', { domain: name });
     ctx.out.data(created);
     ctx.out.text(`${safeLine(created.domain)} (${created.public_id}): ${safeLine(created.status)}`);
-    ctx.out.info(`Next: loftbox domain dns ${shellQuote(created.public_id)}`);
+    ctx.out.info(`Next: ${ctx.next(['loftbox', 'domain', 'dns', created.public_id])}`);
   });
 
   const dns = domain

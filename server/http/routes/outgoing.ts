@@ -123,6 +123,10 @@ export const outgoingRoutes = [
       403: { description: 'restricted_recipient: an unclaimed account may only mail its owner' },
       409: { description: 'recipient_suppressed, idempotency_conflict, mailbox_inactive' },
       413: { description: 'message_too_large' },
+      422: {
+        description:
+          'validation_error; recipient_not_found: a recipient on a domain this server hosts has no mailbox (details name each; nothing is queued)',
+      },
       429: {
         description:
           "daily_limit_reached (the org's daily cap, or for an unclaimed org the cap shared by every unclaimed org mailing the same owner) or rate_limited, with Retry-After",
