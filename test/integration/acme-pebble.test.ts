@@ -101,6 +101,36 @@ function imapStartTlsVerified(port: number): Promise<string> {
   });
 }
 
+/** Signs an org owner into the console (emailed code) and returns the overview page's HTML. */
+async function consoleOverview(email: string): Promise<string> {
+  const jar = new Map<string, string>();
+  const request = async (method: string, path: string, form?: Record<string, string>) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      redirect: 'manual',
+      headers: {
+        accept: 'text/html',
+        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+        ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
+      ...(form ? { body: new URLSearchParams(form).toString() } : {}),
+    });
+    for (const line of res.headers.getSetCookie()) {
+      const [name, value] = (line.split(';')[0] ?? '').split('=');
+      if (name) jar.set(name, value ?? '');
+    }
+    return res.text();
+  };
+  const csrf = async () =>
+    /name="_csrf" value="([0-9a-f]{64})"/.exec(await request('GET', '/console/sign-in'))?.[1] ?? '';
+  await request('POST', '/console/sign-in', { _csrf: await csrf(), email });
+  const code = /\b(\d{6})\b/.exec(
+    server.systemMail(email).find((m) => m.kind === 'console_code')?.subject ?? '',
+  )?.[1];
+  await request('POST', '/console/sign-in/verify', { _csrf: await csrf(), email, code: code ?? '' });
+  return request('GET', '/console');
+}
+
 const health = async () => (await server.api('GET', '/health')).body.tls;
 
 /** Wakes the renewal loop and waits for the `count`-th log line of `event`. */
@@ -187,7 +217,7 @@ describe.skipIf(!pebbleAvailable)('ACME certificates from a real CA (pebble)', (
     expect(new X509Certificate((await smtpStartTls(server.smtpPort)).raw).serialNumber).toBe(after.serial);
   });
 
-  it('backs off after a failing challenge, reports it in /health and the log, and warns of the near expiry', async () => {
+  it('backs off after a failing challenge, reports it in /health, the console and the log, and warns of the near expiry', async () => {
     const current = await health();
     // The MX name now points where nothing answers HTTP-01: pebble's validation is refused.
     server.dns.set(MX, { A: ['127.0.0.2'] });
@@ -212,6 +242,12 @@ describe.skipIf(!pebbleAvailable)('ACME certificates from a real CA (pebble)', (
     const second = await renewalRun('acme.renew_failed', 2);
     expect(second).toMatchObject({ attempt: 2 });
     expect(Date.parse(String(second.next_try)) - server.clock.now().getTime()).toBe(2 * 3_600_000);
+
+    await server.signupOrg('owner@example.test');
+    const page = await consoleOverview('owner@example.test');
+    expect(page).toContain('Server certificate');
+    expect(page).toContain(`${(await health()).days_left} days left`);
+    expect(page).toMatch(/The last ACME order failed: mx\.example\.test: .*connection refused/);
 
     await server.running.scheduler.tick();
     expect(events('tls.cert_expiring').at(-1)).toMatchObject({
