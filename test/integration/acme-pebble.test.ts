@@ -25,6 +25,9 @@ if (!pebbleAvailable)
 const MX = 'mx.example.test';
 const PUBLIC = 'www.example.test';
 const MTA_STS = 'mta-sts.example.test';
+const OWNER = 'owner@example.test';
+/** The records that decide a domain's verification (the mta-sts ones never do). */
+const GATING = ['ownership', 'inbound', 'dkim', 'return_path'];
 
 let server: TestServer;
 let pebble: Pebble;
@@ -203,6 +206,36 @@ describe.skipIf(!pebbleAvailable)('ACME certificates from a real CA (pebble)', (
     }
   });
 
+  it('adds mta-sts.<domain> of a verified custom domain once it points at us, without failing the order before', async () => {
+    const { key } = await server.signupOrg(OWNER);
+    const added = await server.api('POST', '/v1/domains', { key, body: { domain: 'custom.test' } });
+    const records = (await server.api('GET', `/v1/domains/${added.body.id}/dns`, { key })).body.records as {
+      purpose: string;
+      type: string;
+      host: string;
+      value: string;
+    }[];
+    for (const record of records.filter((r) => GATING.includes(r.purpose))) {
+      if (record.type === 'TXT')
+        server.dns.set(record.host, { TXT: [record.value.match(/.{1,255}/g) ?? []] });
+      if (record.type === 'MX')
+        server.dns.set(record.host, { MX: [{ exchange: record.value, priority: 10 }] });
+      if (record.type === 'CNAME') server.dns.set(record.host, { CNAME: record.value });
+    }
+    const verified = await server.api('POST', `/v1/domains/${added.body.id}/verify`, { key });
+    expect(verified.body.status).toBe('verified');
+
+    // Verified, but its mta-sts host is not published: the certificate is left as it is.
+    const ordered = events('acme.ordering').length;
+    await server.running.acme?.loop.tick();
+    expect(events('acme.ordering').length).toBe(ordered);
+
+    server.dns.set('mta-sts.custom.test', { A: ['127.0.0.1'] });
+    const issued = await renewalRun('acme.issued', events('acme.issued').length + 1);
+    expect(issued).toMatchObject({ reason: 'names_changed' });
+    expect((await health()).names).toEqual(['mta-sts.custom.test', MTA_STS, MX, PUBLIC]);
+  });
+
   it('renews when the clock reaches 30 days before expiry, and every port serves the new certificate', async () => {
     const before = await health();
     const issued = events('acme.issued').length;
@@ -243,8 +276,7 @@ describe.skipIf(!pebbleAvailable)('ACME certificates from a real CA (pebble)', (
     expect(second).toMatchObject({ attempt: 2 });
     expect(Date.parse(String(second.next_try)) - server.clock.now().getTime()).toBe(2 * 3_600_000);
 
-    await server.signupOrg('owner@example.test');
-    const page = await consoleOverview('owner@example.test');
+    const page = await consoleOverview(OWNER);
     expect(page).toContain('Server certificate');
     expect(page).toContain(`${(await health()).days_left} days left`);
     expect(page).toMatch(/The last ACME order failed: mx\.example\.test: .*connection refused/);
