@@ -235,7 +235,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       loop: new WorkerLoop(() => renewal.run(), RENEWAL_CHECK_MS, { name: 'acme', log }),
     };
   }
-  deps.tlsStatus = () => certificateStatus(certificates.current(), clock, acme?.renewal.state() ?? null);
+  deps.tlsStatus = () =>
+    certificateStatus(certificates.current(), clock, acme?.renewal.state() ?? null, config.mailDomain);
 
   // Background work starts before the HTTP listener, so `listening http` means the server is fully up
   // (start-up's own writes, such as reclaiming a dead process's leases, are done by then).

@@ -107,10 +107,9 @@ export function certificateSection(tls: TlsStatus | null): Html {
   return html`<section aria-labelledby="tls-h" id="certificate">
     <h2 id="tls-h">Server certificate</h2>
     <p>
-      ${badge(tls.source)} for ${tls.names.join(', ')}, expires ${time(tls.not_after)} (<span
-        id="certificate-days-left"
-        >${tls.days_left} days left</span
-      >).
+      ${badge(tls.source)} for
+      ${tls.names.join(', ')}${tls.hosted_names > 0 ? ` and ${tls.hosted_names} hosted mta-sts names` : ''},
+      expires ${time(tls.not_after)} (<span id="certificate-days-left">${tls.days_left} days left</span>).
     </p>
     ${tls.expiring ? html`<p class="flash error" role="alert">The certificate expires in ${tls.days_left} days.</p>` : ''}
     ${

@@ -119,7 +119,12 @@ export function certificateExpiry(
   return {
     name: 'certificate_expiry',
     run() {
-      const status = certificateStatus(certificates.current(), deps.clock, renewal?.state() ?? null);
+      const status = certificateStatus(
+        certificates.current(),
+        deps.clock,
+        renewal?.state() ?? null,
+        deps.config.mailDomain,
+      );
       if (!status.expiring) return { expiring: false };
       const key = `${status.serial}:${status.days_left}`;
       if (key !== warnedAt) {

@@ -33,10 +33,16 @@ export interface RenewalState {
   nextAttemptAt: Date | null;
 }
 
-/** The `tls` section of /health. */
+/**
+ * The `tls` section of /health, which anyone may read, and of every org's console. It names only the
+ * server's own hosts: which customer domains are hosted here is the operator's to know (the log), not
+ * every tenant's.
+ */
 export interface TlsStatus {
   source: TlsMaterial['source'];
+  /** The server's own names in the certificate; `mta-sts.<custom domain>` names are only counted. */
   names: string[];
+  hosted_names: number;
   serial: string;
   not_after: string;
   days_left: number;
@@ -46,21 +52,32 @@ export interface TlsStatus {
   next_attempt_at: string | null;
 }
 
+const MTA_STS_NAME = /\bmta-sts\.((?:[a-z0-9-]+\.)*[a-z0-9-]+)/gi;
+
+/** A customer domain's policy host, as opposed to the server's own names (`mailDomain` is ours). */
+const isHostedName = (name: string, mailDomain: string): boolean =>
+  name.startsWith('mta-sts.') && name !== `mta-sts.${mailDomain}`;
+
 export function certificateStatus(
   material: TlsMaterial,
   clock: Clock,
   renewal: RenewalState | null,
+  mailDomain: string,
 ): TlsStatus {
   const info = describeCertificate(material.cert);
   const left = info.notAfter.getTime() - clock.now().getTime();
   return {
     source: material.source,
-    names: info.names,
+    names: info.names.filter((name) => !isHostedName(name, mailDomain)),
+    hosted_names: info.names.filter((name) => isHostedName(name, mailDomain)).length,
     serial: info.serial,
     not_after: toIso(info.notAfter),
     days_left: Math.floor(left / DAY_MS),
     expiring: left < EXPIRY_WARNING_MS,
-    last_error: renewal?.lastError ?? null,
+    last_error:
+      renewal?.lastError?.replace(MTA_STS_NAME, (name: string) =>
+        isHostedName(name.toLowerCase(), mailDomain) ? 'mta-sts.<hosted domain>' : name,
+      ) ?? null,
     next_attempt_at: renewal?.nextAttemptAt ? toIso(renewal.nextAttemptAt) : null,
   };
 }

@@ -23,6 +23,7 @@ describe('meta routes', () => {
       tls: {
         source: 'self-signed',
         names: expect.arrayContaining(['localhost']),
+        hosted_names: 0,
         serial: expect.stringMatching(/^[0-9A-F]+$/),
         not_after: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
         // 825 days from generation, less the part of a day the test clock runs behind it.

@@ -50,6 +50,7 @@ const Health = z.object({
     .object({
       source: z.enum(['acme', 'file', 'self-signed']),
       names: z.array(z.string()),
+      hosted_names: z.number().int(),
       serial: z.string(),
       not_after: z.string(),
       days_left: z.number().int(),
