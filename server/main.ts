@@ -317,7 +317,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       acmeResponder?.server.closeAllConnections();
       await Promise.all([closed, mxClosed, ...clientsClosed, acmeClosed]);
       clearTimeout(grace);
-      await acme?.loop.stop();
+      // An ACME order in flight is abandoned, not awaited: a CA that does not answer is retried for
+      // minutes, and an order that never finished changed nothing.
+      void acme?.loop.stop();
       await scheduler.stop();
       await queue.stop();
       await webhooks.stop();
