@@ -19,8 +19,9 @@ async function addresses(deps: Deps, name: string): Promise<string[]> {
  * `mta-sts.<domain>` for the managed domain and every domain we receive for (CONTRACT §13).
  *
  * An `mta-sts` record never gates a domain's verification, so many domains will not have one: an
- * authorization for it would fail and take the whole order down with it. Such a name is included only
- * once it resolves to an address of our public host, the target we ask domains to point it at.
+ * authorization for it would fail and take the whole order down with it, for every tenant. Such a name is
+ * included only once every address it resolves to is one of our public host's (the target we ask domains
+ * to point it at): a CA may validate over any of them.
  */
 export async function certificateNames(deps: Deps): Promise<string[]> {
   const names = new Set<string>([deps.mxHost]);
@@ -34,7 +35,8 @@ export async function certificateNames(deps: Deps): Promise<string[]> {
     const domains = [deps.config.mailDomain, ...deps.repos.domains.liveNames()];
     for (const domain of domains) {
       const name = `${MTA_STS_LABEL}.${domain}`;
-      if ((await addresses(deps, name)).some((address) => ours.has(address))) names.add(name);
+      const found = await addresses(deps, name);
+      if (found.length > 0 && found.every((address) => ours.has(address))) names.add(name);
     }
   }
   return [...names].sort();

@@ -230,6 +230,11 @@ describe.skipIf(!pebbleAvailable)('ACME certificates from a real CA (pebble)', (
     await server.running.acme?.loop.tick();
     expect(events('acme.ordering').length).toBe(ordered);
 
+    // One address elsewhere is enough for a CA to fail the validation: still left out.
+    server.dns.set('mta-sts.custom.test', { A: ['127.0.0.1', '127.0.0.3'] });
+    await server.running.acme?.loop.tick();
+    expect(events('acme.ordering').length).toBe(ordered);
+
     server.dns.set('mta-sts.custom.test', { A: ['127.0.0.1'] });
     const issued = await renewalRun('acme.issued', events('acme.issued').length + 1);
     expect(issued).toMatchObject({ reason: 'names_changed' });
