@@ -1,10 +1,11 @@
 import type { Deps } from '../deps.js';
 import { certificateNames } from '../domains/certificate-names.js';
-import type { AcmeIssuer } from '../lib/acme-issuer.js';
+import { AcmeOrderError, type AcmeIssuer } from '../lib/acme-issuer.js';
 import { writeAcmePair, type AcmePaths } from '../lib/acme-store.js';
 import {
   certificateStatus,
   describeCertificate,
+  isHostedName,
   RENEW_BEFORE_MS,
   type RenewalState,
 } from '../lib/certificate-info.js';
@@ -44,6 +45,8 @@ export class CertificateRenewal {
   private failures = 0;
   private lastError: string | null = null;
   private nextAttemptAt: Date | null = null;
+  /** Customer `mta-sts` names whose validation failed, left out of the certificate until the time given. */
+  private readonly setAside = new Map<string, Date>();
 
   constructor(
     private readonly deps: Deps,
@@ -56,10 +59,30 @@ export class CertificateRenewal {
     return { failures: this.failures, lastError: this.lastError, nextAttemptAt: this.nextAttemptAt };
   }
 
+  /**
+   * One tenant's broken `mta-sts` host must not cost every tenant the certificate: when only customer
+   * names failed validation they are left out for a day and the order runs again at once without them.
+   * Each pass sets at least one name aside, so the retries end.
+   */
+  private setAsideHostedFailures(err: unknown, names: string[]): boolean {
+    if (!(err instanceof AcmeOrderError) || err.failedNames.length === 0) return false;
+    const { mailDomain } = this.deps.config;
+    if (!err.failedNames.every((name) => names.includes(name) && isHostedName(name, mailDomain)))
+      return false;
+    const until = addMs(this.deps.clock.now(), MAX_RETRY_MS);
+    for (const name of err.failedNames) this.setAside.set(name, until);
+    this.deps.log.warn(
+      { event: 'acme.names_set_aside', names: err.failedNames, until: toIso(until), err: err.message },
+      'customer mta-sts names failed validation; ordering without them',
+    );
+    return true;
+  }
+
   /** One check: 1 when a new certificate went into service, else 0. */
   async run(): Promise<number> {
     const { clock, log } = this.deps;
-    const names = await certificateNames(this.deps);
+    for (const [name, until] of this.setAside) if (until <= clock.now()) this.setAside.delete(name);
+    const names = (await certificateNames(this.deps)).filter((name) => !this.setAside.has(name));
     const reason = renewalReason(this.certificates, names, clock.now());
     if (reason === null) return 0;
     if (this.nextAttemptAt && clock.now() < this.nextAttemptAt) return 0;
@@ -71,6 +94,7 @@ export class CertificateRenewal {
         throw new Error('the issued certificate did not load');
       }
     } catch (err) {
+      if (this.setAsideHostedFailures(err, names)) return this.run();
       this.failures += 1;
       this.lastError = err instanceof Error ? err.message : String(err);
       const wait = Math.min(MAX_RETRY_MS, this.deps.config.acmeRetry * 2 ** Math.min(this.failures - 1, 20));

@@ -21,6 +21,17 @@ export interface IssuedPair {
   key: string;
 }
 
+/** An order whose authorizations failed for these names (the CA's reasons in the message). */
+export class AcmeOrderError extends Error {
+  constructor(
+    message: string,
+    readonly failedNames: string[],
+  ) {
+    super(message);
+    this.name = 'AcmeOrderError';
+  }
+}
+
 /** Obtains one certificate for a set of names over ACME (RFC 8555), answering HTTP-01 challenges. */
 export interface AcmeIssuer {
   issue(names: string[]): Promise<IssuedPair>;
@@ -92,13 +103,25 @@ export function createAcmeIssuer(options: AcmeIssuerOptions): AcmeIssuer {
       const order = await current.createOrder({
         identifiers: names.map((value) => ({ type: 'dns', value })),
       });
-      const results = await Promise.allSettled(
-        (await current.getAuthorizations(order)).map((authz) => authorize(current, authz)),
-      );
-      const failed = results.flatMap((r) =>
-        r.status === 'rejected' ? [String(r.reason instanceof Error ? r.reason.message : r.reason)] : [],
-      );
-      if (failed.length > 0) throw new Error(failed.join('; '));
+      const authorizations = await current.getAuthorizations(order);
+      const results = await Promise.allSettled(authorizations.map((authz) => authorize(current, authz)));
+      const failed = authorizations.flatMap((authz, i) => {
+        const result = results[i];
+        if (result?.status !== 'rejected') return [];
+        const reason: unknown = result.reason;
+        return [
+          {
+            name: authz.identifier.value,
+            message: reason instanceof Error ? reason.message : String(reason),
+          },
+        ];
+      });
+      if (failed.length > 0) {
+        throw new AcmeOrderError(
+          failed.map((f) => f.message).join('; '),
+          failed.map((f) => f.name),
+        );
+      }
       const { key, csr } = await keyAndCsr(names);
       const finalized = await current.finalizeOrder(order, csr);
       return { cert: await current.getCertificate(finalized), key };

@@ -55,7 +55,7 @@ export interface TlsStatus {
 const MTA_STS_NAME = /\bmta-sts\.((?:[a-z0-9-]+\.)*[a-z0-9-]+)/gi;
 
 /** A customer domain's policy host, as opposed to the server's own names (`mailDomain` is ours). */
-const isHostedName = (name: string, mailDomain: string): boolean =>
+export const isHostedName = (name: string, mailDomain: string): boolean =>
   name.startsWith('mta-sts.') && name !== `mta-sts.${mailDomain}`;
 
 export function certificateStatus(
