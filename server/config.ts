@@ -124,6 +124,48 @@ export const settings = {
     'PEM certificate (chain) for SMTP and IMAP TLS. Default: a self-signed one generated in the data dir.',
   ),
   tlsKey: setting('LOFTBOX_TLS_KEY', readableFile.nullable(), null, 'PEM private key for LOFTBOX_TLS_CERT.'),
+  acmeEmail: setting(
+    'LOFTBOX_ACME_EMAIL',
+    z.email().nullable(),
+    null,
+    'Contact address of the ACME account; set, the server obtains and renews its certificates over ACME (RFC 8555). Empty: off.',
+  ),
+  acmeDirectory: setting(
+    'LOFTBOX_ACME_DIRECTORY',
+    z.url({ protocol: /^https?$/ }),
+    'https://acme-v02.api.letsencrypt.org/directory',
+    "Directory URL of the ACME CA. Default: Let's Encrypt production.",
+  ),
+  acmeHttpHost: setting(
+    'LOFTBOX_ACME_HTTP_HOST',
+    z.string().min(1).nullable(),
+    null,
+    'Address the ACME HTTP-01 responder binds to. Default: every address (IPv4 and IPv6).',
+  ),
+  acmeHttpPort: setting(
+    'LOFTBOX_ACME_HTTP_PORT',
+    port,
+    80,
+    'Port answering ACME HTTP-01 challenges (the CA dials 80); 0 picks a free port and logs it.',
+  ),
+  acmeCaFile: setting(
+    'LOFTBOX_ACME_CA_FILE',
+    readableFile.nullable(),
+    null,
+    "Extra PEM CA certificate trusted for the ACME directory's HTTPS, for a private ACME CA. Default: system roots only.",
+  ),
+  acmeRetry: setting(
+    'LOFTBOX_ACME_RETRY',
+    duration,
+    '1h',
+    'Wait after a failed ACME order before the next, doubling per failure up to a day.',
+  ),
+  acmePollInterval: setting(
+    'LOFTBOX_ACME_POLL_INTERVAL',
+    duration,
+    '5s',
+    'First wait between polls of a pending ACME challenge or order (doubling up to 30s).',
+  ),
   mxRequireTls: setting(
     'LOFTBOX_MX_REQUIRE_TLS',
     bool,

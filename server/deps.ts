@@ -26,6 +26,7 @@ import { ThreadsRepo } from './db/repos/threads.js';
 import { VerificationCodesRepo } from './db/repos/verification-codes.js';
 import { WebhooksRepo } from './db/repos/webhooks.js';
 import type { Clock } from './lib/clock.js';
+import type { TlsStatus } from './lib/certificate-info.js';
 import { IdFactory } from './lib/ids.js';
 import type { Dispatcher } from 'undici';
 import { KeyRevocations } from './accounts/key-revocations.js';
@@ -100,6 +101,8 @@ export interface Deps {
   listeners: Map<string, { listening: boolean }>;
   /** The URL clients reach us at; known only after the HTTP listener is bound when not configured. */
   publicUrl(): string;
+  /** The certificate in service and its renewal, for /health (set once the TLS listeners run). */
+  tlsStatus(): TlsStatus | null;
 }
 
 export interface DepsInput {
@@ -153,6 +156,7 @@ export function buildDeps(input: DepsInput): Deps {
     mxHost: config.mxHost ?? `mx.${config.mailDomain}`,
     returnPathHost: config.returnPathHost ?? `bounces.${config.mailDomain}`,
     wakeQueue: () => {},
+    tlsStatus: () => null,
     listeners: new Map(),
     bus: new EventBus(),
     revocations: new KeyRevocations(),

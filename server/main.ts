@@ -24,6 +24,12 @@ import { keyExpirySessions } from './jobs/key-expiry.js';
 import { createMxServer } from './smtp/mx-server.js';
 import { createSubmissionServer } from './smtp/submission.js';
 import { LiveTls } from './lib/tls.js';
+import { Http01Responder } from './lib/acme-responder.js';
+import { createAcmeIssuer } from './lib/acme-issuer.js';
+import { acmePaths } from './lib/acme-store.js';
+import { certificateStatus } from './lib/certificate-info.js';
+import { WorkerLoop } from './lib/worker-loop.js';
+import { CertificateRenewal, certificateExpiry, RENEWAL_CHECK_MS } from './jobs/certificate-renewal.js';
 import { createKeyAuthenticator } from './imap/auth.js';
 import { createImapServer } from './imap/server.js';
 import { attachEventStream } from './events/ws-stream.js';
@@ -54,6 +60,8 @@ export interface RunningServer {
   webhooks: WebhookDispatcher;
   /** The certificate every TLS listener presents; `reload()` is what SIGHUP does. */
   certificates: LiveTls;
+  /** ACME certificates (LOFTBOX_ACME_EMAIL set): the renewal and the loop that runs it. */
+  acme: { renewal: CertificateRenewal; loop: WorkerLoop } | null;
   close(): Promise<void>;
 }
 
@@ -119,6 +127,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       certFile: config.tlsCert,
       keyFile: config.tlsKey,
       hostname: config.mailClientHost ?? deps.mxHost,
+      acme: config.acmeEmail !== null,
     },
     log,
   );
@@ -189,6 +198,47 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await bindClientListener(name, imap, imap, port);
   }
 
+  // ACME (RFC 8555): the HTTP-01 responder listens before the first order needs it.
+  let acme: RunningServer['acme'] = null;
+  let acmeResponder: Http01Responder | null = null;
+  if (config.acmeEmail !== null) {
+    const responder = new Http01Responder();
+    acmeResponder = responder;
+    const bound = await listen(
+      {
+        // No host: every address, IPv6 and IPv4, as the CA may dial either.
+        listen: (port, host, callback) =>
+          config.acmeHttpHost === null
+            ? responder.server.listen(port, callback)
+            : responder.server.listen(port, host, callback),
+        once: (event, listener) => responder.server.once(event, listener),
+        off: (event, listener) => responder.server.off(event, listener),
+      },
+      () => responder.server.address() as AddressInfo,
+      config.acmeHttpHost ?? '',
+      config.acmeHttpPort,
+    );
+    ports['acme-http'] = bound.port;
+    announce(`listening acme-http ${hostForUrl(bound.address)}:${bound.port}`);
+    log.info({ event: 'acme-http.listening', host: bound.address, port: bound.port }, 'acme-http listening');
+    const paths = acmePaths(dataDir.root);
+    const issuer = createAcmeIssuer({
+      directoryUrl: config.acmeDirectory,
+      email: config.acmeEmail,
+      paths,
+      responder,
+      caFile: config.acmeCaFile,
+      pollMs: config.acmePollInterval,
+    });
+    const renewal = new CertificateRenewal(deps, certificates, issuer, paths);
+    acme = {
+      renewal,
+      loop: new WorkerLoop(() => renewal.run(), RENEWAL_CHECK_MS, { name: 'acme', log }),
+    };
+  }
+  deps.tlsStatus = () =>
+    certificateStatus(certificates.current(), clock, acme?.renewal.state() ?? null, config.mailDomain);
+
   // Background work starts before the HTTP listener, so `listening http` means the server is fully up
   // (start-up's own writes, such as reclaiming a dead process's leases, are done by then).
   // Messages accepted before a crash are processed again; the pipeline is idempotent per message.
@@ -220,12 +270,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       idempotencyPurge(deps),
       domainChecks(deps),
       postmasterDesk(deps),
+      certificateExpiry(deps, certificates, acme?.renewal ?? null),
       { name: 'inbound_resume', run: () => ({ resumed: inbound.resumePending() }) },
     ],
     config.jobIntervalMs,
     log,
   );
   scheduler.start();
+  acme?.loop.start();
   certificates.watch();
 
   const server = createServer(createApp(deps).callback());
@@ -261,8 +313,15 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       );
       server.closeIdleConnections();
       const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
-      await Promise.all([closed, mxClosed, ...clientsClosed]);
+      const acmeClosed = new Promise<void>((done) =>
+        acmeResponder ? acmeResponder.server.close(() => done()) : done(),
+      );
+      acmeResponder?.server.closeAllConnections();
+      await Promise.all([closed, mxClosed, ...clientsClosed, acmeClosed]);
       clearTimeout(grace);
+      // An ACME order in flight is abandoned, not awaited: a CA that does not answer is retried for
+      // minutes, and an order that never finished changed nothing.
+      void acme?.loop.stop();
       await scheduler.stop();
       await queue.stop();
       await webhooks.stop();
@@ -281,6 +340,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     queue,
     webhooks,
     certificates,
+    acme,
     close,
   };
 }

@@ -254,6 +254,7 @@ export function mountConsole(app: Koa, deps: Deps): void {
         domains.data.filter((d) => d.status !== 'verified' && d.status !== 'deleted'),
         recent.map(eventLine),
         recent[0]?.seq ?? 0,
+        deps.tlsStatus(),
       ),
     );
   });

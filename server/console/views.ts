@@ -2,6 +2,7 @@ import { html, type Html } from './html.js';
 import { badge, csrfField, flashBox, layout, time, type Flash, type PageContext } from './layout.js';
 import type { OverviewCounts } from './repo.js';
 import type { SessionRow } from './repo.js';
+import type { TlsStatus } from '../lib/certificate-info.js';
 
 export interface EventLine {
   seq: number;
@@ -100,12 +101,34 @@ export function errorPage(page: PageContext, title: string, message: string): Ht
 const card = (label: string, value: string | number, id: string): Html =>
   html`<div class="card" id="${id}"><span class="n">${value}</span><span class="l">${label}</span></div>`;
 
+/** The certificate every TLS port presents, flagged when it is close to expiry or ACME is failing. */
+export function certificateSection(tls: TlsStatus | null): Html {
+  if (!tls) return html``;
+  return html`<section aria-labelledby="tls-h" id="certificate">
+    <h2 id="tls-h">Server certificate</h2>
+    <p>
+      ${badge(tls.source)} for
+      ${tls.names.join(', ')}${tls.hosted_names > 0 ? ` and ${tls.hosted_names} hosted mta-sts names` : ''},
+      expires ${time(tls.not_after)} (<span id="certificate-days-left">${tls.days_left} days left</span>).
+    </p>
+    ${tls.expiring ? html`<p class="flash error" role="alert">The certificate expires in ${tls.days_left} days.</p>` : ''}
+    ${
+      tls.last_error
+        ? html`<p class="flash error" role="alert">
+            The last ACME order failed: ${tls.last_error}. Next attempt ${time(tls.next_attempt_at)}.
+          </p>`
+        : ''
+    }
+  </section>`;
+}
+
 export function overviewPage(
   page: PageContext,
   counts: OverviewCounts & { sent_today: number; daily_cap: number },
   domains: { id: string; domain: string; status: string }[],
   events: EventLine[],
   lastSeq: number,
+  tls: TlsStatus | null = null,
 ): Html {
   return layout(
     page,
@@ -136,6 +159,7 @@ export function overviewPage(
               </ul>`
         }
       </section>
+      ${certificateSection(tls)}
       <section aria-labelledby="ev-h">
         <h2 id="ev-h">Recent events</h2>
         <p class="hint">New events appear here as they happen.</p>

@@ -11,12 +11,17 @@ import {
 import { dirname, join } from 'node:path';
 import tls from 'node:tls';
 import selfsigned from 'selfsigned';
+import { acmePaths, readAcmePair } from './acme-store.js';
 import type { Logger } from './logger.js';
+
+/** Where the certificate in service came from (shown in /health). */
+export type CertificateSource = 'acme' | 'file' | 'self-signed';
 
 export interface TlsMaterial {
   key: string;
   cert: string;
   selfSigned: boolean;
+  source: CertificateSource;
 }
 
 /** The floor on every TLS listener: TLS 1.0 and 1.1 are deprecated (RFC 8996). */
@@ -33,6 +38,8 @@ export interface TlsSource {
   certFile: string | null;
   keyFile: string | null;
   hostname: string;
+  /** ACME is on: a pair it obtained (in `<dataDir>/acme/`) is served before the others. */
+  acme?: boolean;
 }
 
 function selfSignedPaths(dataDir: string): { certPath: string; keyPath: string } {
@@ -47,11 +54,24 @@ function selfSignedPaths(dataDir: string): { certPath: string; keyPath: string }
  * certificate) throws.
  */
 export async function loadTlsMaterial(options: TlsSource): Promise<TlsMaterial> {
+  if (options.acme) {
+    // A pair that does not load (a crash between writing the key and the certificate) is passed over:
+    // the renewal job sees a non-ACME certificate in service and orders a new one.
+    const pair = readAcmePair(acmePaths(options.dataDir));
+    if (pair) {
+      try {
+        return checked({ ...pair, selfSigned: false, source: 'acme' });
+      } catch {
+        // fall through to the configured or self-signed pair
+      }
+    }
+  }
   if (options.certFile && options.keyFile) {
     return checked({
       cert: readFileSync(options.certFile, 'utf8'),
       key: readFileSync(options.keyFile, 'utf8'),
       selfSigned: false,
+      source: 'file',
     });
   }
   const { certPath, keyPath } = selfSignedPaths(options.dataDir);
@@ -81,6 +101,7 @@ export async function loadTlsMaterial(options: TlsSource): Promise<TlsMaterial> 
     cert: readFileSync(certPath, 'utf8'),
     key: readFileSync(keyPath, 'utf8'),
     selfSigned: true,
+    source: 'self-signed',
   });
 }
 
@@ -138,7 +159,7 @@ export class LiveTls extends EventEmitter<{ reloaded: [TlsMaterial]; reload_fail
       return false;
     }
     this.log.info(
-      { event: 'tls.reloaded', reason, self_signed: this.material.selfSigned },
+      { event: 'tls.reloaded', reason, self_signed: this.material.selfSigned, source: this.material.source },
       'certificate reloaded',
     );
     this.emit('reloaded', this.material);

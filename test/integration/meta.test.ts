@@ -20,6 +20,18 @@ describe('meta routes', () => {
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
       checks: { db: 'ok', smtp: 'ok', disk: 'ok' },
       inbound: { parked: 0 },
+      tls: {
+        source: 'self-signed',
+        names: expect.arrayContaining(['localhost']),
+        hosted_names: 0,
+        serial: expect.stringMatching(/^[0-9A-F]+$/),
+        not_after: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+        // 825 days from generation, less the part of a day the test clock runs behind it.
+        days_left: expect.toSatisfy((days: number) => days === 824 || days === 825),
+        expiring: false,
+        last_error: null,
+        next_attempt_at: null,
+      },
     });
   });
 

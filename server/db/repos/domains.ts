@@ -54,6 +54,15 @@ export class DomainsRepo {
       .get(name) as DomainRow | undefined;
   }
 
+  /** Names of every domain we receive for, across orgs (the same rule as `liveByName`). */
+  liveNames(): string[] {
+    return (
+      this.db
+        .prepare("SELECT name FROM domains WHERE status IN ('verified', 'failed') ORDER BY name")
+        .all() as { name: string }[]
+    ).map((row) => row.name);
+  }
+
   /** The org's own non-deleted row for a name. */
   liveForOrg(orgId: string, name: string): DomainRow | undefined {
     return this.db

@@ -42,6 +42,23 @@ const Health = z.object({
   }),
   /** Accepted messages parked for the operator (corrupt, or failing every attempt); see the log. */
   inbound: z.object({ parked: z.number().int() }),
+  /**
+   * The certificate every TLS listener presents: where it came from, when it expires (`expiring` under
+   * 14 days) and, with ACME on, why the last order failed and when the next one runs.
+   */
+  tls: z
+    .object({
+      source: z.enum(['acme', 'file', 'self-signed']),
+      names: z.array(z.string()),
+      hosted_names: z.number().int(),
+      serial: z.string(),
+      not_after: z.string(),
+      days_left: z.number().int(),
+      expiring: z.boolean(),
+      last_error: z.string().nullable(),
+      next_attempt_at: z.string().nullable(),
+    })
+    .nullable(),
 });
 
 export const metaRoutes = [
@@ -65,7 +82,7 @@ export const metaRoutes = [
       const inbound = { parked: checks.db === 'ok' ? deps.repos.inbound.countParked() : 0 };
       return {
         status: ok ? 200 : 503,
-        body: { status: ok ? 'ok' : 'degraded', version: VERSION, checks, inbound },
+        body: { status: ok ? 'ok' : 'degraded', version: VERSION, checks, inbound, tls: deps.tlsStatus() },
       };
     },
   }),

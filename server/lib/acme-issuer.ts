@@ -1,0 +1,130 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import acme from 'acme-client';
+import type { Http01Responder } from './acme-responder.js';
+import { prepareAcmeDir, writeFileAtomic, type AcmePaths } from './acme-store.js';
+
+export interface AcmeIssuerOptions {
+  directoryUrl: string;
+  email: string;
+  paths: AcmePaths;
+  responder: Http01Responder;
+  /** Extra CA for the directory's HTTPS (a private ACME CA); the system roots stay trusted. */
+  caFile: string | null;
+  /** First wait between polls of a pending challenge or order. */
+  pollMs: number;
+}
+
+export interface IssuedPair {
+  cert: string;
+  key: string;
+}
+
+/** An order whose authorizations failed for these names (the CA's reasons in the message). */
+export class AcmeOrderError extends Error {
+  constructor(
+    message: string,
+    readonly failedNames: string[],
+  ) {
+    super(message);
+    this.name = 'AcmeOrderError';
+  }
+}
+
+/** Obtains one certificate for a set of names over ACME (RFC 8555), answering HTTP-01 challenges. */
+export interface AcmeIssuer {
+  issue(names: string[]): Promise<IssuedPair>;
+}
+
+/** The account key is created once and kept: the CA knows the account by it (RFC 8555 §7.3). */
+async function loadOrCreateAccountKey(paths: AcmePaths): Promise<Buffer> {
+  prepareAcmeDir(paths);
+  if (!existsSync(paths.accountKey)) {
+    writeFileAtomic(paths.accountKey, await acme.crypto.createPrivateKey());
+  }
+  return readFileSync(paths.accountKey);
+}
+
+/**
+ * The CSR is built with acme-client's node-forge interface: its `acme.crypto` CSR builder fails in this
+ * dependency tree ("Cannot get schema for 'CertificationRequestInfo'"), because the lockfile holds two
+ * copies of @peculiar/asn1-schema and the ASN.1 classes register in one while the serializer reads the
+ * other. For the same reason the order runs step by step instead of through `client.auto()`, which
+ * parses the CSR with that builder. The key itself is made by Node's crypto.
+ */
+async function keyAndCsr(names: string[]): Promise<{ key: string; csr: Buffer }> {
+  const key = await acme.crypto.createPrivateKey();
+  const [, csr] = await acme.forge.createCsr({ altNames: names }, key);
+  return { key: key.toString('utf8'), csr };
+}
+
+export function createAcmeIssuer(options: AcmeIssuerOptions): AcmeIssuer {
+  if (options.caFile) {
+    // acme-client sends every request through its one axios instance and takes no per-client agent;
+    // one ACME client runs per process, so the extra CA is set there.
+    acme.axios.defaults.httpsAgent = new Agent({
+      ca: [...rootCertificates, readFileSync(options.caFile, 'utf8')],
+    });
+  }
+  let client: acme.Client | null = null;
+  let registered = false;
+
+  /** RFC 8555 §7.5.1 and §8.3: publish the key authorization, tell the CA, wait for its verdict. */
+  async function authorize(current: acme.Client, authz: acme.Authorization): Promise<void> {
+    if (authz.status === 'valid') return;
+    const name = authz.identifier.value;
+    const challenge = authz.challenges.find((c) => c.type === 'http-01');
+    if (!challenge) throw new Error(`${name}: the CA offers no http-01 challenge`);
+    options.responder.answer(challenge.token, await current.getChallengeKeyAuthorization(challenge));
+    try {
+      await current.completeChallenge(challenge);
+      await current.waitForValidStatus(challenge);
+    } catch (err) {
+      throw new Error(`${name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    } finally {
+      options.responder.forget(challenge.token);
+    }
+  }
+
+  return {
+    async issue(names) {
+      const current = (client ??= new acme.Client({
+        directoryUrl: options.directoryUrl,
+        accountKey: await loadOrCreateAccountKey(options.paths),
+        backoffMin: options.pollMs,
+        backoffMax: Math.max(options.pollMs, 30_000),
+      }));
+      if (!registered) {
+        // §7.3: an account that exists for this key is returned, not created again.
+        await current.createAccount({ termsOfServiceAgreed: true, contact: [`mailto:${options.email}`] });
+        registered = true;
+      }
+      const order = await current.createOrder({
+        identifiers: names.map((value) => ({ type: 'dns', value })),
+      });
+      const authorizations = await current.getAuthorizations(order);
+      const results = await Promise.allSettled(authorizations.map((authz) => authorize(current, authz)));
+      const failed = authorizations.flatMap((authz, i) => {
+        const result = results[i];
+        if (result?.status !== 'rejected') return [];
+        const reason: unknown = result.reason;
+        return [
+          {
+            name: authz.identifier.value,
+            message: reason instanceof Error ? reason.message : String(reason),
+          },
+        ];
+      });
+      if (failed.length > 0) {
+        throw new AcmeOrderError(
+          failed.map((f) => f.message).join('; '),
+          failed.map((f) => f.name),
+        );
+      }
+      const { key, csr } = await keyAndCsr(names);
+      const finalized = await current.finalizeOrder(order, csr);
+      return { cert: await current.getCertificate(finalized), key };
+    },
+  };
+}
