@@ -46,16 +46,10 @@ async function loadOrCreateAccountKey(paths: AcmePaths): Promise<Buffer> {
   return readFileSync(paths.accountKey);
 }
 
-/**
- * The CSR is built with acme-client's node-forge interface: its `acme.crypto` CSR builder fails in this
- * dependency tree ("Cannot get schema for 'CertificationRequestInfo'"), because the lockfile holds two
- * copies of @peculiar/asn1-schema and the ASN.1 classes register in one while the serializer reads the
- * other. For the same reason the order runs step by step instead of through `client.auto()`, which
- * parses the CSR with that builder. The key itself is made by Node's crypto.
- */
+/** A fresh key per certificate, and a CSR naming every host (RFC 8555 §7.4 finalize). */
 async function keyAndCsr(names: string[]): Promise<{ key: string; csr: Buffer }> {
   const key = await acme.crypto.createPrivateKey();
-  const [, csr] = await acme.forge.createCsr({ altNames: names }, key);
+  const [, csr] = await acme.crypto.createCsr({ altNames: names }, key);
   return { key: key.toString('utf8'), csr };
 }
 
@@ -103,6 +97,8 @@ export function createAcmeIssuer(options: AcmeIssuerOptions): AcmeIssuer {
       const order = await current.createOrder({
         identifiers: names.map((value) => ({ type: 'dns', value })),
       });
+      // Step by step rather than `client.auto()`: each name's challenge settles on its own, so a failure
+      // names the hosts that failed and the renewal job can set those aside.
       const authorizations = await current.getAuthorizations(order);
       const results = await Promise.allSettled(authorizations.map((authz) => authorize(current, authz)));
       const failed = authorizations.flatMap((authz, i) => {
