@@ -141,42 +141,44 @@ describe('WebSocket event stream', () => {
       const socketOf = (ws: WebSocket) =>
         (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
       // The stalled client never reads again until told to; the slow one stops for a while every
-      // 300 frames (6 MB, far past the server's buffer), always less than the lag timeout.
+      // 100 frames (2 MB, past the server's high-water mark), always less than the lag timeout.
       socketOf(stalled.ws).pause();
       let counted = 0;
       slow.ws.on('message', () => {
-        if (++counted % 300 !== 0) return;
+        if (++counted % 100 !== 0) return;
         socketOf(slow.ws).pause();
         setTimeout(() => socketOf(slow.ws).resume(), 200);
       });
+      // 8 MB in all: twice the buffer the old stream cut consumers off at, with room to pace.
+      const TOTAL = 400;
       const padding = 'x'.repeat(20_000);
-      for (let i = 0; i < 1500; i++) {
+      for (let i = 0; i < TOTAL; i++) {
         appendEvent(paced.deps, { type: 'dmarc.report.received', orgId: owner.orgId, data: { i, padding } });
         if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
       }
-      const received = await slow.waitFor(1500, 60_000);
-      expect(received.map((f) => f.event.data.i)).toEqual(Array.from({ length: 1500 }, (_, i) => i));
+      const received = await slow.waitFor(TOTAL, 60_000);
+      expect(received.map((f) => f.event.data.i)).toEqual(Array.from({ length: TOTAL }, (_, i) => i));
       expect(slow.ws.readyState).toBe(WebSocket.OPEN);
 
       await until(() => lines.some((line) => line.event === 'ws.lagged'), 'the stalled consumer to lag');
       socketOf(stalled.ws).resume();
       expect(await stalled.closed).toBe(1008);
       const events = stalled.frames.filter((f) => f.type === 'event');
-      expect(events.length).toBeLessThan(1500);
+      expect(events.length).toBeLessThan(TOTAL);
       expect(events.map((f) => f.event.data.i)).toEqual(Array.from({ length: events.length }, (_, i) => i));
       expect(stalled.frames.at(-1)).toMatchObject({ type: 'error', code: 'lagged' });
       // The frames it did get carry the cursor to resume from with no gap.
       const resumed = await connect(owner.key, `${query}&after=${events.at(-1)?.cursor}`, {}, paced.url);
-      const rest = await resumed.waitFor(1500 - events.length, 60_000);
+      const rest = await resumed.waitFor(TOTAL - events.length, 60_000);
       expect(rest.map((f) => f.event.data.i)).toEqual(
-        Array.from({ length: 1500 - events.length }, (_, i) => events.length + i),
+        Array.from({ length: TOTAL - events.length }, (_, i) => events.length + i),
       );
       resumed.ws.close();
       slow.ws.close();
     } finally {
       await paced.close();
     }
-  });
+  }, 120_000);
 
   it('closes a peer that stops answering pings, and keeps one that answers', async () => {
     const pinging = await startTestServer({ wsPingInterval: 50 });
