@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import Conf from 'conf';
 import { readEnv, type Env } from './env.js';
 import { CliError, usageError } from './errors.js';
+import type { Setting } from './setting.js';
 
 export const DEFAULT_BASE_URL = 'http://127.0.0.1:8080';
 
@@ -99,13 +100,6 @@ export function memoryConfigStore(initial: StoredConfig = {}, path = '(memory)')
       state = applyPatch(state, patch);
     },
   };
-}
-
-export type Source = 'flag' | 'env' | 'config' | 'default' | 'unset';
-
-export interface Setting<T = string | undefined> {
-  value: T;
-  source: Source;
 }
 
 export interface Settings {

@@ -3,7 +3,8 @@ import { ApiClient, type FetchLike } from './client.js';
 import { resolveSettings, type ConfigStore, type Settings } from './config.js';
 import { readEnv, type Env } from './env.js';
 import { CliError, shellQuote } from './errors.js';
-import { nextCommand, serverTarget, type NextTarget, type ServerTarget } from './next.js';
+import { nextCommand, serverTarget, type NextTarget } from './next.js';
+import type { ServerTarget } from './setting.js';
 import { Output, type Writer } from './output.js';
 
 /** Interactive questions; every one has a flag equivalent (CLI.md "Non-interactive"). */

@@ -1,4 +1,4 @@
-import type { ServerTarget } from './next.js';
+import type { ServerTarget } from './setting.js';
 import { REASONS, type Reason } from './reasons.js';
 
 export interface NextStep {

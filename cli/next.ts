@@ -1,14 +1,6 @@
-import type { Setting } from './config.js';
+import type { ServerTarget, Setting } from './setting.js';
 import { readEnv, type Env } from './env.js';
 import { shellQuote } from './errors.js';
-
-/** The server an invocation talks to, and where that choice came from (CLI.md "resolved target"). */
-export interface ServerTarget {
-  baseUrl: string;
-  source: Setting['source'];
-  /** `flag --base-url`, `env LOFTBOX_BASE_URL`, `config <path>` or `default`. */
-  from: string;
-}
 
 export function serverTarget(baseUrl: Setting<string>, env: Env, configPath: () => string): ServerTarget {
   const from =

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Agent, AuthContext, KeyProbe, Mailbox } from '../api-types.js';
 import { ApiError, type ApiClient } from '../client.js';
-import type { Setting } from '../config.js';
+import type { Setting } from '../setting.js';
 import { action, examples, withCommonOptions, type CliDeps, type Ctx, type RunState } from '../context.js';
 import { CliError, usageError } from '../errors.js';
 import { safeLine, type Page } from '../output.js';

@@ -77,3 +77,43 @@ export function systemMailbox(deps: Deps): MailboxRow {
     return mailbox;
   })();
 }
+
+/** Operator mail is kept longer than a tenant's default: complaints are looked at in hindsight. */
+const POSTMASTER_RETENTION_DAYS = 90;
+
+/**
+ * The server-owned mailbox postmaster@<mail domain>, in the system organization beside no-reply:
+ * created on first use; the operator reads it through the ordinary inbox API with an operator key.
+ */
+export function postmasterMailbox(deps: Deps): MailboxRow {
+  const system = systemMailbox(deps);
+  const address = `postmaster@${deps.config.mailDomain}`;
+  const current = deps.repos.mailboxes.liveByAddress(address);
+  if (current?.org_id === system.org_id) return current;
+  const now = toIso(deps.clock.now());
+  // Direct insert: postmaster is reserved on the managed domain for exactly this mailbox.
+  const mailbox: MailboxRow = {
+    id: deps.ids.uuid(),
+    public_id: deps.ids.publicId('mb'),
+    org_id: system.org_id,
+    agent_id: system.agent_id,
+    address,
+    local_part: 'postmaster',
+    domain: deps.config.mailDomain,
+    domain_id: null,
+    display_name: 'Postmaster',
+    retention_days: POSTMASTER_RETENTION_DAYS,
+    is_catch_all: 0,
+    active: 1,
+    webhook_url: null,
+    status: 'active',
+    created_at: now,
+    updated_at: now,
+  };
+  deps.repos.mailboxes.insert(mailbox);
+  deps.log.info(
+    { event: 'postmaster.mailbox_created', mailbox_id: mailbox.id },
+    'postmaster mailbox created',
+  );
+  return mailbox;
+}

@@ -3,7 +3,7 @@ import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { Deps } from '../deps.js';
 import { dmarcAddress, tlsRptAddress } from '../domains/records.js';
 import { OPERATOR_LOCAL_PARTS } from '../accounts/names.js';
-import { postmasterMailbox } from '../mail/postmaster.js';
+import { postmasterMailbox } from '../mail/system-identity.js';
 import { senderAllowed } from '../policy/inbound-rules.js';
 import { REPLIES, type SmtpReply } from './replies.js';
 
