@@ -194,11 +194,7 @@ async function pinAddress(resolve: Resolve, allow: Cidr[], hostname: string): Pr
   for (const address of answers) {
     const reason = verdict(address, allow);
     if (reason !== null) {
-      throw new ForbiddenTargetError(
-        reason,
-        address,
-        `host ${hostname} resolves to ${address} (${reason})`,
-      );
+      throw new ForbiddenTargetError(reason, address, `host ${hostname} resolves to ${address} (${reason})`);
     }
   }
   const [address] = answers;
