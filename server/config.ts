@@ -78,6 +78,12 @@ export const settings = {
   ),
   httpHost: setting('LOFTBOX_HTTP_HOST', z.string().min(1), '127.0.0.1', 'Address the HTTP API listens on.'),
   httpPort: setting('LOFTBOX_HTTP_PORT', port, 8080, 'HTTP API port; 0 picks a free port and logs it.'),
+  httpsPort: setting(
+    'LOFTBOX_HTTPS_PORT',
+    port.nullable(),
+    null,
+    "HTTPS port (on LOFTBOX_HTTP_HOST) serving the API, console, stream and MTA-STS policies with the server certificate, reloaded live. Unset: off (HTTPS is a reverse proxy's job).",
+  ),
   publicUrl: setting(
     'LOFTBOX_PUBLIC_URL',
     z.url({ protocol: /^https?$/ }).nullable(),

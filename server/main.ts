@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadConfig, type ServerConfig } from './config.js';
 import { migrate, openDatabase } from './db/open.js';
@@ -23,7 +24,7 @@ import { auditRetentionPurge } from './jobs/audit-retention.js';
 import { keyExpirySessions } from './jobs/key-expiry.js';
 import { createMxServer } from './smtp/mx-server.js';
 import { createSubmissionServer } from './smtp/submission.js';
-import { LiveTls } from './lib/tls.js';
+import { LiveTls, TLS_MIN_VERSION } from './lib/tls.js';
 import { Http01Responder } from './lib/acme-responder.js';
 import { createAcmeIssuer } from './lib/acme-issuer.js';
 import { acmePaths } from './lib/acme-store.js';
@@ -280,7 +281,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   acme?.loop.start();
   certificates.watch();
 
-  const server = createServer(createApp(deps).callback());
+  const app = createApp(deps).callback();
+  const server = createServer(app);
   const stream = attachEventStream(deps, server);
   // An explicit backlog, so a burst of agents connecting at once queues in the kernel, not refused.
   const withBacklog: Listenable = {
@@ -298,26 +300,60 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   announce(`listening http ${hostForUrl(address.address)}:${address.port}`);
   log.info({ event: 'http.listening', host: address.address, port: address.port }, 'http listening');
 
+  // The same app over TLS with the live certificate: MTA-STS policy hosts must answer HTTPS (RFC 8461
+  // §3.3), and with ACME the server can do that without a proxy in front.
+  let secure: { server: HttpsServer; stream: { close(): Promise<void> } } | null = null;
+  if (config.httpsPort !== null) {
+    const material = certificates.current();
+    const https = createHttpsServer(
+      { key: material.key, cert: material.cert, minVersion: TLS_MIN_VERSION },
+      app,
+    );
+    applyCertificate.push((next) =>
+      https.setSecureContext({ key: next.key, cert: next.cert, minVersion: TLS_MIN_VERSION }),
+    );
+    secure = { server: https, stream: attachEventStream(deps, https) };
+    const bound = await listen(
+      {
+        listen: (port, host, callback) => https.listen(port, host, config.httpBacklog, callback),
+        once: (event, listener) => https.once(event, listener),
+        off: (event, listener) => https.off(event, listener),
+      },
+      () => https.address() as AddressInfo,
+      config.httpHost,
+      config.httpsPort,
+    );
+    ports.https = bound.port;
+    announce(`listening https ${hostForUrl(bound.address)}:${bound.port}`);
+    log.info({ event: 'https.listening', host: bound.address, port: bound.port }, 'https listening');
+  }
+
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
       log.info({ event: 'server.stopping' }, 'stopping');
       certificates.close();
       await stream.close();
+      await secure?.stream.close();
       // Inbox long-polls answer now (an empty page) rather than holding the shutdown up.
       deps.bus.close();
       const closed = new Promise<void>((done) => server.close(() => done()));
+      const secureClosed = new Promise<void>((done) => (secure ? secure.server.close(() => done()) : done()));
       const mxClosed = new Promise<void>((done) => mx.close(() => done()));
       const clientsClosed = clientListeners.map(
         (listener) => new Promise<void>((done) => listener.server.close(() => done())),
       );
       server.closeIdleConnections();
-      const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
+      secure?.server.closeIdleConnections();
+      const grace = setTimeout(() => {
+        server.closeAllConnections();
+        secure?.server.closeAllConnections();
+      }, config.shutdownGraceMs);
       const acmeClosed = new Promise<void>((done) =>
         acmeResponder ? acmeResponder.server.close(() => done()) : done(),
       );
       acmeResponder?.server.closeAllConnections();
-      await Promise.all([closed, mxClosed, ...clientsClosed, acmeClosed]);
+      await Promise.all([closed, secureClosed, mxClosed, ...clientsClosed, acmeClosed]);
       clearTimeout(grace);
       // An ACME order in flight is abandoned, not awaited: a CA that does not answer is retried for
       // minutes, and an order that never finished changed nothing.
