@@ -28,12 +28,14 @@ const word = (w: string) => (/^<[^<>]+>$/.test(w) ? w : shellQuote(w));
 
 /**
  * The one way a `next` command is built: the words of the command, then `--base-url <url in use>` and
- * `--json` when the call had it, unless the command already names them. Redirections and comments
+ * `--json` when the call had it, unless the command already names them (loftbox commands only). Redirections and comments
  * (`< key.txt`, `# …`) stay at the end. Agents copy these verbatim, so a command that drops the server
  * or the output mode would send them to another server or hand them prose (issue 17.3).
  */
 export function nextCommand(command: string | string[], target: NextTarget): string {
   const text = typeof command === 'string' ? command : command.map(word).join(' ');
+  // Only our own commands take these flags; an installer pipeline (`curl … | sh`) must pass through as is.
+  if (!/^loftbox\s/.test(text)) return text;
   const cut = /\s(?:<|>|\||#)\s/.exec(text);
   const head = cut ? text.slice(0, cut.index) : text;
   const tail = cut ? text.slice(cut.index) : '';

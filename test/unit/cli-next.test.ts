@@ -36,6 +36,11 @@ describe('next commands (issue 17.3)', () => {
     );
   });
 
+  it('leaves commands that are not loftbox commands (the installer pipeline) exactly as they are', () => {
+    const installer = `curl -fsSL ${url}/install.sh | sh -s -- --agent claude`;
+    expect(nextCommand(installer, { json: true, baseUrl: url })).toBe(installer);
+  });
+
   it('names where the server came from', () => {
     const path = () => '/home/me/.config/loftbox/config.json';
     expect(serverTarget({ value: url, source: 'flag' }, {}, path).from).toBe('flag --base-url');
