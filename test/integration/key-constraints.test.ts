@@ -308,6 +308,7 @@ describe('mailbox-bound keys', () => {
       `/v1/messages/${foreignMessage}`,
       `/v1/messages/${foreignMessage}/raw`,
       `/v1/messages/${foreignMessage}/attachments`,
+      `/v1/messages/${foreignMessage}/deliveries`,
       `/v1/threads/${foreignThread}`,
       `/v1/threads/${foreignThread}/messages`,
       `/v1/mailboxes/${other.id}`,
@@ -325,6 +326,10 @@ describe('mailbox-bound keys', () => {
       body: { message_ids: [foreignMessage] },
     });
     expect(ack.status).toBe(404);
+    for (const action of ['retry', 'cancel']) {
+      const acted = await server.api('POST', `/v1/messages/${foreignMessage}/${action}`, { key: bound });
+      expect(acted.status, action).toBe(404);
+    }
     // Unfiltered lists show only the key's mailbox.
     const messages = await server.api('GET', '/v1/messages?limit=100', { key: bound });
     expect(messages.status).toBe(200);

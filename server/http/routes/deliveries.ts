@@ -4,6 +4,7 @@ import { MessageView } from '../../messages/views.js';
 import { cancelWaiting, retryNow } from '../../outbound/delivery-actions.js';
 import { route, type HandlerResult } from '../route.js';
 import { pageOf, uuidParam } from '../schemas.js';
+import { loadMessageFor } from './key-scope.js';
 import { fullMessage, loadMessage } from './messages.js';
 
 const tag = 'Sending';
@@ -79,7 +80,7 @@ export const deliveryRoutes = [
       },
     },
     handler({ params, auth, deps }) {
-      const message = loadMessage(deps, auth.org.id, params.id);
+      const message = loadMessageFor(deps, auth, params.id);
       const attempts = deps.repos.deliveries.attemptsForMessage(auth.org.id, message.id);
       const data = deps.repos.deliveries.forMessage(auth.org.id, message.id).map((d) => ({
         id: d.id,
@@ -106,7 +107,7 @@ export const deliveryRoutes = [
       409: { description: 'nothing_to_retry: no recipient is deferred' },
     },
     handler({ params, auth, deps }) {
-      const message = loadMessage(deps, auth.org.id, params.id);
+      const message = loadMessageFor(deps, auth, params.id);
       retryNow(deps, auth.org.id, message.id);
       return { body: fullMessage(deps, loadMessage(deps, auth.org.id, message.id)) };
     },
@@ -128,7 +129,7 @@ export const deliveryRoutes = [
       409: { description: 'nothing_to_cancel, or delivery_in_flight while an attempt is running' },
     },
     handler({ params, auth, deps }) {
-      const message = loadMessage(deps, auth.org.id, params.id);
+      const message = loadMessageFor(deps, auth, params.id);
       cancelWaiting(deps, auth.org.id, message.id, auth.key.id);
       return { body: fullMessage(deps, loadMessage(deps, auth.org.id, message.id)) };
     },
