@@ -104,11 +104,31 @@ async function register(ctx: Ctx, opts: RegisterOptions): Promise<void> {
     return;
   }
   const credentials = await ownerSignup(ctx, email, opts);
-  await finish(ctx, credentials, identity, {
-    alreadyRegistered: false,
-    reuseMailbox: false,
-    email,
-    keepAdmin: opts.adminKey === true,
+  try {
+    await finish(ctx, credentials, identity, {
+      alreadyRegistered: false,
+      reuseMailbox: false,
+      email,
+      keepAdmin: opts.adminKey === true,
+    });
+  } catch (err) {
+    // The code is spent and this is the organization's only key: losing it would lock the owner out.
+    // It is kept instead; whoami warns about it and running register again swaps it for an agent key.
+    saveOwnerKey(ctx, email, credentials);
+    throw err;
+  }
+}
+
+function saveOwnerKey(ctx: Ctx, email: string, credentials: Credentials): void {
+  ctx.deps.config.update({
+    baseUrl: ctx.settings().baseUrl.value,
+    apiKey: credentials.apiKey,
+    apiKeyId: credentials.apiKeyId,
+    orgId: credentials.organization.id,
+    ownerEmail: email,
+    agentId: null,
+    mailboxId: null,
+    mailboxAddress: null,
   });
 }
 

@@ -183,6 +183,25 @@ describe('register', () => {
     });
   });
 
+  it('keeps the owner key when setting up the agent fails after the code was spent, so a rerun can finish', async () => {
+    const result = await run(['register', '--owner-email', 'owner@acme.com', '--code', '123456', '--json'], {
+      routes: signupRoutes({
+        'POST /v1/auth/keys': apiError(503, 'storage_busy', 'The database is busy; try again.'),
+      }),
+    });
+    expect(result.code).not.toBe(EXIT.ok);
+    expect(result.stdout).not.toContain('lb_live_new');
+    expect(result.store.read()).toMatchObject({ apiKey: 'lb_live_new', apiKeyId: 'key_1', orgId: org.id });
+
+    const rerun = await run(['register', '--owner-email', 'owner@acme.com', '--json'], {
+      routes: signupRoutes({ 'GET /v1': { body: { ok: true, organization: org, api_key_id: 'key_1' } } }),
+      store: result.store,
+    });
+    expect(routesOf(rerun.calls)).not.toContain('POST /v1/auth/signup');
+    expect(rerun.code).toBe(EXIT.ok);
+    expect(rerun.store.read()).toMatchObject({ apiKey: 'lb_live_agent', apiKeyId: 'key_agent' });
+  });
+
   it('keeps the owner key only when asked with --admin-key, and warns that it did', async () => {
     const result = await run(
       ['register', '--owner-email', 'owner@acme.com', '--code', '123456', '--admin-key', '--json'],
