@@ -82,7 +82,9 @@ export class CertificateRenewal {
   async run(): Promise<number> {
     const { clock, log } = this.deps;
     for (const [name, until] of this.setAside) if (until <= clock.now()) this.setAside.delete(name);
-    const names = (await certificateNames(this.deps)).filter((name) => !this.setAside.has(name));
+    const material = this.certificates.current();
+    const inService = material.source === 'acme' ? describeCertificate(material.cert).names : [];
+    const names = (await certificateNames(this.deps, inService)).filter((name) => !this.setAside.has(name));
     const reason = renewalReason(this.certificates, names, clock.now());
     if (reason === null) return 0;
     if (this.nextAttemptAt && clock.now() < this.nextAttemptAt) return 0;
@@ -90,7 +92,10 @@ export class CertificateRenewal {
     try {
       const pair = await this.issuer.issue(names);
       writeAcmePair(this.paths, pair);
-      if (!(await this.certificates.reload('acme_issued'))) {
+      // A pair that fails to load leaves the old certificate (or the fallback) in service: not a success.
+      const loaded = await this.certificates.reload('acme_issued');
+      const serving = this.certificates.current();
+      if (!loaded || serving.source !== 'acme' || serving.cert !== pair.cert) {
         throw new Error('the issued certificate did not load');
       }
     } catch (err) {
