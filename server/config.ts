@@ -138,9 +138,9 @@ export const settings = {
   ),
   acmeDirectory: setting(
     'LOFTBOX_ACME_DIRECTORY',
-    z.url({ protocol: /^https?$/ }),
+    z.url({ protocol: /^https$/ }),
     'https://acme-v02.api.letsencrypt.org/directory',
-    "Directory URL of the ACME CA. Default: Let's Encrypt production.",
+    "Directory URL of the ACME CA, https only (RFC 8555 §6.1). Default: Let's Encrypt production.",
   ),
   acmeHttpHost: setting(
     'LOFTBOX_ACME_HTTP_HOST',

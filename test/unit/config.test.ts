@@ -60,6 +60,9 @@ describe('configuration', () => {
     for (const env of ['LOFTBOX_OUTBOUND_CA_FILE', 'LOFTBOX_TLS_CERT', 'LOFTBOX_TLS_KEY']) {
       expect(problems).toMatch(new RegExp(`${env}.*no readable file`));
     }
+    expect(() => loadConfig({ env: { LOFTBOX_ACME_DIRECTORY: 'http://ca.example/directory' } })).toThrow(
+      ConfigError,
+    );
     const present = file('-----BEGIN CERTIFICATE-----');
     expect(loadConfig({ env: { LOFTBOX_OUTBOUND_CA_FILE: present } }).config.outboundCaFile).toBe(present);
   });
