@@ -14,6 +14,7 @@ import loopGuard from './0013_loop_guard.sql';
 import inboxLeases from './0014_inbox_leases.sql';
 import auditLog from './0015_audit_log.sql';
 import tlsReports from './0016_tls_reports.sql';
+import storeScaleIndexes from './0021_store_scale_indexes.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
 export const migrations: { version: number; name: string; sql: string }[] = [
@@ -33,4 +34,5 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 14, name: 'inbox_leases', sql: inboxLeases },
   { version: 15, name: 'audit_log', sql: auditLog },
   { version: 16, name: 'tls_reports', sql: tlsReports },
+  { version: 21, name: 'store_scale_indexes', sql: storeScaleIndexes },
 ];
