@@ -34,8 +34,12 @@ const ORACLE_THREADS = `SELECT * FROM threads WHERE org_id = @orgId
 
 const ORGS = ['org-a', 'org-b'];
 const MAILBOXES = ['mb-a1', 'mb-a2', 'mb-b1'];
-/** `common` is in ~70 % of messages (the "read the newest" plan), `rare` in a handful (the "read the matches" plan). */
-const TERMS = ['common', 'half', 'tenth', 'rare', 'absent'];
+/**
+ * `common` is in ~70 % of messages (the "read the newest" plan), `rare` in a handful (the "read the
+ * matches" plan); `skewed` is common server-wide but rare outside mailbox mb-a1, so a search of another
+ * mailbox walks many windows.
+ */
+const TERMS = ['common', 'half', 'tenth', 'rare', 'skewed', 'absent'];
 const MESSAGES = 2600;
 
 let dir: string;
@@ -107,6 +111,7 @@ beforeAll(() => {
         next() < 0.5 ? 'half' : 'other',
         next() < 0.1 ? 'tenth' : 'more',
         i % 997 === 5 ? 'rare' : 'plain',
+        box === 'mb-a1' || i % 40 === 3 ? 'skewed' : 'even',
       ];
       const id = uuidv7({ msecs: at, random: new Uint8Array(16).fill((i * 7) % 251) });
       ids.push(id);
@@ -230,22 +235,26 @@ describe('message list and search', () => {
   });
 
   it('pages through every match of a common and of a rare term, newest first, none twice', () => {
-    for (const q of ['"common"', '"rare"']) {
+    for (const [q, mailboxId] of [
+      ['"common"', undefined],
+      ['"rare"', undefined],
+      ['"skewed"', 'mb-a2'],
+    ] as const) {
       const seen: string[] = [];
       let cursor: string | null = null;
       for (;;) {
-        const page = messages.list('org-a', { q }, cursor, 50);
+        const page = messages.list('org-a', { q, mailboxId }, cursor, 7);
         seen.push(...page.map((m) => m.id));
-        if (page.length < 50) break;
+        if (page.length < 7) break;
         cursor = page[page.length - 1]!.id;
       }
       const all = (
         db
           .prepare(
-            `SELECT m.id FROM messages m WHERE m.org_id = 'org-a'
+            `SELECT m.id FROM messages m WHERE m.org_id = 'org-a' AND (? IS NULL OR m.mailbox_id = ?)
                AND m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?) ORDER BY m.id DESC`,
           )
-          .all(q) as { id: string }[]
+          .all(mailboxId ?? null, mailboxId ?? null, q) as { id: string }[]
       ).map((r) => r.id);
       expect(seen).toEqual(all);
       expect(all.length).toBeGreaterThan(0);

@@ -268,25 +268,36 @@ export class MessagesRepo {
     q: string,
     limit: number,
   ): MessageRow[] {
-    // Two statements rather than `@before_id IS NULL OR …`, which SQLite cannot use to seek the index.
-    const firstWindow = this.db.prepare(
-      `SELECT m.id, m.rowid AS rowid FROM messages m WHERE ${where} ORDER BY m.id DESC LIMIT @size`,
-    );
-    const nextWindow = this.db.prepare(
-      `SELECT m.id, m.rowid AS rowid FROM messages m WHERE ${where} AND m.id < @before_id
-       ORDER BY m.id DESC LIMIT @size`,
-    );
+    // A window is summed up in SQL (its lowest rowid and id), then its matching ids are read with the
+    // matches passed in: the rows are stepped through in SQLite, not turned into JavaScript objects.
+    // Two statements each rather than `@before_id IS NULL OR …`, which SQLite cannot use to seek the index.
+    const span = (bounded: boolean) =>
+      this.db.prepare(
+        `SELECT MIN(rowid) AS low, MAX(rowid) AS high, MIN(id) AS last, COUNT(*) AS n FROM (
+           SELECT m.rowid AS rowid, m.id AS id FROM messages m WHERE ${where}
+             ${bounded ? 'AND m.id < @before_id' : ''} ORDER BY m.id DESC LIMIT @size)`,
+      );
+    const hitsIn = (bounded: boolean) =>
+      this.db.prepare(
+        `SELECT m.id FROM messages m WHERE ${where} ${bounded ? 'AND m.id < @before_id' : ''}
+           AND m.id >= @last AND m.rowid IN (SELECT value FROM json_each(@matched))
+         ORDER BY m.id DESC LIMIT @limit`,
+      );
+    const firstSpan = span(false);
+    const nextSpan = span(true);
+    const firstHits = hitsIn(false);
+    const nextHits = hitsIn(true);
     const matches = this.db.prepare(
       `SELECT rowid FROM messages_fts WHERE messages_fts MATCH @q AND rowid < @below ORDER BY rowid DESC LIMIT @size`,
     );
-    const matched = new Set<number>();
+    const matched: number[] = [];
     let lowestRead: number | null = null;
     let allRead = false;
     const readMatchesDownTo = (rowid: number) => {
       for (let size = FIRST_WINDOW; !allRead && (lowestRead === null || lowestRead >= rowid);) {
         const below = lowestRead ?? Number.MAX_SAFE_INTEGER;
         const rows = matches.all({ q, below, size }) as { rowid: number }[];
-        for (const row of rows) matched.add(row.rowid);
+        for (const row of rows) matched.push(row.rowid);
         lowestRead = rows[rows.length - 1]?.rowid ?? lowestRead;
         allRead = rows.length < size;
         size = Math.min(size * 2, LAST_WINDOW);
@@ -296,20 +307,26 @@ export class MessagesRepo {
     const found: string[] = [];
     let beforeId: string | null = null;
     for (let size = FIRST_WINDOW; found.length < limit; size = Math.min(size * 2, LAST_WINDOW)) {
-      const rows = (
-        beforeId === null
-          ? firstWindow.all({ ...params, size })
-          : nextWindow.all({ ...params, before_id: beforeId, size })
-      ) as { id: string; rowid: number }[];
-      if (rows.length === 0) break;
-      let low = Infinity;
-      for (const row of rows) low = Math.min(low, row.rowid);
+      const bounds = { ...params, size, ...(beforeId === null ? {} : { before_id: beforeId }) };
+      const window = (beforeId === null ? firstSpan : nextSpan).get(bounds) as {
+        low: number | null;
+        high: number | null;
+        last: string | null;
+        n: number;
+      };
+      const { low, high } = window;
+      if (low === null || high === null || window.last === null) break;
       readMatchesDownTo(low);
-      for (const row of rows) {
-        if (matched.has(row.rowid) && found.length < limit) found.push(row.id);
-      }
-      if (rows.length < size) break;
-      beforeId = rows[rows.length - 1]?.id ?? null;
+      const hits = (beforeId === null ? firstHits : nextHits).all({
+        ...params,
+        ...(beforeId === null ? {} : { before_id: beforeId }),
+        last: window.last,
+        matched: JSON.stringify(matched.filter((rowid) => rowid >= low && rowid <= high)),
+        limit: limit - found.length,
+      }) as { id: string }[];
+      found.push(...hits.map((h) => h.id));
+      if (window.n < size) break;
+      beforeId = window.last;
     }
     if (found.length === 0) return [];
     return this.db
