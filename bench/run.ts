@@ -2,7 +2,9 @@
  * `npm run bench`: every benchmark, one table (figure, baseline from the same run, ratio, DESIGN §8
  * target, met?), written to bench/results.json with the machine it ran on.
  *
- *   npm run bench -- [--inbound 2000] [--outbound 500] [--events 100] [--concurrency 20]
+ *   npm run bench -- [--inbound 2000] [--outbound 500] [--events 100] [--concurrency 20] [--store 1000000]
+ *
+ * `--store 0` leaves out the store-scale benchmark (its million-message fill takes a few minutes).
  */
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { events } from './events.js';
 import { inbound } from './inbound.js';
 import { outbound } from './outbound.js';
+import { storeScale } from './store-scale.js';
 import { smtpTool } from './lib/load.js';
 import { machine, machineLine, met, ratio, table, writeResults, type Row } from './lib/report.js';
 
@@ -19,6 +22,7 @@ const { values } = parseArgs({
     outbound: { type: 'string', default: '500' },
     events: { type: 'string', default: '100' },
     concurrency: { type: 'string', default: '20' },
+    store: { type: 'string', default: '1000000' },
   },
 });
 const concurrency = Number(values.concurrency);
@@ -28,6 +32,9 @@ const rows: Row[] = [
   ...(await inbound({ messages: Number(values.inbound), sessions: concurrency })),
   ...(await outbound({ messages: Number(values.outbound), concurrency })),
   ...(await events({ perRun: Number(values.events) })),
+  ...(Number(values.store) > 0
+    ? await storeScale({ large: Number(values.store), small: 1000, samples: 300 })
+    : []),
 ];
 host.loadAfter = loadavg();
 console.log(table(rows));

@@ -253,6 +253,12 @@ export const settings = {
     null,
     'Comma-separated host:port DNS servers for every lookup the server makes. Default: the system resolvers.',
   ),
+  dnsCacheSize: setting(
+    'LOFTBOX_DNS_CACHE_SIZE',
+    z.coerce.number().int().min(0).max(1_000_000),
+    10_000,
+    'DNS answers kept in memory for mail authentication and delivery, each for its TTL (at most 5 minutes; "does not exist" for 30 seconds). 0 turns the cache off.',
+  ),
   maxMessageBytes: setting(
     'LOFTBOX_MAX_MESSAGE_BYTES',
     positiveInt,

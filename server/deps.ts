@@ -34,6 +34,7 @@ import { EventBus } from './events/bus.js';
 import { ByteBudget } from './smtp/data-limits.js';
 import { createGuardedDispatcher } from './events/ssrf.js';
 import type { Logger } from './lib/logger.js';
+import { GroupCommit } from './db/group-commit.js';
 import type { DnsResolve } from './lib/resolver.js';
 import type { SystemMailer } from './mail/system-mailer.js';
 import { LoginGuard } from './policy/login-guard.js';
@@ -93,6 +94,8 @@ export interface Deps {
   dialer: Dispatcher;
   /** Tells the webhook dispatcher and WebSocket streams that the event log grew. */
   bus: EventBus;
+  /** Shares one transaction (one fsync) among concurrent API sends (DESIGN §8). */
+  sendCommits: GroupCommit;
   /** Tells live SMTP, IMAP and WebSocket sessions that keys were revoked, so theirs end at once. */
   revocations: KeyRevocations;
   /** Bytes of SMTP DATA held in memory by all sessions together (MX and submission). */
@@ -159,6 +162,7 @@ export function buildDeps(input: DepsInput): Deps {
     tlsStatus: () => null,
     listeners: new Map(),
     bus: new EventBus(),
+    sendCommits: new GroupCommit(db),
     revocations: new KeyRevocations(),
     dataMemory: new ByteBudget(config.smtpDataMemory),
     loginGuard: new LoginGuard(clock, {

@@ -116,7 +116,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log,
     secret,
     publicUrl: () => (config.publicUrl ?? httpUrl).replace(/\/+$/, ''),
-    resolve: options.resolve ?? createResolver(config.dnsServers),
+    resolve:
+      options.resolve ??
+      createResolver(config.dnsServers, undefined, { maxEntries: config.dnsCacheSize, clock }),
     mailer: (built) => options.mailer ?? new PipelineSystemMailer(built),
   });
 

@@ -5,10 +5,13 @@ type Lookup = { kind: 'answer'; values: unknown[] } | { kind: 'absent' } | { kin
 
 const ABSENT = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN', 'NODATA']);
 
-/** NXDOMAIN and NODATA mean "not there"; anything else (SERVFAIL, timeout) means "could not tell". */
+/**
+ * NXDOMAIN and NODATA mean "not there"; anything else (SERVFAIL, timeout) means "could not tell". Always
+ * asked afresh: the owner has usually just published the record.
+ */
 async function lookup(deps: Deps, name: string, type: string): Promise<Lookup> {
   try {
-    return { kind: 'answer', values: await deps.resolve(name, type) };
+    return { kind: 'answer', values: await deps.resolve(name, type, { fresh: true }) };
   } catch (err) {
     return ABSENT.has((err as { code?: string }).code ?? '') ? { kind: 'absent' } : { kind: 'error' };
   }

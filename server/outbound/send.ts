@@ -292,44 +292,43 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
 
   const composed = await composeSigned(deps, mailbox, request, thread);
 
-  // Check and insert are one synchronous IMMEDIATE transaction: no await can slip between them, and
-  // no other connection can insert between the count and our row.
-  return deps.db
-    .transaction((): SendResult => {
-      // A concurrent request with the same key may have committed while we composed.
-      const raced = replayed(deps, ctx, requestHash);
-      if (raced) return { message: raced, replayed: true };
-      checkDailyLimit(deps, ctx.org);
-      checkUnclaimedOwnerLimit(deps, ctx.org);
-      checkSendBudgets(deps, budgeted);
-      // Step: loop guard — a send that would continue a mail loop is held like a policy hold. It
-      // counts the thread's messages, so like the daily limit it runs where concurrent sends queue.
-      const verdict = withLoopHold(
-        policyVerdict,
-        checkLoop(deps, {
-          org: ctx.org,
-          mailbox,
-          recipients,
-          parent: thread.parent,
-          thread: thread.thread,
-          hops: thread.hops ?? 1,
-        }),
-      );
-      const message = persist(deps, { mailbox, request, verdict, thread, recipients, ...composed });
-      recordBudgetedSend(deps, budgeted, message.id);
-      if (ctx.origin) recordAudit(deps, ctx.origin, sendAuditEntry(message, verdict));
-      if (ctx.idempotencyKey) {
-        deps.repos.idempotency.put({
-          org_id: ctx.org.id,
-          key: ctx.idempotencyKey,
-          request_hash: requestHash,
-          message_id: message.id,
-          created_at: toIso(deps.clock.now()),
-        });
-      }
-      return { message, replayed: false };
-    })
-    .immediate();
+  // Check and insert are one synchronous unit of an IMMEDIATE transaction: no await can slip between
+  // them, and no other connection can insert between the count and our row. Concurrent sends share the
+  // transaction (group commit), each unit seeing the rows of the units before it; 201 follows the commit.
+  return deps.sendCommits.run((): SendResult => {
+    // A concurrent request with the same key may have committed while we composed.
+    const raced = replayed(deps, ctx, requestHash);
+    if (raced) return { message: raced, replayed: true };
+    checkDailyLimit(deps, ctx.org);
+    checkUnclaimedOwnerLimit(deps, ctx.org);
+    checkSendBudgets(deps, budgeted);
+    // Step: loop guard — a send that would continue a mail loop is held like a policy hold. It
+    // counts the thread's messages, so like the daily limit it runs where concurrent sends queue.
+    const verdict = withLoopHold(
+      policyVerdict,
+      checkLoop(deps, {
+        org: ctx.org,
+        mailbox,
+        recipients,
+        parent: thread.parent,
+        thread: thread.thread,
+        hops: thread.hops ?? 1,
+      }),
+    );
+    const message = persist(deps, { mailbox, request, verdict, thread, recipients, ...composed });
+    recordBudgetedSend(deps, budgeted, message.id);
+    if (ctx.origin) recordAudit(deps, ctx.origin, sendAuditEntry(message, verdict));
+    if (ctx.idempotencyKey) {
+      deps.repos.idempotency.put({
+        org_id: ctx.org.id,
+        key: ctx.idempotencyKey,
+        request_hash: requestHash,
+        message_id: message.id,
+        created_at: toIso(deps.clock.now()),
+      });
+    }
+    return { message, replayed: false };
+  });
 }
 
 export interface SystemMail {

@@ -12,6 +12,8 @@ export interface ZoneRecords {
   /** Each TXT record is one string, or several character-strings (RFC 1035 §3.3.14). */
   TXT?: (string | string[])[];
   CNAME?: string;
+  /** TTL of every answer for this name, in seconds (default 60). */
+  TTL?: number;
 }
 
 export interface DnsZoneServer {
@@ -53,7 +55,7 @@ export async function startDnsServer(initial: Record<string, ZoneRecords> = {}):
       response.header.rcode = NXDOMAIN;
       return send(response);
     }
-    const base = { name: question.name, class: Packet.CLASS.IN, ttl: 60 };
+    const base = { name: question.name, class: Packet.CLASS.IN, ttl: records.TTL ?? 60 };
     const answers = response.answers as unknown as Record<string, unknown>[];
     if (records.CNAME && type !== 'CNAME') {
       answers.push({ ...base, type: Packet.TYPE.CNAME, domain: records.CNAME });

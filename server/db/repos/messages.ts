@@ -72,6 +72,36 @@ export interface MessageFilter {
   before?: string | undefined;
 }
 
+/** Below this many matches server-wide a search reads the matches; from it on, the newest messages. */
+const SPARSE_MATCHES = 1000;
+/** Rows of the first window of a common-term search; each next window doubles, up to the last size. */
+const FIRST_WINDOW = 256;
+const LAST_WINDOW = 65_536;
+
+/** The SQL conditions (over `m`) for the filters that are set, and their parameters. */
+function listConditions(
+  orgId: string,
+  filter: MessageFilter,
+  afterId: string | null,
+): { where: string; params: Record<string, unknown> } {
+  const conditions = ['m.org_id = @orgId'];
+  const params: Record<string, unknown> = { orgId };
+  const add = (condition: string, name: string, value: unknown) => {
+    if (value === undefined || value === null) return;
+    conditions.push(condition);
+    params[name] = value;
+  };
+  add('m.mailbox_id = @mailboxId', 'mailboxId', filter.mailboxId);
+  add('m.thread_id = @threadId', 'threadId', filter.threadId);
+  add('m.direction = @direction', 'direction', filter.direction);
+  add('m.status = @status', 'status', filter.status);
+  add('EXISTS (SELECT 1 FROM json_each(m.labels) WHERE value = @label)', 'label', filter.label);
+  add('m.created_at > @after', 'after', filter.after);
+  add('m.created_at < @before', 'before', filter.before);
+  add('m.id < @afterId', 'afterId', afterId);
+  return { where: conditions.join(' AND '), params };
+}
+
 const COLUMNS = [
   'id',
   'public_id',
@@ -186,34 +216,122 @@ export class MessagesRepo {
       .all(orgId, mailboxId, JSON.stringify(messageIds)) as MessageRow[];
   }
 
+  /**
+   * A page of messages, newest first. Only the filters given become SQL conditions, so SQLite can pick
+   * the index that serves them (`(org_id, mailbox_id, id)` for a mailbox, `(thread_id, id)` for a
+   * thread) and walk it in id order, stopping at the page's end.
+   */
   list(orgId: string, filter: MessageFilter, afterId: string | null, limit: number): MessageRow[] {
+    const { where, params } = listConditions(orgId, filter, afterId);
+    if (filter.q === undefined) {
+      return this.db
+        .prepare(`SELECT m.* FROM messages m WHERE ${where} ORDER BY m.id DESC LIMIT @limit`)
+        .all({ ...params, limit }) as MessageRow[];
+    }
+    return this.fewMatches(filter.q)
+      ? this.searchByMatches(where, { ...params, q: filter.q }, limit)
+      : this.searchByRecency(where, params, filter.q, limit);
+  }
+
+  /**
+   * Whether a search term matches fewer than SPARSE_MATCHES messages server-wide, counted by reading at
+   * most that many entries of the full-text index. It picks the cheaper of the two search plans below.
+   */
+  private fewMatches(q: string): boolean {
+    const row = this.db
+      .prepare('SELECT COUNT(*) AS n FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? LIMIT ?)')
+      .get(q, SPARSE_MATCHES) as { n: number };
+    return row.n < SPARSE_MATCHES;
+  }
+
+  /** A rare term: look up each match (fewer than SPARSE_MATCHES) and sort those. */
+  private searchByMatches(where: string, params: Record<string, unknown>, limit: number): MessageRow[] {
+    // CROSS JOIN keeps the full-text index as the outer loop (SQLite does not reorder a CROSS JOIN).
     return this.db
       .prepare(
-        `SELECT m.* FROM messages m WHERE m.org_id = @orgId
-           AND (@mailboxId IS NULL OR m.mailbox_id = @mailboxId)
-           AND (@threadId IS NULL OR m.thread_id = @threadId)
-           AND (@direction IS NULL OR m.direction = @direction)
-           AND (@status IS NULL OR m.status = @status)
-           AND (@label IS NULL OR EXISTS (SELECT 1 FROM json_each(m.labels) WHERE value = @label))
-           AND (@after IS NULL OR m.created_at > @after)
-           AND (@before IS NULL OR m.created_at < @before)
-           AND (@q IS NULL OR m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH @q))
-           AND (@afterId IS NULL OR m.id < @afterId)
-         ORDER BY m.id DESC LIMIT @limit`,
+        `SELECT m.* FROM messages_fts f CROSS JOIN messages m ON m.rowid = f.rowid
+         WHERE messages_fts MATCH @q AND ${where} ORDER BY m.id DESC LIMIT @limit`,
       )
-      .all({
-        orgId,
-        mailboxId: filter.mailboxId ?? null,
-        threadId: filter.threadId ?? null,
-        direction: filter.direction ?? null,
-        status: filter.status ?? null,
-        label: filter.label ?? null,
-        after: filter.after ?? null,
-        before: filter.before ?? null,
-        q: filter.q ?? null,
-        afterId,
-        limit,
-      }) as MessageRow[];
+      .all({ ...params, limit }) as MessageRow[];
+  }
+
+  /**
+   * A common term: walk the filtered messages newest first in growing windows, and the term's matches
+   * from the highest rowid down (FTS5 reads a doclist backwards from its end cheaply, but seeks to a
+   * lower rowid bound by reading it from the start), until the page is full. Every match at or above a
+   * window's lowest rowid has been read before the window is checked, so none is missed whatever order
+   * rowids were handed out in; the work is about limit ÷ (share of messages matching) rows.
+   */
+  private searchByRecency(
+    where: string,
+    params: Record<string, unknown>,
+    q: string,
+    limit: number,
+  ): MessageRow[] {
+    // A window is summed up in SQL (its lowest rowid and id), then its matching ids are read with the
+    // matches passed in: the rows are stepped through in SQLite, not turned into JavaScript objects.
+    // Two statements each rather than `@before_id IS NULL OR …`, which SQLite cannot use to seek the index.
+    const span = (bounded: boolean) =>
+      this.db.prepare(
+        `SELECT MIN(rowid) AS low, MAX(rowid) AS high, MIN(id) AS last, COUNT(*) AS n FROM (
+           SELECT m.rowid AS rowid, m.id AS id FROM messages m WHERE ${where}
+             ${bounded ? 'AND m.id < @before_id' : ''} ORDER BY m.id DESC LIMIT @size)`,
+      );
+    const hitsIn = (bounded: boolean) =>
+      this.db.prepare(
+        `SELECT m.id FROM messages m WHERE ${where} ${bounded ? 'AND m.id < @before_id' : ''}
+           AND m.id >= @last AND m.rowid IN (SELECT value FROM json_each(@matched))
+         ORDER BY m.id DESC LIMIT @limit`,
+      );
+    const firstSpan = span(false);
+    const nextSpan = span(true);
+    const firstHits = hitsIn(false);
+    const nextHits = hitsIn(true);
+    const matches = this.db.prepare(
+      `SELECT rowid FROM messages_fts WHERE messages_fts MATCH @q AND rowid < @below ORDER BY rowid DESC LIMIT @size`,
+    );
+    const matched: number[] = [];
+    let lowestRead: number | null = null;
+    let allRead = false;
+    const readMatchesDownTo = (rowid: number) => {
+      for (let size = FIRST_WINDOW; !allRead && (lowestRead === null || lowestRead >= rowid);) {
+        const below = lowestRead ?? Number.MAX_SAFE_INTEGER;
+        const rows = matches.all({ q, below, size }) as { rowid: number }[];
+        for (const row of rows) matched.push(row.rowid);
+        lowestRead = rows[rows.length - 1]?.rowid ?? lowestRead;
+        allRead = rows.length < size;
+        size = Math.min(size * 2, LAST_WINDOW);
+      }
+    };
+
+    const found: string[] = [];
+    let beforeId: string | null = null;
+    for (let size = FIRST_WINDOW; found.length < limit; size = Math.min(size * 2, LAST_WINDOW)) {
+      const bounds = { ...params, size, ...(beforeId === null ? {} : { before_id: beforeId }) };
+      const window = (beforeId === null ? firstSpan : nextSpan).get(bounds) as {
+        low: number | null;
+        high: number | null;
+        last: string | null;
+        n: number;
+      };
+      const { low, high } = window;
+      if (low === null || high === null || window.last === null) break;
+      readMatchesDownTo(low);
+      const hits = (beforeId === null ? firstHits : nextHits).all({
+        ...params,
+        ...(beforeId === null ? {} : { before_id: beforeId }),
+        last: window.last,
+        matched: JSON.stringify(matched.filter((rowid) => rowid >= low && rowid <= high)),
+        limit: limit - found.length,
+      }) as { id: string }[];
+      found.push(...hits.map((h) => h.id));
+      if (window.n < size) break;
+      beforeId = window.last;
+    }
+    if (found.length === 0) return [];
+    return this.db
+      .prepare('SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id DESC')
+      .all(JSON.stringify(found)) as MessageRow[];
   }
 
   /**

@@ -54,23 +54,27 @@ export class ThreadsRepo {
     afterId: string | null,
     limit: number,
   ): ThreadRow[] {
-    return this.db
-      .prepare(
-        `SELECT * FROM threads WHERE org_id = @orgId
-           AND (@mailboxId IS NULL OR mailbox_id = @mailboxId)
-           AND (@q IS NULL OR id IN (
+    // Only the filters given become conditions, so a mailbox's threads are read from
+    // threads_mailbox (org_id, mailbox_id, id) and an org's from threads_org (org_id, id), in id order.
+    const conditions = ['org_id = @orgId'];
+    const params: Record<string, unknown> = { orgId, limit };
+    if (filter.mailboxId !== undefined) {
+      conditions.push('mailbox_id = @mailboxId');
+      params.mailboxId = filter.mailboxId;
+    }
+    if (filter.q !== undefined) {
+      conditions.push(`id IN (
              SELECT m.thread_id FROM messages m JOIN messages_fts f ON f.rowid = m.rowid
-             WHERE m.org_id = @orgId AND messages_fts MATCH @q))
-           AND (@afterId IS NULL OR id < @afterId)
-         ORDER BY id DESC LIMIT @limit`,
-      )
-      .all({
-        orgId,
-        mailboxId: filter.mailboxId ?? null,
-        q: filter.q ?? null,
-        afterId,
-        limit,
-      }) as ThreadRow[];
+             WHERE m.org_id = @orgId AND messages_fts MATCH @q)`);
+      params.q = filter.q;
+    }
+    if (afterId !== null) {
+      conditions.push('id < @afterId');
+      params.afterId = afterId;
+    }
+    return this.db
+      .prepare(`SELECT * FROM threads WHERE ${conditions.join(' AND ')} ORDER BY id DESC LIMIT @limit`)
+      .all(params) as ThreadRow[];
   }
 
   /** Threads left without messages after a retention purge. */
