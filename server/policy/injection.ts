@@ -353,11 +353,12 @@ const CONTENT_RULES: readonly ContentRule[] = [
   ),
   // The same requests in German, French and Spanish, in the polite imperative a request to the reader
   // takes ("senden Sie mir", "envoyez-moi", "envíenos"): a statement ("ich sende Ihnen das Passwort") does not match.
+  // The lookbehind stands for `\b`, which sees no word boundary before a non-ASCII letter ("übermitteln").
   requestRule(
     'send_secret',
     'secret_request',
     0.6,
-    /\b(?:senden|schicken|geben|nennen|mailen|teilen|übermitteln)\s+sie\s+(?:(?:mir|uns)\s+)?(?:bitte\s+)?(?:(?:sofort|umgehend|heute|noch|schnell)\s+){0,2}(?:das|die|den|ihr|ihre|ihren)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:schick|sende|gib|nenn)\s+(?:mir|uns)\s+(?:bitte\s+)?(?:das|die|den|dein|deine|deinen)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:envoyez|envoie|transmettez|transmets|communiquez|donnez|partagez|indiquez)[\s-]+(?:moi|nous)\s+(?:(?:immédiatement|rapidement|aujourd'hui)\s+)?(?:le|la|les|votre|ton|ta|vos|tes)\s+(?:(?:nouveau|nouvelle|nouveaux)\s+)?(?:mots?\s+de\s+passe|clés?\s+api|identifiants|jetons?|codes?\s+de\s+vérification)\b|\b(?:envíe(?:me|nos)?|envía(?:me|nos)?|mánda(?:me|nos)|mande(?:me|nos)?|comparta|comparte|proporcione|facilíte(?:me|nos))\s+(?:(?:hoy|ahora|inmediatamente|urgentemente)\s+)?(?:la|el|las|los|su|tu|sus|tus)\s+(?:(?:nueva|nuevo|nuevas|nuevos)\s+)?(?:contraseñas?|claves?\s+(?:de\s+)?api|credenciales|tokens?|códigos?\s+de\s+verificación)/gi,
+    /(?<![\p{L}\p{N}_])(?:senden|schicken|geben|nennen|mailen|teilen|übermitteln)\s+sie\s+(?:(?:mir|uns)\s+)?(?:bitte\s+)?(?:(?:sofort|umgehend|heute|noch|schnell)\s+){0,2}(?:das|die|den|ihr|ihre|ihren)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:schick|sende|gib|nenn)\s+(?:mir|uns)\s+(?:bitte\s+)?(?:das|die|den|dein|deine|deinen)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:envoyez|envoie|transmettez|transmets|communiquez|donnez|partagez|indiquez)[\s-]+(?:moi|nous)\s+(?:(?:immédiatement|rapidement|aujourd'hui)\s+)?(?:le|la|les|votre|ton|ta|vos|tes)\s+(?:(?:nouveau|nouvelle|nouveaux)\s+)?(?:mots?\s+de\s+passe|clés?\s+api|identifiants|jetons?|codes?\s+de\s+vérification)\b|\b(?:envíe(?:me|nos)?|envía(?:me|nos)?|mánda(?:me|nos)|mande(?:me|nos)?|comparta|comparte|proporcione|facilíte(?:me|nos))\s+(?:(?:hoy|ahora|inmediatamente|urgentemente)\s+)?(?:la|el|las|los|su|tu|sus|tus)\s+(?:(?:nueva|nuevo|nuevas|nuevos)\s+)?(?:contraseñas?|claves?\s+(?:de\s+)?api|credenciales|tokens?|códigos?\s+de\s+verificación)/giu,
   ),
   requestRule(
     'forward_all_mail_translated',
@@ -1505,7 +1506,12 @@ function overlapping<T extends Span>(spans: readonly T[], start: number, end: nu
   return found;
 }
 
-const NEGATION_RE = /(?:\b(?:never|not|nobody|no\s+one)|n['’]t)\b[^.!?\n]*$/i;
+/*
+ * A negation governs a request only when it stands right before the verb (at most three words between, same
+ * clause): "do not send the key" is no request, but in "Don't worry, just send me the key" the "n't"
+ * belongs to another verb and must not cancel the one that follows.
+ */
+const NEGATION_RE = /(?:\b(?:never|not|nobody|no\s+one)|n['’]t)\s+(?:[\p{L}’']+\s+){0,3}$/iu;
 /* The writer's own commitment ("I'll generate a new key for you"), with at most two words before the verb. */
 const FIRST_PERSON_RE =
   /(?:\b(?:i|we)(?:['’]ll|['’]d|\s+will|\s+would|\s+shall|\s+can|\s+could|\s+am\s+going\s+to|\s+are\s+going\s+to|\s+plan\s+to|\s+have\s+to|\s+need\s+to|\s+want\s+to)|\blet\s+me)\s+(?:[a-z]+\s+){0,2}$/i;
