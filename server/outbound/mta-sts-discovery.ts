@@ -71,6 +71,9 @@ export function createMtaStsDiscovery(
         headers: { 'cache-control': 'no-cache', accept: 'text/plain' },
         headersTimeout: timeout,
         bodyTimeout: timeout,
+        // The two timeouts above are idle timers: a host dripping a byte at a time would keep every
+        // attempt to the domain waiting. The whole fetch gets one deadline.
+        signal: AbortSignal.timeout(timeout),
       });
       const type = String(response.headers['content-type'] ?? '');
       if (response.statusCode !== 200 || !/^text\/plain\s*(;|$)/i.test(type)) {

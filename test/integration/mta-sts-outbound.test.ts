@@ -51,6 +51,8 @@ async function makeLeaf(ca: Pem, names: string[]): Promise<Pem> {
 interface PolicyHost {
   body: string;
   reply?: { status: number; headers?: Record<string, string> };
+  /** Sends the headers, then a byte of body now and then, never finishing. */
+  drip?: boolean;
   fetches: number;
 }
 
@@ -74,6 +76,7 @@ const POLICY_DOMAINS = [
   'sticky.test',
   'redirect.test',
   'notls.test',
+  'drip.test',
 ];
 
 beforeAll(async () => {
@@ -102,6 +105,12 @@ beforeAll(async () => {
     policy.fetches += 1;
     if (policy.reply) {
       res.writeHead(policy.reply.status, policy.reply.headers).end();
+      return;
+    }
+    if (policy.drip) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const drip = setInterval(() => res.write('v'), 200);
+      res.on('close', () => clearInterval(drip));
       return;
     }
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(policy.body);
@@ -163,6 +172,9 @@ async function drain(): Promise<void> {
     if ((await server.running.queue.tick()) === 0) break;
   }
 }
+
+/** Lets the server's DNS cache forget what it saw (test answers live 60 s), as time would for a real change. */
+const dnsChanged = () => server.clock.advance(61_000);
 
 /** Sends one message to `to`, runs the queue, and answers with its only recipient's timeline. */
 async function sendTo(to: string): Promise<{ message: Json; timeline: Json }> {
@@ -278,6 +290,7 @@ describe('outbound MTA-STS, an MX without STARTTLS', () => {
       { 'mx.notls.test': '127.0.0.4' },
       { id: 'n2', mode: 'testing', mx: ['*.other.test'] },
     );
+    dnsChanged();
     const delivered = await sendTo('b@notls.test');
     expect(delivered.timeline.status).toBe('delivered');
     expect(receivedBy(cleartext, 'b@notls.test')).toBe(1);
@@ -341,6 +354,21 @@ describe('outbound MTA-STS, testing and no policy', () => {
     expect(attempt.tls_failure).toBe('MTA-STS policy fetch failed: HTTP 301 (redirects are not followed)');
   });
 
+  it('gives a policy host that drips its body one deadline for the whole fetch, then delivers without it', async () => {
+    publish(
+      'drip.test',
+      { 'mx.right.test': '127.0.0.2' },
+      { id: 'd1', mode: 'enforce', mx: ['mx.right.test'] },
+    );
+    const host = policies.get('mta-sts.drip.test');
+    if (host) host.drip = true;
+    const { timeline } = await sendTo('agent@drip.test');
+    expect(timeline.status).toBe('delivered');
+    const attempt = lastAttempt(timeline);
+    expect(attempt.mta_sts_mode).toBe('none');
+    expect(attempt.tls_failure).toMatch(/^MTA-STS policy fetch failed: /);
+  });
+
   it('a policy host whose certificate is not valid for its name is not believed', async () => {
     publish(
       'untrusted.test',
@@ -375,6 +403,7 @@ describe('outbound MTA-STS policy cache', () => {
       { 'mx.cache.test': '127.0.0.2' },
       { id: 'c2', mode: 'testing', mx: ['mx.cache.test'], maxAge: 600 },
     );
+    dnsChanged();
     const changed = await sendTo('c@cache.test');
     expect(host()?.fetches).toBe(2);
     expect(lastAttempt(changed.timeline).mta_sts_mode).toBe('testing');
@@ -400,6 +429,7 @@ describe('outbound MTA-STS policy cache', () => {
     const host = policies.get('mta-sts.sticky.test');
     if (host) host.reply = { status: 500 };
     server.dns.set('mx.sticky.test', { A: ['127.0.0.3'] });
+    dnsChanged();
     const before = wrong.attempts;
     const { timeline } = await sendTo('b@sticky.test');
     expect(host?.fetches).toBe(2);
