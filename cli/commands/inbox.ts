@@ -106,12 +106,21 @@ async function runAck(ctx: Ctx, opts: { messageId: string[]; label?: string[] })
   const mailboxId = ctx.mailboxId('ack');
   const client = ctx.authed();
   let labeled = 0;
-  for (const id of labels.length > 0 ? ids : []) {
+  // The mailbox's own id: the configured one may be its public id (mb_…), messages name the other.
+  const mailbox =
+    labels.length > 0
+      ? await client.get<{ id: string }>(`/v1/mailboxes/${encodeURIComponent(mailboxId)}`)
+      : null;
+  for (const id of mailbox ? ids : []) {
     try {
+      // Only messages of this mailbox: the ack below skips the others, and a label without its ack
+      // would record an outcome for mail nobody handled here.
+      const message = await client.get<{ mailbox_id: string }>(`/v1/messages/${encodeURIComponent(id)}`);
+      if (message.mailbox_id !== mailbox?.id) continue;
       await client.post(`/v1/messages/${encodeURIComponent(id)}/labels`, { labels });
       labeled += 1;
     } catch (err) {
-      // An id this key cannot see is skipped, as the ack skips ids of other mailboxes.
+      // An id this key cannot see is skipped, as the ack skips it.
       if (!(err instanceof ApiError && err.status === 404)) throw err;
     }
   }

@@ -216,7 +216,6 @@ function headerBlock(raw: Buffer | null): string {
   return end === -1 ? text : text.slice(0, end);
 }
 
-/** Retry now while a recipient is deferred; cancel while one is still waiting (never one in flight). */
 /** How an attempt travelled: its TLS session, whether the certificate was verified, the MTA-STS mode. */
 function attemptSecurity(a: AttemptRow): string {
   if (a.mta_sts_mode === null && a.tls_verified === null && a.tls_version === null) return '';
@@ -226,6 +225,7 @@ function attemptSecurity(a: AttemptRow): string {
   return ` · ${tls}${a.mta_sts_mode ? ` · MTA-STS ${a.mta_sts_mode}` : ''}`;
 }
 
+/** Retry now while a recipient is deferred; cancel while one is still waiting (never one in flight). */
 function deliveryActions(page: PageContext, id: string, timelines: Timeline[]): Html | string {
   const statuses = timelines.map((t) => t.delivery.status);
   const canRetry = statuses.includes('deferred');

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type DnsZoneServer } from '../harness/dns.js';
 import { code, RawSmtp } from '../harness/smtp.js';
 import { apiJson, onboard, spawnServer, type SpawnedServer } from '../harness/spawn.js';
+import { until } from '../harness/wait.js';
 import { CLI, doc, makeCli } from './cli-harness.js';
 
 /** Issue 17 (5): lighter triage through the built CLI against a spawned server process. */
@@ -67,13 +68,12 @@ beforeAll(async () => {
     smtp.close();
   }
   // The pipeline stores accepted mail on its own; wait until all three are in the inbox.
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const inbox = await apiJson(`${server.url}/v1/mailboxes/${box.mailboxId}/inbox`, { key: box.key });
-    if (inbox.data.length === 3) break;
-    if (Date.now() > deadline) throw new Error(`inbox holds ${inbox.data.length} of 3 messages after 15 s`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  await until(
+    async () =>
+      (await apiJson(`${server.url}/v1/mailboxes/${box.mailboxId}/inbox`, { key: box.key })).data.length ===
+      3,
+    'the three messages in the inbox',
+  );
   cli = makeCli({
     HOME: join(dir, 'home'),
     LOFTBOX_CONFIG_DIR: join(dir, 'home'),
@@ -195,6 +195,21 @@ describe('loftbox ack --label', () => {
     expect(doc(run)).toEqual({ acked: 0, labeled: 0, labels: ['needs-human'] });
     const theirs = await apiJson(`${server.url}/v1/messages/${sent.id}`, { key: other.key });
     expect(theirs.labels).toEqual([]);
+  });
+
+  it('leaves a message of another mailbox of the same organization unlabelled, as the ack leaves it unacked', async () => {
+    const second = await apiJson(`${server.url}/v1/agents/${box.agentId}/mailboxes`, {
+      key: box.key,
+      body: { local_part: 'triage-second' },
+    });
+    const sent = await apiJson(`${server.url}/v1/messages`, {
+      key: box.key,
+      body: { mailbox_id: second.id, to: ['far@remote.test'], subject: 'Second box', body_text: 'x' },
+    });
+    const run = await cli(['ack', '--message-id', sent.id, '--label', 'needs-human', '--json']);
+    expect(run.code).toBe(0);
+    expect(doc(run)).toEqual({ acked: 0, labeled: 0, labels: ['needs-human'] });
+    expect((await apiJson(`${server.url}/v1/messages/${sent.id}`, { key: box.key })).labels).toEqual([]);
   });
 
   it('refuses a label the server would refuse before changing anything (exit 2)', async () => {

@@ -132,7 +132,7 @@ describe('WebSocket event stream', () => {
 
   it('paces a slow reader without cutting it off, and tells one that stopped reading it lagged', async () => {
     const { log, lines } = captureLogs();
-    const paced = await startTestServer({ wsLagTimeout: 2000 }, { log });
+    const paced = await startTestServer({ wsLagTimeout: 10_000 }, { log });
     try {
       const owner = await paced.mailbox('paced');
       const query = '?event_types=dmarc.report.received';
@@ -141,7 +141,7 @@ describe('WebSocket event stream', () => {
       const socketOf = (ws: WebSocket) =>
         (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
       // The stalled client never reads again until told to; the slow one stops for a while every
-      // 100 frames (2 MB, past the server's high-water mark), always less than the lag timeout.
+      // 100 frames (2 MB, past the server's high-water mark), far less than the lag timeout.
       socketOf(stalled.ws).pause();
       let counted = 0;
       slow.ws.on('message', () => {
