@@ -60,6 +60,7 @@ let server: TestServer;
 let right: FakeMx;
 let wrong: FakeMx;
 let cleartext: FakeMx;
+let strangerCa: FakeMx;
 let https: Server;
 let dir: string;
 const policies = new Map<string, PolicyHost>();
@@ -77,6 +78,7 @@ const POLICY_DOMAINS = [
   'redirect.test',
   'notls.test',
   'drip.test',
+  'badca.test',
 ];
 
 beforeAll(async () => {
@@ -95,6 +97,13 @@ beforeAll(async () => {
   right = await startFakeMx({ host: '127.0.0.2', tls: rightCert });
   wrong = await startFakeMx({ host: '127.0.0.3', port: right.port, tls: wrongCert });
   cleartext = await startFakeMx({ host: '127.0.0.4', port: right.port });
+  // The right name, but from a CA nobody trusts.
+  const stranger = await makeCa();
+  strangerCa = await startFakeMx({
+    host: '127.0.0.5',
+    port: right.port,
+    tls: await makeLeaf(stranger, ['mx.badca.test']),
+  });
   https = createServer({ ...policyCert }, (req, res) => {
     const host = (req.headers.host ?? '').replace(/:\d+$/, '');
     const policy = policies.get(host);
@@ -140,6 +149,7 @@ afterAll(async () => {
   await right?.close();
   await wrong?.close();
   await cleartext?.close();
+  await strangerCa?.close();
   await new Promise<void>((resolve) => (https ? https.close(() => resolve()) : resolve()));
   rmSync(dir, { recursive: true, force: true });
 });
@@ -195,6 +205,21 @@ const lastAttempt = (timeline: Json): Json => timeline.attempts.at(-1);
 const receivedBy = (mx: FakeMx, to: string) => mx.received.filter((m) => m.rcptTo.includes(to)).length;
 
 describe('outbound MTA-STS, enforce', () => {
+  it('does not deliver to an MX whose certificate names it but comes from an untrusted CA', async () => {
+    publish(
+      'badca.test',
+      { 'mx.badca.test': '127.0.0.5' },
+      { id: 'b1', mode: 'enforce', mx: ['mx.badca.test'] },
+    );
+    const { timeline } = await sendTo('agent@badca.test');
+    expect(timeline.status).toBe('deferred');
+    expect(receivedBy(strangerCa, 'agent@badca.test')).toBe(0);
+    const attempt = lastAttempt(timeline);
+    expect(attempt.mta_sts_mode).toBe('enforce');
+    expect(attempt.tls_verified).toBe(false);
+    expect(attempt.response).toMatch(/^mta_sts_enforce: /);
+  });
+
   it('does not deliver to an MX whose certificate is for another name: deferred with the reason', async () => {
     publish(
       'wrong.test',
