@@ -452,6 +452,12 @@ export const settings = {
     '1s',
     'Longest the delivery queue sleeps between checks.',
   ),
+  deliveryRecordWindow: setting(
+    'LOFTBOX_DELIVERY_RECORD_WINDOW',
+    duration,
+    '0ms',
+    'How long a delivery result waits for others to share its commit (0: those finishing in the same event-loop turn).',
+  ),
   domainConcurrency: setting(
     'LOFTBOX_DOMAIN_CONCURRENCY',
     positiveInt.max(100),

@@ -5,8 +5,9 @@ import { aboutMessage, appendEvent } from '../events/log.js';
 import { addMs, toIso, toIsoCeil } from '../lib/clock.js';
 import { returnPathHostFor } from '../domains/records.js';
 import { messageView } from '../messages/views.js';
-import { withRequestId } from '../lib/request-context.js';
+import { currentRequestId, withRequestId } from '../lib/request-context.js';
 import { WorkerLoop } from '../lib/worker-loop.js';
+import { AttemptBatch } from './attempt-batch.js';
 import type { DeliveryJob, Transport, TransportResult } from './transports.js';
 
 /** Rejects with the abort reason once `signal` is aborted; never settles otherwise. */
@@ -56,11 +57,13 @@ export function aggregateStatus(current: string, deliveries: DeliveryRow[]): str
  * The delivery queue: leases due deliveries and runs each attempt on its own, so a hung MX holds only
  * its own attempt (never a batch): as attempts finish, more are leased. Leasing is fair: at most
  * `domainConcurrency` attempts per recipient domain, and organizations take turns. Each attempt has a
- * hard deadline; the outcome is classified and recorded with its events in one transaction.
+ * hard deadline; the outcome is classified and recorded with its events in one transaction, shared with
+ * the outcomes that finish alongside it (group commit); the attempt ends only once that has committed.
  * Start-up reclaims a dead process's leases at once; a lease that runs out is taken over too.
  */
 export class DeliveryQueue {
   private readonly loop: WorkerLoop;
+  private readonly results: AttemptBatch;
   private readonly inFlight = new Map<string, InFlight>();
   private completed = 0;
   /**
@@ -78,6 +81,7 @@ export class DeliveryQueue {
       name: 'outbound',
       log: deps.log,
     });
+    this.results = new AttemptBatch(deps.db, deps.config.deliveryRecordWindow);
   }
 
   start(): void {
@@ -232,7 +236,7 @@ export class DeliveryQueue {
       };
     }
     if (signal.reason instanceof AttemptAborted && signal.reason.why === 'shutdown') return;
-    this.record(delivery, message, result, Math.round(performance.now() - started));
+    await this.record(delivery, message, result, Math.round(performance.now() - started));
   }
 
   /** Next attempt time: the schedule's step for this attempt, or the server's own "try again in". */
@@ -242,12 +246,12 @@ export class DeliveryQueue {
     return addMs(now, Math.max(step, (result.retryAfterSeconds ?? 0) * 1000));
   }
 
-  private record(
+  private async record(
     delivery: DeliveryRow,
     message: MessageRow,
     result: TransportResult,
     durationMs: number,
-  ): void {
+  ): Promise<void> {
     const { deps } = this;
     const now = deps.clock.now();
     const at = toIso(now);
@@ -257,7 +261,7 @@ export class DeliveryQueue {
     const status = giveUp ? 'failed' : result.outcome;
     const next = status === 'deferred' ? toIsoCeil(this.nextAttempt(attempts, result, now)) : null;
     const response = result.response.slice(0, 1000);
-    deps.db.transaction(() => {
+    const write = () => {
       deps.repos.deliveries.addAttempt({
         id: deps.ids.uuid(),
         delivery_id: delivery.id,
@@ -325,7 +329,8 @@ export class DeliveryQueue {
           message: messageView(updated, deps.repos.attachments.forMessage(delivery.org_id, message.id)),
         },
       });
-    })();
+    };
+    await this.results.record(write, currentRequestId());
     deps.log.info(
       {
         event: 'outbound.attempt',
