@@ -72,6 +72,8 @@ export class DeliveryQueue {
    */
   private readonly turns = new Map<string, number>();
   private stopping = false;
+  /** The time the last run looked for due work at; null when it could not look (no free slot). */
+  private checkedAt: Date | null = null;
 
   constructor(
     private readonly deps: Deps,
@@ -80,6 +82,7 @@ export class DeliveryQueue {
     this.loop = new WorkerLoop(() => this.startDue(), deps.config.queuePoll, {
       name: 'outbound',
       log: deps.log,
+      sleepMs: () => this.sleepMs(),
     });
     this.results = new AttemptBatch(deps.db, deps.config.deliveryRecordWindow);
   }
@@ -129,12 +132,14 @@ export class DeliveryQueue {
   private async startDue(): Promise<number> {
     const { deps } = this;
     const free = deps.config.outboundConcurrency - this.inFlight.size;
+    this.checkedAt = null;
     if (this.stopping || free <= 0) return 0;
     const busyDomains: Record<string, number> = {};
     for (const { delivery } of this.inFlight.values()) {
       busyDomains[delivery.domain] = (busyDomains[delivery.domain] ?? 0) + 1;
     }
     const now = deps.clock.now();
+    this.checkedAt = now;
     const leased = deps.repos.deliveries.lease(toIso(now), toIso(addMs(now, deps.config.deliveryLease)), {
       limit: free,
       perDomain: deps.config.domainConcurrency,
@@ -145,6 +150,28 @@ export class DeliveryQueue {
     if (leased.length === 0 && this.inFlight.size === 0) this.turns.clear();
     for (const delivery of leased) this.begin(delivery);
     return leased.length;
+  }
+
+  /**
+   * Between wakes: new work wakes the queue when it commits, a finished attempt when it ends; what comes
+   * due later (a retry, a scheduled send, a lease left by a failed record) is slept until, by the
+   * injected clock. `queuePoll` is only the safety net for work that arrived without a wake.
+   */
+  private sleepMs(): number {
+    const { deps } = this;
+    const poll = deps.config.queuePoll;
+    // No free slot: the next attempt to finish wakes the queue.
+    if (!this.checkedAt) return poll;
+    let next: string | null;
+    try {
+      // After the time the run looked at, not now: what came due since must not wait for the poll.
+      next = deps.repos.deliveries.nextDueAfter(toIso(this.checkedAt), [...this.inFlight.keys()]);
+    } catch {
+      // The database refused even a read: the safety poll finds out when it is back.
+      return poll;
+    }
+    if (next === null) return poll;
+    return Math.min(poll, Math.max(0, Date.parse(next) - deps.clock.now().getTime()));
   }
 
   private begin(delivery: DeliveryRow): void {

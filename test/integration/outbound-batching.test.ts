@@ -6,6 +6,7 @@ import { DeliveryQueue } from '../../server/outbound/queue.js';
 import { captureTransport, directTransport } from '../../server/outbound/transports.js';
 import { startFakeMx } from '../harness/fake-mx.js';
 import { startTestServer, type Json } from '../harness/server.js';
+import { until } from '../harness/wait.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -114,5 +115,50 @@ describe('delivery results committed together', () => {
     const message = await server.api('GET', `/v1/messages/${messageId}`, { key: box.key });
     expect((message.body as Json).status).toBe('delivered');
     expect(uncommitted).toEqual([]);
+  });
+});
+
+describe('waking the delivery queue', () => {
+  it('delivers new mail on commit and a retry at its due time, with an hour-long safety poll', async () => {
+    let refusals = 0;
+    const mx = await startFakeMx({
+      host: '127.0.0.2',
+      playbook: {
+        rcptTo: (address) =>
+          address === 'later@ok.test' && refusals++ === 0 ? { code: 451, message: '4.3.0 try again' } : null,
+      },
+    });
+    cleanups.push(() => mx.close());
+    const server = await startTestServer({
+      delivery: 'direct',
+      outboundPort: mx.port,
+      mailboxSendRate: 1000,
+      queuePoll: 3_600_000,
+      retrySchedule: [2_000],
+    });
+    cleanups.push(() => server.close());
+    server.dns.set('ok.test', { MX: [{ exchange: 'mx.ok.test', priority: 10 }] });
+    server.dns.set('mx.ok.test', { A: ['127.0.0.2'] });
+    const box = await server.mailbox('wake');
+    const send = async (to: string) => {
+      const res = await server.api('POST', '/v1/messages', {
+        key: box.key,
+        body: { mailbox_id: box.mailboxId, to: [to], subject: `to ${to}`, body_text: 'hello' },
+      });
+      expect(res.status, res.text).toBe(201);
+      return (res.body as Json).id as string;
+    };
+    const recipient = async (id: string) =>
+      ((await server.api('GET', `/v1/messages/${id}`, { key: box.key })).body as Json).delivery.recipients[0];
+
+    const now = await send('now@ok.test');
+    await until(async () => (await recipient(now)).status === 'delivered', 'delivery woken by the commit');
+
+    const later = await send('later@ok.test');
+    await until(async () => (await recipient(later)).status === 'deferred', 'first attempt deferred');
+    // The retry comes due on the injected clock; the queue's own timer, not the poll, brings it back.
+    server.clock.advance(3_000);
+    await until(async () => (await recipient(later)).status === 'delivered', 'retry at its due time');
+    expect(mx.received.map((m) => m.rcptTo[0])).toEqual(['now@ok.test', 'later@ok.test']);
   });
 });
