@@ -462,7 +462,13 @@ export const settings = {
     'LOFTBOX_QUEUE_POLL',
     duration,
     '1s',
-    'Longest the delivery queue sleeps between checks.',
+    'Safety poll: longest the delivery queue sleeps when nothing wakes it (new work wakes it on commit; retries and scheduled sends at their due time).',
+  ),
+  deliveryRecordWindow: setting(
+    'LOFTBOX_DELIVERY_RECORD_WINDOW',
+    duration,
+    '0ms',
+    'How long a delivery result waits for others to share its commit (0: those finishing in the same event-loop turn).',
   ),
   domainConcurrency: setting(
     'LOFTBOX_DOMAIN_CONCURRENCY',

@@ -3,6 +3,7 @@ import type { Deps } from '../deps.js';
 import { threadView } from '../messages/views.js';
 import { toIso } from '../lib/clock.js';
 import { randomBase32 } from '../lib/ids.js';
+import { fanOutAppended } from './fanout.js';
 import { currentRequestId } from '../lib/request-context.js';
 
 export type EventType =
@@ -72,7 +73,7 @@ export interface NewEvent {
  */
 export function appendEvent(deps: Deps, event: NewEvent): string {
   const id = `evt_${randomBase32(24)}`;
-  const seq = deps.repos.events.append({
+  const row = {
     id,
     org_id: event.orgId,
     type: event.type,
@@ -84,7 +85,9 @@ export function appendEvent(deps: Deps, event: NewEvent): string {
     request_id: event.requestId !== undefined ? event.requestId : currentRequestId(),
     data: JSON.stringify(event.data),
     created_at: toIso(deps.clock.now()),
-  });
+  };
+  const seq = deps.repos.events.append(row);
+  fanOutAppended(deps, { ...row, seq });
   deps.bus.notify(event.orgId, seq);
   return id;
 }

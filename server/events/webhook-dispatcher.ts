@@ -6,6 +6,7 @@ import type { Deps } from '../deps.js';
 import { addMs, toIso, toIsoCeil } from '../lib/clock.js';
 import { unseal } from '../lib/seal.js';
 import { eventView } from '../messages/views.js';
+import { addJobsFor } from './fanout.js';
 import { appendEvent } from './log.js';
 import { signDelivery } from './signing.js';
 import { WorkerLoop } from '../lib/worker-loop.js';
@@ -22,20 +23,6 @@ export interface AttemptResult {
   durationMs: number;
   excerpt: string | null;
   retryAfterSeconds: number | null;
-}
-
-/**
- * Does an event belong to this endpoint: its org; its agent, or no agent at all (org-level events such
- * as `domain.verified` and `dmarc.report.received` go to every endpoint of the org); its mailboxes if it
- * is limited to some (then org-level events are not its business); its types.
- */
-export function subscribed(webhook: WebhookRow, event: EventRow): boolean {
-  if (event.org_id !== webhook.org_id) return false;
-  if (event.agent_id !== null && event.agent_id !== webhook.agent_id) return false;
-  const types = JSON.parse(webhook.event_types) as string[];
-  if (!types.includes('*') && !types.includes(event.type)) return false;
-  const mailboxes = webhook.mailbox_ids ? (JSON.parse(webhook.mailbox_ids) as string[]) : null;
-  return !mailboxes || (event.mailbox_id !== null && mailboxes.includes(event.mailbox_id));
 }
 
 /** Signing secrets in force: the current one, and the previous one during its 24 h overlap. */
@@ -122,9 +109,8 @@ const FAULT_BACKOFF_MIN_MS = 1000;
 const FAULT_BACKOFF_MAX_MS = 60_000;
 
 /**
- * Webhook delivery from the event log. A fan-out pass turns new events into jobs for the endpoints of
- * the event's own org (one transaction per batch of events, a shared mark in the log saying how far it
- * read). Each endpoint then drains its own due jobs one at a time in log order, retried on the schedule,
+ * Webhook delivery from the event log. An event's jobs, for the endpoints of its own org, are normally
+ * inserted by the append itself (events/fanout.ts); a fan-out pass catches up on any it left. Each endpoint then drains its own due jobs one at a time in log order, retried on the schedule,
  * at least once (a crash mid-attempt is retried after the lease). Endpoints drain independently: one
  * that never answers holds only its own slot, for at most the webhook timeout per attempt, while every
  * other endpoint keeps being served. A database fault is logged and the dispatcher backs off; it never
@@ -240,8 +226,9 @@ export class WebhookDispatcher {
   }
 
   /**
-   * New events become jobs for the subscribed endpoints of their own org. An endpoint's `cursor_seq` is
-   * where it started: it gets only events logged after it was created.
+   * Events the append did not fan out itself (logged while older ones were still waiting, or after a
+   * failed fan-out) become jobs here, in log order: one transaction per batch of events, a shared mark in
+   * the log saying how far it read.
    */
   private fanOut(): void {
     const { deps } = this;
@@ -258,19 +245,7 @@ export class WebhookDispatcher {
             endpoints = deps.repos.webhooks.forOrg(event.org_id);
             byOrg.set(event.org_id, endpoints);
           }
-          for (const webhook of endpoints) {
-            if (event.seq <= webhook.cursor_seq || !subscribed(webhook, event)) continue;
-            deps.repos.webhooks.addJob({
-              webhook_id: webhook.id,
-              event_seq: event.seq,
-              event_id: event.id,
-              status: 'pending',
-              attempts: 0,
-              next_attempt_at: at,
-              lease_until: null,
-              created_at: at,
-            });
-          }
+          addJobsFor(deps, event, endpoints, at);
         }
         const through = events.length < FANOUT_BATCH ? head : (events[events.length - 1]?.seq ?? head);
         deps.repos.events.setMark('webhook_fanout', through);

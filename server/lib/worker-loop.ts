@@ -7,13 +7,16 @@ export interface WorkerLoopOptions {
   log: Logger;
   /** Longest wait after repeated failures; the wait doubles from `idleMs` up to it. */
   maxBackoffMs?: number;
+  /** How long to sleep after a run nothing asked to repeat; `idleMs` when not given. */
+  sleepMs?: () => number;
 }
 
 const DEFAULT_MAX_BACKOFF_MS = 60_000;
 
 /**
  * A self-scheduling worker (the delivery queue, the webhook dispatcher): a wake runs the work now; a
- * wake while it runs makes it run again straight after; otherwise it runs every `idleMs`. `tick()` is
+ * wake while it runs makes it run again straight after; otherwise it runs every `idleMs` (or after
+ * `sleepMs()`, for a worker that knows when its next work comes due). `tick()` is
  * what tests call to run it to completion at the current (injected) clock.
  *
  * A failing run (the database locked, full or gone read-only) must not end the process or the loop:
@@ -61,7 +64,7 @@ export class WorkerLoop {
       throw err;
     } finally {
       this.running = null;
-      if (!this.stopped) this.schedule(failed ? this.backoff() : this.rerun ? 0 : this.idleMs);
+      if (!this.stopped) this.schedule(failed ? this.backoff() : this.rerun ? 0 : this.sleep());
       this.rerun = false;
     }
   }
@@ -70,6 +73,10 @@ export class WorkerLoop {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running?.catch(() => 0);
+  }
+
+  private sleep(): number {
+    return this.options?.sleepMs?.() ?? this.idleMs;
   }
 
   private backoff(): number {

@@ -5,8 +5,9 @@ import { aboutMessage, appendEvent } from '../events/log.js';
 import { addMs, toIso, toIsoCeil } from '../lib/clock.js';
 import { returnPathHostFor } from '../domains/records.js';
 import { messageView } from '../messages/views.js';
-import { withRequestId } from '../lib/request-context.js';
+import { currentRequestId, withRequestId } from '../lib/request-context.js';
 import { WorkerLoop } from '../lib/worker-loop.js';
+import { AttemptBatch } from './attempt-batch.js';
 import type { DeliveryJob, Transport, TransportResult } from './transports.js';
 
 /** Rejects with the abort reason once `signal` is aborted; never settles otherwise. */
@@ -56,11 +57,13 @@ export function aggregateStatus(current: string, deliveries: DeliveryRow[]): str
  * The delivery queue: leases due deliveries and runs each attempt on its own, so a hung MX holds only
  * its own attempt (never a batch): as attempts finish, more are leased. Leasing is fair: at most
  * `domainConcurrency` attempts per recipient domain, and organizations take turns. Each attempt has a
- * hard deadline; the outcome is classified and recorded with its events in one transaction.
+ * hard deadline; the outcome is classified and recorded with its events in one transaction, shared with
+ * the outcomes that finish alongside it (group commit); the attempt ends only once that has committed.
  * Start-up reclaims a dead process's leases at once; a lease that runs out is taken over too.
  */
 export class DeliveryQueue {
   private readonly loop: WorkerLoop;
+  private readonly results: AttemptBatch;
   private readonly inFlight = new Map<string, InFlight>();
   private completed = 0;
   /**
@@ -69,6 +72,8 @@ export class DeliveryQueue {
    */
   private readonly turns = new Map<string, number>();
   private stopping = false;
+  /** The time the last run looked for due work at; null when it could not look (no free slot). */
+  private checkedAt: Date | null = null;
 
   constructor(
     private readonly deps: Deps,
@@ -77,7 +82,9 @@ export class DeliveryQueue {
     this.loop = new WorkerLoop(() => this.startDue(), deps.config.queuePoll, {
       name: 'outbound',
       log: deps.log,
+      sleepMs: () => this.sleepMs(),
     });
+    this.results = new AttemptBatch(deps.db, deps.config.deliveryRecordWindow);
   }
 
   start(): void {
@@ -125,12 +132,14 @@ export class DeliveryQueue {
   private async startDue(): Promise<number> {
     const { deps } = this;
     const free = deps.config.outboundConcurrency - this.inFlight.size;
+    this.checkedAt = null;
     if (this.stopping || free <= 0) return 0;
     const busyDomains: Record<string, number> = {};
     for (const { delivery } of this.inFlight.values()) {
       busyDomains[delivery.domain] = (busyDomains[delivery.domain] ?? 0) + 1;
     }
     const now = deps.clock.now();
+    this.checkedAt = now;
     const leased = deps.repos.deliveries.lease(toIso(now), toIso(addMs(now, deps.config.deliveryLease)), {
       limit: free,
       perDomain: deps.config.domainConcurrency,
@@ -141,6 +150,28 @@ export class DeliveryQueue {
     if (leased.length === 0 && this.inFlight.size === 0) this.turns.clear();
     for (const delivery of leased) this.begin(delivery);
     return leased.length;
+  }
+
+  /**
+   * Between wakes: new work wakes the queue when it commits, a finished attempt when it ends; what comes
+   * due later (a retry, a scheduled send, a lease left by a failed record) is slept until, by the
+   * injected clock. `queuePoll` is only the safety net for work that arrived without a wake.
+   */
+  private sleepMs(): number {
+    const { deps } = this;
+    const poll = deps.config.queuePoll;
+    // No free slot: the next attempt to finish wakes the queue.
+    if (!this.checkedAt) return poll;
+    let next: string | null;
+    try {
+      // After the time the run looked at, not now: what came due since must not wait for the poll.
+      next = deps.repos.deliveries.nextDueAfter(toIso(this.checkedAt), [...this.inFlight.keys()]);
+    } catch {
+      // The database refused even a read: the safety poll finds out when it is back.
+      return poll;
+    }
+    if (next === null) return poll;
+    return Math.min(poll, Math.max(0, Date.parse(next) - deps.clock.now().getTime()));
   }
 
   private begin(delivery: DeliveryRow): void {
@@ -232,7 +263,7 @@ export class DeliveryQueue {
       };
     }
     if (signal.reason instanceof AttemptAborted && signal.reason.why === 'shutdown') return;
-    this.record(delivery, message, result, Math.round(performance.now() - started));
+    await this.record(delivery, message, result, Math.round(performance.now() - started));
   }
 
   /** Next attempt time: the schedule's step for this attempt, or the server's own "try again in". */
@@ -242,12 +273,12 @@ export class DeliveryQueue {
     return addMs(now, Math.max(step, (result.retryAfterSeconds ?? 0) * 1000));
   }
 
-  private record(
+  private async record(
     delivery: DeliveryRow,
     message: MessageRow,
     result: TransportResult,
     durationMs: number,
-  ): void {
+  ): Promise<void> {
     const { deps } = this;
     const now = deps.clock.now();
     const at = toIso(now);
@@ -257,7 +288,7 @@ export class DeliveryQueue {
     const status = giveUp ? 'failed' : result.outcome;
     const next = status === 'deferred' ? toIsoCeil(this.nextAttempt(attempts, result, now)) : null;
     const response = result.response.slice(0, 1000);
-    deps.db.transaction(() => {
+    const write = () => {
       deps.repos.deliveries.addAttempt({
         id: deps.ids.uuid(),
         delivery_id: delivery.id,
@@ -325,7 +356,8 @@ export class DeliveryQueue {
           message: messageView(updated, deps.repos.attachments.forMessage(delivery.org_id, message.id)),
         },
       });
-    })();
+    };
+    await this.results.record(write, currentRequestId());
     deps.log.info(
       {
         event: 'outbound.attempt',

@@ -146,6 +146,25 @@ export class DeliveriesRepo {
   }
 
   /**
+   * The earliest time after `now` at which a delivery comes due: a queued or deferred one's next attempt,
+   * or the end of a lease held by no attempt of this process (`inFlight`). The queue sleeps until then.
+   */
+  nextDueAfter(now: string, inFlight: string[]): string | null {
+    const row = this.db
+      .prepare(
+        `SELECT MIN(at) AS at FROM (
+           SELECT MIN(next_attempt_at) AS at FROM deliveries WHERE status = 'queued' AND next_attempt_at > @now
+           UNION ALL
+           SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'deferred' AND next_attempt_at > @now
+           UNION ALL
+           SELECT MIN(lease_until) FROM deliveries WHERE status = 'sending' AND lease_until > @now
+             AND id NOT IN (SELECT value FROM json_each(@inFlight)))`,
+      )
+      .get({ now, inFlight: JSON.stringify(inFlight) }) as { at: string | null };
+    return row.at;
+  }
+
+  /**
    * Start-up: every `sending` row was leased by a process that is gone (one node runs the queue), so its
    * lease is dead now; the deliveries are due at once instead of after the lease would have run out.
    */

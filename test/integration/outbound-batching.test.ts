@@ -1,0 +1,164 @@
+import Database from 'better-sqlite3';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../server/lib/logger.js';
+import { DeliveryQueue } from '../../server/outbound/queue.js';
+import { captureTransport, directTransport } from '../../server/outbound/transports.js';
+import { startFakeMx } from '../harness/fake-mx.js';
+import { startTestServer, type Json } from '../harness/server.js';
+import { until } from '../harness/wait.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function captureLog() {
+  const lines: Json[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { log: createLogger('info', stream), lines };
+}
+
+describe('delivery results committed together', () => {
+  it('keeps the others when one result cannot be written, commits each before anyone sees its event, and delivers the lost one again after its lease', async () => {
+    const mx = await startFakeMx({ host: '127.0.0.2' });
+    cleanups.push(() => mx.close());
+    const server = await startTestServer({
+      delivery: 'direct',
+      outboundPort: mx.port,
+      deliveryLease: 60_000,
+      mailboxSendRate: 1000,
+    });
+    cleanups.push(() => server.close());
+    server.dns.set('ok.test', { MX: [{ exchange: 'mx.ok.test', priority: 10 }] });
+    server.dns.set('mx.ok.test', { A: ['127.0.0.2'] });
+    const { deps } = server.running;
+    await server.running.queue.stop();
+    const capture = captureLog();
+    // A long window: the three results, finishing close together, share a commit.
+    const queueDeps = { ...deps, log: capture.log, config: { ...deps.config, deliveryRecordWindow: 1000 } };
+    const queue = new DeliveryQueue(queueDeps, {
+      local: captureTransport(queueDeps),
+      remote: directTransport(queueDeps),
+    });
+    cleanups.push(() => queue.stop());
+
+    const box = await server.mailbox('batch');
+    const sent = await server.api('POST', '/v1/messages', {
+      key: box.key,
+      body: {
+        mailbox_id: box.mailboxId,
+        to: ['x@ok.test', 'y@ok.test', 'z@ok.test'],
+        subject: 'three at once',
+        body_text: 'hello',
+      },
+    });
+    expect(sent.status, sent.text).toBe(201);
+    const messageId = (sent.body as Json).id as string;
+    const deliveryOf = (recipient: string) =>
+      deps.db
+        .prepare('SELECT id, status, attempts FROM deliveries WHERE message_id = ? AND recipient = ?')
+        .get(messageId, recipient) as { id: string; status: string; attempts: number };
+    const poisoned = deliveryOf('y@ok.test').id;
+
+    // Whatever hears of an event reads it from another connection: it must already be committed.
+    const reader = new Database(deps.db.name, { readonly: true });
+    cleanups.push(() => void reader.close());
+    const uncommitted: number[] = [];
+    const onAppended = (_org: string, seq: number) => {
+      if (!reader.prepare('SELECT 1 FROM events WHERE seq = ?').get(seq)) uncommitted.push(seq);
+    };
+    deps.bus.on('appended', onAppended);
+    cleanups.push(() => void deps.bus.off('appended', onAppended));
+
+    deps.db.exec(
+      `CREATE TEMP TRIGGER fail_one_record BEFORE INSERT ON main.delivery_attempts
+         WHEN NEW.delivery_id = '${poisoned}'
+         BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END`,
+    );
+    try {
+      await queue.tick();
+    } finally {
+      deps.db.exec('DROP TRIGGER temp.fail_one_record');
+    }
+    expect(mx.received.map((m) => m.rcptTo[0]).sort()).toEqual(['x@ok.test', 'y@ok.test', 'z@ok.test']);
+    expect(deliveryOf('x@ok.test')).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(deliveryOf('z@ok.test')).toMatchObject({ status: 'delivered', attempts: 1 });
+    // The lost result leaves its delivery leased, as a crash would: logged, not delivered in the books.
+    expect(deliveryOf('y@ok.test')).toMatchObject({ status: 'sending', attempts: 0 });
+    expect(
+      capture.lines.filter((l) => l.event === 'outbound.attempt_failed').map((l) => l.delivery_id),
+    ).toEqual([poisoned]);
+
+    // Once its lease has run out (stored times have second precision), it is delivered again: at least once.
+    server.clock.advance(61_000);
+    await queue.tick();
+    expect(mx.received.map((m) => m.rcptTo[0]).sort()).toEqual([
+      'x@ok.test',
+      'y@ok.test',
+      'y@ok.test',
+      'z@ok.test',
+    ]);
+    expect(deliveryOf('y@ok.test')).toMatchObject({ status: 'delivered', attempts: 1 });
+    const events = await server.api('GET', '/v1/events', { key: box.key });
+    const delivered = ((events.body as Json).data as Json[]).filter((e) => e.type === 'message.delivered');
+    expect(delivered.map((e) => e.data.recipient as string).sort()).toEqual([
+      'x@ok.test',
+      'y@ok.test',
+      'z@ok.test',
+    ]);
+    const message = await server.api('GET', `/v1/messages/${messageId}`, { key: box.key });
+    expect((message.body as Json).status).toBe('delivered');
+    expect(uncommitted).toEqual([]);
+  });
+});
+
+describe('waking the delivery queue', () => {
+  it('delivers new mail on commit and a retry at its due time, with an hour-long safety poll', async () => {
+    let refusals = 0;
+    const mx = await startFakeMx({
+      host: '127.0.0.2',
+      playbook: {
+        rcptTo: (address) =>
+          address === 'later@ok.test' && refusals++ === 0 ? { code: 451, message: '4.3.0 try again' } : null,
+      },
+    });
+    cleanups.push(() => mx.close());
+    const server = await startTestServer({
+      delivery: 'direct',
+      outboundPort: mx.port,
+      mailboxSendRate: 1000,
+      queuePoll: 3_600_000,
+      retrySchedule: [2_000],
+    });
+    cleanups.push(() => server.close());
+    server.dns.set('ok.test', { MX: [{ exchange: 'mx.ok.test', priority: 10 }] });
+    server.dns.set('mx.ok.test', { A: ['127.0.0.2'] });
+    const box = await server.mailbox('wake');
+    const send = async (to: string) => {
+      const res = await server.api('POST', '/v1/messages', {
+        key: box.key,
+        body: { mailbox_id: box.mailboxId, to: [to], subject: `to ${to}`, body_text: 'hello' },
+      });
+      expect(res.status, res.text).toBe(201);
+      return (res.body as Json).id as string;
+    };
+    const recipient = async (id: string) =>
+      ((await server.api('GET', `/v1/messages/${id}`, { key: box.key })).body as Json).delivery.recipients[0];
+
+    const now = await send('now@ok.test');
+    await until(async () => (await recipient(now)).status === 'delivered', 'delivery woken by the commit');
+
+    const later = await send('later@ok.test');
+    await until(async () => (await recipient(later)).status === 'deferred', 'first attempt deferred');
+    // The retry comes due on the injected clock; the queue's own timer, not the poll, brings it back.
+    server.clock.advance(3_000);
+    await until(async () => (await recipient(later)).status === 'delivered', 'retry at its due time');
+    expect(mx.received.map((m) => m.rcptTo[0])).toEqual(['now@ok.test', 'later@ok.test']);
+  });
+});
