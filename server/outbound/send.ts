@@ -570,6 +570,7 @@ function persist(
       data: { message: view, reason: verdict.reason, checks: verdict.loop },
     });
   }
-  if (status === 'queued') deps.wakeQueue();
+  // A scheduled send wakes it too: the queue sleeps until its next due delivery, which may now be this one.
+  if (status === 'queued' || status === 'scheduled') deps.wakeQueue();
   return message;
 }

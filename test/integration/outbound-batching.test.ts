@@ -161,4 +161,33 @@ describe('waking the delivery queue', () => {
     await until(async () => (await recipient(later)).status === 'delivered', 'retry at its due time');
     expect(mx.received.map((m) => m.rcptTo[0])).toEqual(['now@ok.test', 'later@ok.test']);
   });
+
+  it('delivers a scheduled send at its time with an hour-long safety poll: the send wakes the queue', async () => {
+    const mx = await startFakeMx({ host: '127.0.0.2' });
+    cleanups.push(() => mx.close());
+    const server = await startTestServer({
+      delivery: 'direct',
+      outboundPort: mx.port,
+      mailboxSendRate: 1000,
+      queuePoll: 3_600_000,
+    });
+    cleanups.push(() => server.close());
+    server.dns.set('ok.test', { MX: [{ exchange: 'mx.ok.test', priority: 10 }] });
+    server.dns.set('mx.ok.test', { A: ['127.0.0.2'] });
+    const box = await server.mailbox('scheduled');
+    const res = await server.api('POST', '/v1/messages', {
+      key: box.key,
+      body: {
+        mailbox_id: box.mailboxId,
+        to: ['timed@ok.test'],
+        subject: 'timed',
+        body_text: 'hello',
+        send_at: new Date(server.clock.now().getTime() + 1_000).toISOString(),
+      },
+    });
+    expect(res.status, res.text).toBe(201);
+    server.clock.advance(2_000);
+    await until(() => mx.received.length === 1, 'the scheduled send delivered at its time');
+    expect(mx.received[0]?.rcptTo).toEqual(['timed@ok.test']);
+  });
 });
