@@ -232,6 +232,9 @@ describe.skipIf(!pebbleAvailable)('ACME certificates from a real CA (pebble)', (
     }
   });
 
+  /** The server caches DNS answers (test answers live 60 s, NXDOMAIN 30 s): a changed record is seen after that. */
+  const dnsChanged = () => server.clock.advance(61_000);
+
   it('adds mta-sts.<domain> of a verified custom domain once it points at us, without failing the order before', async () => {
     ownerKey = (await server.signupOrg(OWNER)).key;
     await verifiedDomain('custom.test');
@@ -243,10 +246,12 @@ describe.skipIf(!pebbleAvailable)('ACME certificates from a real CA (pebble)', (
 
     // One address elsewhere is enough for a CA to fail the validation: still left out.
     publish('mta-sts.custom.test', { A: ['127.0.0.1', '127.0.0.3'] });
+    dnsChanged();
     await server.running.acme?.loop.tick();
     expect(events('acme.ordering').length).toBe(ordered);
 
     publish('mta-sts.custom.test', { A: ['127.0.0.1'] });
+    dnsChanged();
     const issued = await renewalRun('acme.issued', events('acme.issued').length + 1);
     expect(issued).toMatchObject({ reason: 'names_changed' });
     expect(issued.names).toEqual(['mta-sts.custom.test', MTA_STS, MX, PUBLIC]);
@@ -259,6 +264,7 @@ describe.skipIf(!pebbleAvailable)('ACME certificates from a real CA (pebble)', (
     // We see it pointing at us; the CA sees it elsewhere (split DNS, a stale record at a provider).
     server.dns.set('mta-sts.shaky.test', { A: ['127.0.0.1'] });
     caDns.set('mta-sts.shaky.test', { A: ['127.0.0.3'] });
+    dnsChanged();
     const before = await health();
     const failures = events('acme.renew_failed').length;
 
