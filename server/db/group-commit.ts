@@ -14,18 +14,22 @@ interface Pending {
 }
 
 /**
- * Group commit for API writes (DESIGN §8), as the MX acceptance queue does for mail: units of work
- * submitted in the same turn of the event loop run one after another in one IMMEDIATE transaction, each
- * in its own savepoint, so concurrent requests pay one fsync together instead of one each. A unit sees
- * the writes of the units before it (budgets and limits stay exact); one that throws undoes only its
- * own writes and rejects only its own promise. Every promise settles after the commit (synchronous=FULL),
- * so a resolved unit is durable.
+ * Group commit (DESIGN §8), the one way the server batches durable writes: the MX's acceptance of mail
+ * (the 250), API sends (the 201) and delivery results. Units of work submitted in the same turn of the
+ * event loop (or within `windowMs` of the first) run one after another in one IMMEDIATE transaction, each
+ * in its own savepoint, so concurrent writers pay one fsync together instead of one each. A unit sees the
+ * writes of the units before it (budgets and limits stay exact); one that throws undoes only its own
+ * writes and rejects only its own promise. Every promise settles after the commit (synchronous=FULL), so
+ * a resolved unit is durable and whatever waits for it (a reply, the next lease, an event) comes after.
  */
 export class GroupCommit {
   private waiting: Pending[] = [];
   private scheduled = false;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly windowMs = 0,
+  ) {}
 
   /** Runs `work` (synchronous, no awaits) in the next shared transaction; resolves once it committed. */
   run<T>(work: () => T): Promise<T> {
@@ -36,10 +40,10 @@ export class GroupCommit {
         resolve: resolve as (value: unknown) => void,
         reject,
       });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      if (this.scheduled) return;
+      this.scheduled = true;
+      if (this.windowMs > 0) setTimeout(() => this.flush(), this.windowMs);
+      else setImmediate(() => this.flush());
     });
   }
 
@@ -53,8 +57,9 @@ export class GroupCommit {
         .transaction(() => batch.map((unit) => [unit, this.attempt(unit.work)] as const))
         .immediate();
     } catch (err) {
-      // As in the acceptance queue: a lock held elsewhere or a failing disk would refuse each unit too;
-      // a full disk may have refused the batch for one large unit, so the others are retried one by one.
+      // SQLite ends the whole transaction on SQLITE_FULL, so one unit too big for the space left would
+      // refuse every unit sharing its commit: those are retried one by one. A lock held elsewhere or a
+      // failing disk would refuse each of them too (after the busy timeout), so not those.
       const fault = storageFault(err);
       if (batch.length === 1 || fault === 'busy' || fault === 'unavailable') {
         for (const unit of batch) unit.reject(err);

@@ -1,5 +1,5 @@
 import type { InboundRecipient } from '../db/repos/inbound.js';
-import { storageFault } from '../db/storage-faults.js';
+import { GroupCommit } from '../db/group-commit.js';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
 
@@ -16,65 +16,20 @@ export interface Accepted {
   requestId?: string | null;
 }
 
-/** Most messages committed together; bounds the latency one slow batch adds to the next. */
-const MAX_BATCH = 64;
-
 /**
  * The durable acceptance point: raw bytes and the queue row are committed (WAL fsynced,
  * synchronous=FULL) before a message's promise resolves, and only then does the MX answer 250. A crash
- * before the commit leaves nothing.
- *
- * Group commit (DESIGN §8): messages that finish DATA while a commit is being prepared share the next
- * transaction, so concurrent senders pay one fsync per batch instead of one each.
+ * before the commit leaves nothing. Messages that finish DATA in the same turn share one commit.
  */
 export class AcceptQueue {
-  private waiting: { message: Accepted; resolve: () => void; reject: (err: unknown) => void }[] = [];
-  private scheduled = false;
+  private readonly commits: GroupCommit;
 
-  constructor(private readonly deps: Deps) {}
+  constructor(private readonly deps: Deps) {
+    this.commits = new GroupCommit(deps.db);
+  }
 
   accept(message: Accepted): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ message, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    const batch = this.waiting.splice(0, MAX_BATCH);
-    this.scheduled = this.waiting.length > 0;
-    if (this.scheduled) setImmediate(() => this.flush());
-    try {
-      this.commit(batch.map((entry) => entry.message));
-    } catch (err) {
-      // SQLite rolls the whole transaction back on SQLITE_FULL, so one message too big for the space
-      // left would refuse every message sharing its commit: those are retried one by one. A lock held
-      // elsewhere or a failing disk would refuse each of them too (after the busy timeout), so not those.
-      const fault = storageFault(err);
-      if (batch.length === 1 || fault === 'busy' || fault === 'unavailable') {
-        for (const entry of batch) entry.reject(err);
-        return;
-      }
-      for (const entry of batch) {
-        try {
-          this.commit([entry.message]);
-          entry.resolve();
-        } catch (single) {
-          entry.reject(single);
-        }
-      }
-      return;
-    }
-    for (const entry of batch) entry.resolve();
-  }
-
-  private commit(messages: Accepted[]): void {
-    this.deps.db.transaction(() => {
-      for (const message of messages) this.store(message);
-    })();
+    return this.commits.run(() => this.store(message));
   }
 
   private store(message: Accepted): void {

@@ -5,9 +5,9 @@ import { aboutMessage, appendEvent } from '../events/log.js';
 import { addMs, toIso, toIsoCeil } from '../lib/clock.js';
 import { returnPathHostFor } from '../domains/records.js';
 import { messageView } from '../messages/views.js';
-import { currentRequestId, withRequestId } from '../lib/request-context.js';
+import { withRequestId } from '../lib/request-context.js';
 import { WorkerLoop } from '../lib/worker-loop.js';
-import { AttemptBatch } from './attempt-batch.js';
+import { GroupCommit } from '../db/group-commit.js';
 import type { DeliveryJob, Transport, TransportResult } from './transports.js';
 
 /** Rejects with the abort reason once `signal` is aborted; never settles otherwise. */
@@ -63,7 +63,8 @@ export function aggregateStatus(current: string, deliveries: DeliveryRow[]): str
  */
 export class DeliveryQueue {
   private readonly loop: WorkerLoop;
-  private readonly results: AttemptBatch;
+  /** Results finishing together share a commit; an attempt ends only once its result is durable. */
+  private readonly results: GroupCommit;
   private readonly inFlight = new Map<string, InFlight>();
   private completed = 0;
   /**
@@ -84,7 +85,7 @@ export class DeliveryQueue {
       log: deps.log,
       sleepMs: () => this.sleepMs(),
     });
-    this.results = new AttemptBatch(deps.db, deps.config.deliveryRecordWindow);
+    this.results = new GroupCommit(deps.db, deps.config.deliveryRecordWindow);
   }
 
   start(): void {
@@ -357,7 +358,7 @@ export class DeliveryQueue {
         },
       });
     };
-    await this.results.record(write, currentRequestId());
+    await this.results.run(write);
     deps.log.info(
       {
         event: 'outbound.attempt',
