@@ -49,24 +49,13 @@ export function systemMailbox(deps: Deps): MailboxRow {
       updated_at: now,
     });
     // Direct insert: no-reply is reserved for exactly this mailbox.
-    const mailbox: MailboxRow = {
-      id: deps.ids.uuid(),
-      public_id: deps.ids.publicId('mb'),
-      org_id: orgId,
-      agent_id: agentId,
-      address,
-      local_part: 'no-reply',
-      domain: deps.config.mailDomain,
-      domain_id: null,
-      display_name: 'LoftBox',
-      retention_days: deps.config.retentionDays,
-      is_catch_all: 0,
-      active: 1,
-      webhook_url: null,
-      status: 'active',
-      created_at: now,
-      updated_at: now,
-    };
+    const mailbox = reservedMailbox(deps, {
+      orgId,
+      agentId,
+      localPart: 'no-reply',
+      displayName: 'LoftBox',
+      retentionDays: deps.config.retentionDays,
+    });
     deps.repos.mailboxes.insert(mailbox);
     deps.db
       .prepare(
@@ -90,19 +79,39 @@ export function postmasterMailbox(deps: Deps): MailboxRow {
   const address = `postmaster@${deps.config.mailDomain}`;
   const current = deps.repos.mailboxes.liveByAddress(address);
   if (current?.org_id === system.org_id) return current;
-  const now = toIso(deps.clock.now());
   // Direct insert: postmaster is reserved on the managed domain for exactly this mailbox.
-  const mailbox: MailboxRow = {
+  const mailbox = reservedMailbox(deps, {
+    orgId: system.org_id,
+    agentId: system.agent_id,
+    localPart: 'postmaster',
+    displayName: 'Postmaster',
+    retentionDays: POSTMASTER_RETENTION_DAYS,
+  });
+  deps.repos.mailboxes.insert(mailbox);
+  deps.log.info(
+    { event: 'postmaster.mailbox_created', mailbox_id: mailbox.id },
+    'postmaster mailbox created',
+  );
+  return mailbox;
+}
+
+/** The row of a server-owned mailbox on the managed domain (its local part is reserved for it). */
+function reservedMailbox(
+  deps: Deps,
+  m: { orgId: string; agentId: string; localPart: string; displayName: string; retentionDays: number },
+): MailboxRow {
+  const now = toIso(deps.clock.now());
+  return {
     id: deps.ids.uuid(),
     public_id: deps.ids.publicId('mb'),
-    org_id: system.org_id,
-    agent_id: system.agent_id,
-    address,
-    local_part: 'postmaster',
+    org_id: m.orgId,
+    agent_id: m.agentId,
+    address: `${m.localPart}@${deps.config.mailDomain}`,
+    local_part: m.localPart,
     domain: deps.config.mailDomain,
     domain_id: null,
-    display_name: 'Postmaster',
-    retention_days: POSTMASTER_RETENTION_DAYS,
+    display_name: m.displayName,
+    retention_days: m.retentionDays,
     is_catch_all: 0,
     active: 1,
     webhook_url: null,
@@ -110,10 +119,4 @@ export function postmasterMailbox(deps: Deps): MailboxRow {
     created_at: now,
     updated_at: now,
   };
-  deps.repos.mailboxes.insert(mailbox);
-  deps.log.info(
-    { event: 'postmaster.mailbox_created', mailbox_id: mailbox.id },
-    'postmaster mailbox created',
-  );
-  return mailbox;
 }
