@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../harness/server.js';
+import { ConsoleClient, consoleCode } from '../harness/console-client.js';
 
 /** The console's security rules at the HTTP level: cookies, CSRF, expiry, attempt limits, assets. */
 let server: TestServer;
@@ -20,54 +21,6 @@ afterAll(async () => {
   await server.close();
 });
 
-/** A cookie jar of one browser, enough for the console's two cookies. */
-class Client {
-  cookies = new Map<string, string>();
-  async request(method: string, path: string, form?: Record<string, string>) {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      redirect: 'manual',
-      headers: {
-        accept: 'text/html',
-        cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
-        ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-      ...(form ? { body: new URLSearchParams(form).toString() } : {}),
-    });
-    for (const line of response.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const [name, value] = (pair ?? '').split('=');
-      if (name) this.cookies.set(name, value ?? '');
-    }
-    return {
-      status: response.status,
-      location: response.headers.get('location'),
-      headers: response.headers,
-      text: await response.text(),
-    };
-  }
-  async csrf(path = '/console/sign-in'): Promise<string> {
-    const page = await this.request('GET', path);
-    return /name="_csrf" value="([0-9a-f]{64})"/.exec(page.text)?.[1] ?? '';
-  }
-  async signIn(codeFor = email): Promise<void> {
-    await this.request('POST', '/console/sign-in', { _csrf: await this.csrf(), email: codeFor });
-    const verify = await this.request('POST', '/console/sign-in/verify', {
-      _csrf: await this.csrf(),
-      email: codeFor,
-      code: consoleCode(codeFor),
-    });
-    expect(verify.status).toBe(303);
-  }
-}
-
-function consoleCode(to: string): string {
-  const mail = server.systemMail(to).find((m) => m.kind === 'console_code');
-  const code = mail && /\b(\d{6})\b/.exec(mail.subject)?.[1];
-  if (!code) throw new Error('no console code');
-  return code;
-}
-
 describe('operator console over HTTP', () => {
   it('leads browsers at / to the console and serves fingerprinted, cached assets', async () => {
     const browser = await fetch(`${server.url}/`, {
@@ -78,7 +31,7 @@ describe('operator console over HTTP', () => {
     expect(browser.headers.get('location')).toBe('/console');
     const api = await fetch(`${server.url}/`, { headers: { accept: '*/*' } });
     expect(api.headers.get('content-type')).toMatch(/json/);
-    const page = await new Client().request('GET', '/console/sign-in');
+    const page = await new ConsoleClient(server).request('GET', '/console/sign-in');
     const assets = [...page.text.matchAll(/(?:href|src)="(\/console\/assets\/[^"]+)"/g)].map(
       (m) => m[1] ?? '',
     );
@@ -111,7 +64,7 @@ describe('operator console over HTTP', () => {
   });
 
   it('does not tell whether an email owns an organization, and mails nothing when it does not', async () => {
-    const client = new Client();
+    const client = new ConsoleClient(server);
     const stranger = `nobody-${Date.now()}@example.com`;
     const answer = await client.request('POST', '/console/sign-in', {
       _csrf: await client.csrf(),
@@ -125,9 +78,9 @@ describe('operator console over HTTP', () => {
   });
 
   it('kills a code after five wrong tries, even for the right code', async () => {
-    const client = new Client();
+    const client = new ConsoleClient(server);
     await client.request('POST', '/console/sign-in', { _csrf: await client.csrf(), email });
-    const right = consoleCode(email);
+    const right = consoleCode(server, email);
     const wrong = right === '000000' ? '111111' : '000000';
     for (let i = 0; i < 5; i++) {
       const attempt = await client.request('POST', '/console/sign-in/verify', {
@@ -147,14 +100,14 @@ describe('operator console over HTTP', () => {
   });
 
   it('ends a session after the idle time and after the absolute lifetime', async () => {
-    const idle = new Client();
-    await idle.signIn();
+    const idle = new ConsoleClient(server);
+    await idle.signIn(email);
     expect((await idle.request('GET', '/console/sessions')).status).toBe(200);
     server.clock.advance(11 * 60_000);
     expect((await idle.request('GET', '/console/sessions')).location).toBe('/console/sign-in');
 
-    const busy = new Client();
-    await busy.signIn();
+    const busy = new ConsoleClient(server);
+    await busy.signIn(email);
     for (let i = 0; i < 6; i++) {
       server.clock.advance(9 * 60_000);
       expect((await busy.request('GET', '/console/sessions')).status).toBe(200);
@@ -174,15 +127,15 @@ describe('operator console over HTTP', () => {
       body: { mailbox_id: box.body.id, to: ['far@remote.test'], subject: 'Traced', body_text: 't' },
     });
     expect(sent.status).toBe(201);
-    const client = new Client();
-    await client.signIn();
+    const client = new ConsoleClient(server);
+    await client.signIn(email);
     const overview = await client.request('GET', '/console');
     expect(overview.text).toContain(`<code class="request-id">${sent.headers.get('x-request-id')}</code>`);
   });
 
   it('does not count an open live-events stream as use: the session still goes idle and the stream ends', async () => {
-    const client = new Client();
-    await client.signIn();
+    const client = new ConsoleClient(server);
+    await client.signIn(email);
     const controller = new AbortController();
     const response = await fetch(`${server.url}/console/events/stream`, {
       headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
@@ -207,8 +160,8 @@ describe('operator console over HTTP', () => {
   });
 
   it('refuses changes without the CSRF token, and signs out for good', async () => {
-    const client = new Client();
-    await client.signIn();
+    const client = new ConsoleClient(server);
+    await client.signIn(email);
     const forged = await client.request('POST', '/console/sign-out', {});
     expect(forged.status).toBe(403);
     expect((await client.request('GET', '/console/sessions')).status).toBe(200);
@@ -235,7 +188,7 @@ describe('operator console over HTTP', () => {
     });
     expect(claim.status).toBe(200);
 
-    const client = new Client();
+    const client = new ConsoleClient(server);
     await client.signIn(second);
     const overview = await client.request('GET', '/console');
     expect(overview.text).toContain('Alpha');

@@ -19,6 +19,7 @@ import {
 import { startDnsServer, type DnsZoneServer, type ZoneRecords } from '../harness/dns.js';
 import { startTestServer, type TestServer } from '../harness/server.js';
 import { until } from '../harness/wait.js';
+import { ConsoleClient } from '../harness/console-client.js';
 
 if (!pebbleAvailable)
   console.warn(`[acme tests] skipped: ${PEBBLE} is not installed (apt-get install pebble)`);
@@ -110,32 +111,9 @@ function imapStartTlsVerified(port: number): Promise<string> {
 
 /** Signs an org owner into the console (emailed code) and returns the overview page's HTML. */
 async function consoleOverview(email: string): Promise<string> {
-  const jar = new Map<string, string>();
-  const request = async (method: string, path: string, form?: Record<string, string>) => {
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      redirect: 'manual',
-      headers: {
-        accept: 'text/html',
-        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
-        ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-      ...(form ? { body: new URLSearchParams(form).toString() } : {}),
-    });
-    for (const line of res.headers.getSetCookie()) {
-      const [name, value] = (line.split(';')[0] ?? '').split('=');
-      if (name) jar.set(name, value ?? '');
-    }
-    return res.text();
-  };
-  const csrf = async () =>
-    /name="_csrf" value="([0-9a-f]{64})"/.exec(await request('GET', '/console/sign-in'))?.[1] ?? '';
-  await request('POST', '/console/sign-in', { _csrf: await csrf(), email });
-  const code = /\b(\d{6})\b/.exec(
-    server.systemMail(email).find((m) => m.kind === 'console_code')?.subject ?? '',
-  )?.[1];
-  await request('POST', '/console/sign-in/verify', { _csrf: await csrf(), email, code: code ?? '' });
-  return request('GET', '/console');
+  const browser = new ConsoleClient(server);
+  await browser.signIn(email);
+  return (await browser.request('GET', '/console')).text;
 }
 
 /** Records both the server and the CA resolve alike. */

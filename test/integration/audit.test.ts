@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_ACTIONS } from '../../server/audit/record.js';
 import { auditRetentionPurge } from '../../server/jobs/audit-retention.js';
 import { startTestServer, type ApiResponse, type Json, type TestServer } from '../harness/server.js';
+import { ConsoleClient, consoleCode } from '../harness/console-client.js';
 
 /** The audit log: CONTRACT §12 (GET /v1/audit) and issue 14 part D. */
 let server: TestServer;
@@ -311,38 +312,21 @@ describe('audit log', () => {
   });
 
   it('records console sign-ins and console actions as the session', async () => {
-    const jar = new Map<string, string>();
-    const request = async (method: string, path: string, form?: Record<string, string>) => {
-      const res = await fetch(`${server.url}${path}`, {
-        method,
-        redirect: 'manual',
-        headers: {
-          accept: 'text/html',
-          cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
-          ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-        },
-        ...(form ? { body: new URLSearchParams(form).toString() } : {}),
-      });
-      for (const line of res.headers.getSetCookie()) {
-        const [name, value] = (line.split(';')[0] ?? '').split('=');
-        if (name) jar.set(name, value ?? '');
-      }
-      return { res, text: await res.text() };
-    };
-    const csrf = async (path = '/console/sign-in') =>
-      /name="_csrf" value="([0-9a-f]{64})"/.exec((await request('GET', path)).text)?.[1] ?? '';
-    await request('POST', '/console/sign-in', { _csrf: await csrf(), email: ownerA });
-    const code = /\b(\d{6})\b/.exec(
-      server.systemMail(ownerA).find((m) => m.kind === 'console_code')?.subject ?? '',
-    )?.[1];
+    const browser = new ConsoleClient(server);
+    await browser.request('POST', '/console/sign-in', { _csrf: await browser.csrf(), email: ownerA });
+    const code = consoleCode(server, ownerA);
     const wrong = code === '000000' ? '111111' : '000000';
-    await request('POST', '/console/sign-in/verify', { _csrf: await csrf(), email: ownerA, code: wrong });
-    const verify = await request('POST', '/console/sign-in/verify', {
-      _csrf: await csrf(),
+    await browser.request('POST', '/console/sign-in/verify', {
+      _csrf: await browser.csrf(),
       email: ownerA,
-      code: code ?? '',
+      code: wrong,
     });
-    expect(verify.res.status).toBe(303);
+    const verify = await browser.request('POST', '/console/sign-in/verify', {
+      _csrf: await browser.csrf(),
+      email: ownerA,
+      code,
+    });
+    expect(verify.status).toBe(303);
 
     const failed = (await auditLog(a.key, 'action=auth.login_failed')).find(
       (r) => r.details.protocol === 'console',
@@ -366,16 +350,16 @@ describe('audit log', () => {
       body: { mailbox_id: a.mailboxId, to: ['x@held.test'], subject: 'console', body_text: 'x' },
     });
     expect(message.body.status).toBe('pending_approval');
-    const decided = await request('POST', '/console/approvals', {
-      _csrf: await csrf('/console/approvals'),
+    const decided = await browser.request('POST', '/console/approvals', {
+      _csrf: await browser.csrf('/console/approvals'),
       act: `reject:${message.body.id}`,
       [`reason_${message.body.id}`]: 'not today',
     });
-    expect(decided.res.status).toBe(303);
+    expect(decided.status).toBe(303);
     const reject = (await auditLog(a.key, `action=message.reject&target_id=${message.body.id}`))[0];
     expect(reject).toMatchObject({
       actor: { type: 'session', id: signIn.actor.id, label: ownerA },
-      request_id: decided.res.headers.get('x-request-id'),
+      request_id: decided.headers.get('x-request-id'),
       details: { reason: 'not today' },
     });
     await server.api('DELETE', `/v1/approval-policies/${held.body.id}`, { key: a.key });

@@ -6,6 +6,7 @@ import selfsigned from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeMx, type FakeMx } from '../harness/fake-mx.js';
 import { startTestServer, type Json, type TestServer } from '../harness/server.js';
+import { ConsoleClient } from '../harness/console-client.js';
 
 /**
  * Outbound MTA-STS (RFC 8461) against real things on loopback: the DNS zone server publishes the
@@ -492,38 +493,10 @@ describe('delivery timeline route', () => {
 
   it("shows each attempt's TLS, verification, MTA-STS mode and failure in the console timeline", async () => {
     const { message } = await sendTo('other@wrong.test');
-    const jar = new Map<string, string>();
-    const request = async (method: string, path: string, form?: Record<string, string>) => {
-      const res = await fetch(`${server.url}${path}`, {
-        method,
-        redirect: 'manual',
-        headers: {
-          accept: 'text/html',
-          cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
-          ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-        },
-        ...(form ? { body: new URLSearchParams(form).toString() } : {}),
-      });
-      for (const line of res.headers.getSetCookie()) {
-        const [name, value] = (line.split(';')[0] ?? '').split('=');
-        if (name) jar.set(name, value ?? '');
-      }
-      return { res, text: await res.text() };
-    };
-    const csrf = async (path = '/console/sign-in') =>
-      /name="_csrf" value="([0-9a-f]{64})"/.exec((await request('GET', path)).text)?.[1] ?? '';
-    await request('POST', '/console/sign-in', { _csrf: await csrf(), email: OWNER });
-    const code = /\b(\d{6})\b/.exec(
-      server.systemMail(OWNER).find((m) => m.kind === 'console_code')?.subject ?? '',
-    )?.[1];
-    const verify = await request('POST', '/console/sign-in/verify', {
-      _csrf: await csrf(),
-      email: OWNER,
-      code: code ?? '',
-    });
-    expect(verify.res.status).toBe(303);
-    const page = await request('GET', `/console/messages/${message.id}`);
-    expect(page.res.status).toBe(200);
+    const browser = new ConsoleClient(server);
+    await browser.signIn(OWNER);
+    const page = await browser.request('GET', `/console/messages/${message.id}`);
+    expect(page.status).toBe(200);
     expect(page.text).toMatch(/TLSv1\.[23] [A-Z0-9_]+, certificate not verified · MTA-STS enforce/);
     expect(page.text).toContain(
       'mta_sts_enforce: certificate for mx.other.test does not match mx.wrong.test',
