@@ -1,45 +1,23 @@
 import Database from 'better-sqlite3';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../server/lib/logger.js';
 import { DeliveryQueue } from '../../server/outbound/queue.js';
 import { captureTransport, directTransport } from '../../server/outbound/transports.js';
-import { startFakeMx } from '../harness/fake-mx.js';
-import { startTestServer, type Json } from '../harness/server.js';
+import type { Json } from '../harness/server.js';
 import { until } from '../harness/wait.js';
+import { directDeliveryServer } from '../harness/direct-delivery.js';
+import { captureLogs } from '../harness/logs.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function captureLog() {
-  const lines: Json[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { log: createLogger('info', stream), lines };
-}
-
 describe('delivery results committed together', () => {
   it('keeps the others when one result cannot be written, commits each before anyone sees its event, and delivers the lost one again after its lease', async () => {
-    const mx = await startFakeMx({ host: '127.0.0.2' });
-    cleanups.push(() => mx.close());
-    const server = await startTestServer({
-      delivery: 'direct',
-      outboundPort: mx.port,
-      deliveryLease: 60_000,
-      mailboxSendRate: 1000,
-    });
-    cleanups.push(() => server.close());
-    server.dns.set('ok.test', { MX: [{ exchange: 'mx.ok.test', priority: 10 }] });
-    server.dns.set('mx.ok.test', { A: ['127.0.0.2'] });
+    const { mx, server } = await directDeliveryServer(cleanups, { deliveryLease: 60_000 });
     const { deps } = server.running;
     await server.running.queue.stop();
-    const capture = captureLog();
+    const capture = captureLogs();
     // A long window: the three results, finishing close together, share a commit.
     const queueDeps = { ...deps, log: capture.log, config: { ...deps.config, deliveryRecordWindow: 1000 } };
     const queue = new DeliveryQueue(queueDeps, {
@@ -121,24 +99,18 @@ describe('delivery results committed together', () => {
 describe('waking the delivery queue', () => {
   it('delivers new mail on commit and a retry at its due time, with an hour-long safety poll', async () => {
     let refusals = 0;
-    const mx = await startFakeMx({
-      host: '127.0.0.2',
-      playbook: {
-        rcptTo: (address) =>
-          address === 'later@ok.test' && refusals++ === 0 ? { code: 451, message: '4.3.0 try again' } : null,
+    const { mx, server } = await directDeliveryServer(
+      cleanups,
+      { queuePoll: 3_600_000, retrySchedule: [2_000] },
+      {
+        playbook: {
+          rcptTo: (address) =>
+            address === 'later@ok.test' && refusals++ === 0
+              ? { code: 451, message: '4.3.0 try again' }
+              : null,
+        },
       },
-    });
-    cleanups.push(() => mx.close());
-    const server = await startTestServer({
-      delivery: 'direct',
-      outboundPort: mx.port,
-      mailboxSendRate: 1000,
-      queuePoll: 3_600_000,
-      retrySchedule: [2_000],
-    });
-    cleanups.push(() => server.close());
-    server.dns.set('ok.test', { MX: [{ exchange: 'mx.ok.test', priority: 10 }] });
-    server.dns.set('mx.ok.test', { A: ['127.0.0.2'] });
+    );
     const box = await server.mailbox('wake');
     const send = async (to: string) => {
       const res = await server.api('POST', '/v1/messages', {
@@ -163,17 +135,7 @@ describe('waking the delivery queue', () => {
   });
 
   it('delivers a scheduled send at its time with an hour-long safety poll: the send wakes the queue', async () => {
-    const mx = await startFakeMx({ host: '127.0.0.2' });
-    cleanups.push(() => mx.close());
-    const server = await startTestServer({
-      delivery: 'direct',
-      outboundPort: mx.port,
-      mailboxSendRate: 1000,
-      queuePoll: 3_600_000,
-    });
-    cleanups.push(() => server.close());
-    server.dns.set('ok.test', { MX: [{ exchange: 'mx.ok.test', priority: 10 }] });
-    server.dns.set('mx.ok.test', { A: ['127.0.0.2'] });
+    const { mx, server } = await directDeliveryServer(cleanups, { queuePoll: 3_600_000 });
     const box = await server.mailbox('scheduled');
     const res = await server.api('POST', '/v1/messages', {
       key: box.key,

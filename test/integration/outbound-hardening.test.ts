@@ -1,12 +1,13 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../server/lib/logger.js';
 import { DeliveryQueue } from '../../server/outbound/queue.js';
 import { captureTransport, directTransport } from '../../server/outbound/transports.js';
 import { startFakeMx } from '../harness/fake-mx.js';
-import { startTestServer, type Json, type TestServer } from '../harness/server.js';
+import type { startTestServer } from '../harness/server.js';
+import { type Json, type TestServer } from '../harness/server.js';
 import { until } from '../harness/wait.js';
+import { directDeliveryServer } from '../harness/direct-delivery.js';
+import { captureLogs } from '../harness/logs.js';
 
 /** A raw TCP stand-in for a misbehaving MX, on the same port as the fake MX (another loopback address). */
 interface RawMx {
@@ -57,36 +58,13 @@ const dripper = (socket: Socket) => {
 const silent = () => {};
 
 /** Log lines written by a logger, parsed, for asserting stable event names. */
-function captureLog() {
-  const lines: Json[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { log: createLogger('info', stream), events: () => lines.map((l) => l.event as string) };
-}
-
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 async function setup(overrides: Parameters<typeof startTestServer>[0] = {}) {
-  const mx = await startFakeMx({ host: '127.0.0.2' });
-  cleanups.push(() => mx.close());
-  const server = await startTestServer({
-    delivery: 'direct',
-    outboundPort: mx.port,
-    mailboxSendRate: 1000,
-    signupLimitPerIp: 1000,
-    ...overrides,
-  });
-  cleanups.push(() => server.close());
-  server.dns.set('ok.test', { MX: [{ exchange: 'mx.ok.test', priority: 10 }] });
-  server.dns.set('mx.ok.test', { A: ['127.0.0.2'] });
-  return { mx, server };
+  return directDeliveryServer(cleanups, { signupLimitPerIp: 1000, ...overrides });
 }
 
 async function sendAs(server: TestServer, box: { key: string; mailboxId: string }, to: string) {
@@ -254,7 +232,7 @@ describe('database faults under the delivery queue', () => {
     const { deps } = server.running;
     // The server's own queue stands aside; this one logs to a buffer the test reads.
     await server.running.queue.stop();
-    const capture = captureLog();
+    const capture = captureLogs();
     const queueDeps = { ...deps, log: capture.log, config: { ...deps.config, queuePoll: 20 } };
     const queue = new DeliveryQueue(queueDeps, {
       local: captureTransport(queueDeps),
@@ -268,7 +246,10 @@ describe('database faults under the delivery queue', () => {
       `CREATE TRIGGER test_fail_lease BEFORE UPDATE ON deliveries BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END`,
     );
     queue.start();
-    await until(() => capture.events().filter((e) => e === 'worker.failed').length >= 2, 'failures logged');
+    await until(
+      () => capture.lines.map((l) => l.event).filter((e) => e === 'worker.failed').length >= 2,
+      'failures logged',
+    );
     expect(mx.received).toHaveLength(0);
     deps.db.exec('DROP TRIGGER test_fail_lease');
     await until(async () => (await messageOf(server, a.key, sent.id)).status === 'delivered', 'delivery');
@@ -278,7 +259,10 @@ describe('database faults under the delivery queue', () => {
       `CREATE TRIGGER test_fail_record BEFORE INSERT ON delivery_attempts BEGIN SELECT RAISE(ABORT, 'database is locked (test)'); END`,
     );
     const second = await sendAs(server, a, 'y@ok.test');
-    await until(() => capture.events().includes('outbound.attempt_failed'), 'record failure logged');
+    await until(
+      () => capture.lines.map((l) => l.event).includes('outbound.attempt_failed'),
+      'record failure logged',
+    );
     deps.db.exec('DROP TRIGGER test_fail_record');
     // Stored times have second precision: a whole second past the lease.
     server.clock.advance(61_000);
