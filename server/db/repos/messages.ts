@@ -205,15 +205,20 @@ export class MessagesRepo {
       .get(inboundId, mailboxId) as MessageRow | undefined;
   }
 
-  /** Messages of a mailbox carrying any of these Message-IDs, newest first (threading). */
+  /**
+   * Messages of a mailbox carrying any of these Message-IDs, newest first (threading, and every inbound
+   * message's own-mail check). Named index: left to itself SQLite walks the whole mailbox in id order
+   * to spare sorting the few matches, which made each inbound message cost more as the mailbox grew.
+   */
   byMessageIds(orgId: string, mailboxId: string, messageIds: string[]): MessageRow[] {
     if (messageIds.length === 0) return [];
     return this.db
       .prepare(
-        `SELECT * FROM messages WHERE org_id = ? AND mailbox_id = ?
-           AND message_id_header IN (SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT 10`,
+        `SELECT * FROM messages INDEXED BY messages_message_id
+           WHERE mailbox_id = ? AND message_id_header IN (SELECT value FROM json_each(?)) AND org_id = ?
+           ORDER BY id DESC LIMIT 10`,
       )
-      .all(orgId, mailboxId, JSON.stringify(messageIds)) as MessageRow[];
+      .all(mailboxId, JSON.stringify(messageIds), orgId) as MessageRow[];
   }
 
   /**

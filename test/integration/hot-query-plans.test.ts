@@ -1,0 +1,82 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, openDatabase, type Db } from '../../server/db/open.js';
+import { EventsRepo } from '../../server/db/repos/events.js';
+import { MessagesRepo } from '../../server/db/repos/messages.js';
+
+/**
+ * Statements run for every inbound message, or for every purge, must seek an index for what they look
+ * up: a plan that walks a mailbox or a table makes each message cost more as the store grows. Checked
+ * with EXPLAIN QUERY PLAN on the statements the repos really prepare, against a migrated SQLite file.
+ */
+let dir: string;
+let db: Db;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'loftbox-plans-'));
+  db = openDatabase(join(dir, 'loftbox.db'));
+  migrate(db);
+});
+
+afterAll(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs `use` on a repo built over a recording database and returns the plan of each statement it ran. */
+function plansOf<R>(Repo: new (db: Db) => R, use: (repo: R) => void): { sql: string; plan: string }[] {
+  const captured: { sql: string; args: unknown[] }[] = [];
+  const recording = new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop !== 'prepare') return Reflect.get(target, prop, receiver) as unknown;
+      return (sql: string) => {
+        const statement = target.prepare(sql);
+        const record =
+          (run: (...args: unknown[]) => unknown) =>
+          (...args: unknown[]) => {
+            captured.push({ sql, args });
+            return run(...args);
+          };
+        return {
+          all: record((...a) => statement.all(...a)),
+          get: record((...a) => statement.get(...a)),
+          run: record((...a) => statement.run(...a)),
+        };
+      };
+    },
+  });
+  use(new Repo(recording));
+  return captured.map(({ sql, args }) => ({
+    sql,
+    plan: (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[])
+      .map((r) => r.detail)
+      .join('\n'),
+  }));
+}
+
+describe('per-message statements seek an index', () => {
+  it("finds a mailbox's messages by Message-ID through the Message-ID index, not by walking the mailbox", () => {
+    const plans = plansOf(MessagesRepo, (messages) => {
+      messages.byMessageIds('org-1', 'mb-1', ['<a@example.com>', '<b@example.com>']);
+    });
+    expect(plans).toHaveLength(1);
+    expect(plans[0]?.plan).toMatch(
+      /USING INDEX messages_message_id \(mailbox_id=\? AND message_id_header=\?\)/,
+    );
+  });
+
+  it("deletes events' webhook jobs through an index on the event sequence", () => {
+    const plans = plansOf(EventsRepo, (events) => {
+      events.deleteOlderThan('2030-01-01T00:00:00.000Z', 100);
+      events.deleteAbout(['m-1'], ['t-1']);
+    });
+    const jobDeletes = plans.filter((p) => p.sql.startsWith('DELETE FROM webhook_jobs'));
+    expect(jobDeletes.length).toBeGreaterThan(0);
+    for (const { plan } of jobDeletes) {
+      expect(plan).toMatch(/USING (COVERING )?INDEX webhook_jobs_event \(event_seq=\?\)/);
+      expect(plan).not.toMatch(/^SCAN webhook_jobs/m);
+    }
+  });
+});
