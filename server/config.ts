@@ -1,4 +1,5 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { redactSetting } from './config-redact.js';
 
@@ -659,6 +660,12 @@ export const settings = {
     positiveInt,
     30_000,
     'Deadline for authenticating an accepted message; past it the message is stored with temperror verdicts.',
+  ),
+  inboundWorkers: setting(
+    'LOFTBOX_INBOUND_WORKERS',
+    z.coerce.number().int().min(0).max(64),
+    Math.max(1, Math.min(4, availableParallelism() - 1)),
+    'Worker threads that parse, score and classify inbound mail off the main thread (0: on it). Default: cores - 1, 1 to 4.',
   ),
   inboundRetryMs: setting(
     'LOFTBOX_INBOUND_RETRY_MS',

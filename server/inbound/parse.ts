@@ -89,7 +89,7 @@ function fromParsed(parsed: ParsedMail): ParsedMessage {
 }
 
 /** What we can still read when the parser gives up: the subject line and the bytes after the header. */
-function fallback(raw: Buffer): ParsedMessage {
+export function fallbackParse(raw: Buffer): ParsedMessage {
   const header = headerBlock(raw);
   const subject = /^Subject:[ \t]*(.*(?:\r\n[ \t].*)*)/im.exec(header)?.[1] ?? '';
   const body = raw.subarray(Buffer.byteLength(header, 'latin1') + 2, 1024 * 1024).toString('utf8');
@@ -129,9 +129,9 @@ export async function parseMessage(raw: Buffer, deadlineMs = Infinity): Promise<
       }),
       deadline,
     ]);
-    return parsed ? fromParsed(parsed) : fallback(raw);
+    return parsed ? fromParsed(parsed) : fallbackParse(raw);
   } catch {
-    return fallback(raw);
+    return fallbackParse(raw);
   } finally {
     clearTimeout(timer);
   }

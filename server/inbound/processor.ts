@@ -3,10 +3,7 @@ import type { InboundRecipient, InboundRow } from '../db/repos/inbound.js';
 import { storageFault } from '../db/storage-faults.js';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
-import { scoreInjection, type InjectionRisk } from '../policy/injection.js';
 import { authenticateMessage, type AuthSummary } from './authenticate.js';
-import { extractReplyText } from './extract-reply.js';
-import { parseMessage, type ParsedMessage } from './parse.js';
 import { applyReport, verpToken } from '../outbound/bounces.js';
 import { parseReport, type ParsedReport } from '../outbound/reports.js';
 import { ingestDmarcMail, storeDmarcReports } from '../domains/dmarc-ingest.js';
@@ -15,8 +12,9 @@ import { dmarcAddress, tlsRptAddress } from '../domains/records.js';
 import { ingestTlsReportMail, storeTlsReports } from '../domains/tls-ingest.js';
 import type { TlsReport } from '../domains/tls-report.js';
 import { withAuthHeader } from './raw.js';
-import { classifyAutomation, type Automation } from './automation.js';
 import { storeIncoming } from './store.js';
+import { contentExaminer, type ContentExaminer } from './content-pool.js';
+import type { ContentFindings } from './content.js';
 
 /** A message that fails this often is parked as `failed` for the operator instead of retried forever. */
 const MAX_ATTEMPTS = 5;
@@ -35,7 +33,7 @@ class CorruptInbound extends Error {
 }
 
 /** Everything the pipeline learns about a message before storing it; computed concurrently. */
-interface Prepared {
+interface Prepared extends ContentFindings {
   row: InboundRow;
   /** Set when the message went to a VERP return path: the bounce or complaint it carries. */
   report: ParsedReport | null;
@@ -44,10 +42,6 @@ interface Prepared {
   /** SMTP TLS reports it carried, when it went to our TLS-RPT address. */
   tlsReports: TlsReport[];
   auth: AuthSummary;
-  parsed: ParsedMessage;
-  extractedText: string;
-  risk: InjectionRisk;
-  automation: Automation;
   /** The accepted bytes under our own Authentication-Results (RFC 8601 §5). */
   raw: Buffer;
 }
@@ -78,17 +72,18 @@ function loadRaw(deps: Deps, row: InboundRow): Buffer {
 }
 
 /**
- * Steps 1–5: load, authenticate (DNS) while parsing, both within the prepare deadline, extract the
- * reply, score injection risk (synchronous and bounded by the parsed text), classify automated mail.
+ * Steps 1–5: load; authenticate (DNS, on this thread) while a content worker parses, extracts the reply,
+ * scores injection risk and classifies automated mail, both within the prepare deadline.
  */
-async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
+async function prepare(deps: Deps, examiner: ContentExaminer, id: string): Promise<Prepared | null> {
   const row = deps.repos.inbound.get(id);
   if (!row || row.state !== 'accepted') return null;
   const recipients = recipientsOf(row);
   const raw = loadRaw(deps, row);
   const deadlineMs = deps.config.inboundPrepareTimeoutMs;
   const authenticating = authenticateMessage(deps, raw, row, deadlineMs);
-  const parsed = await parseMessage(raw, deadlineMs);
+  const content = await examiner.examine(raw, row.mail_from, row.id);
+  const { parsed } = content;
   const auth = await authenticating;
   const toReturnPath = recipients.some((r) => r.mailbox_id === null && verpToken(r.address));
   const toDmarc = recipients.some((r) => r.mailbox_id === null && r.address === dmarcAddress(deps));
@@ -99,15 +94,7 @@ async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
     dmarcReports: toDmarc ? await ingestDmarcMail(deps, { inbound: row, parsed, auth }) : [],
     tlsReports: toTlsRpt ? await ingestTlsReportMail(deps, { inbound: row, parsed }) : [],
     auth,
-    parsed,
-    extractedText: extractReplyText(parsed.text),
-    risk: scoreInjection({
-      subject: parsed.subject,
-      text: parsed.text,
-      html: parsed.html,
-      attachmentNames: parsed.attachments.map((a) => a.filename ?? ''),
-    }),
-    automation: classifyAutomation(raw, row.mail_from),
+    ...content,
     raw: withAuthHeader(raw, auth.header),
   };
 }
@@ -156,18 +143,6 @@ function store(deps: Deps, prepared: Prepared): void {
   deps.repos.inbound.markProcessed(row.id, toIso(deps.clock.now()), stored?.hash ?? row.raw_hash);
 }
 
-/**
- * The pipeline after the 250, as a checklist: load → authenticate → parse → extract reply → score
- * injection → classify automation → per mailbox: thread and store with events → mark processed. Each step is idempotent and
- * keyed by the inbound id, so a crash anywhere resumes instead of repeating.
- */
-export async function processInbound(deps: Deps, id: string): Promise<'processed' | 'skipped'> {
-  const prepared = await prepare(deps, id);
-  if (!prepared) return 'skipped';
-  store(deps, prepared);
-  return 'processed';
-}
-
 /** How many messages may be authenticated and parsed at once (DNS waits overlap). */
 const PREPARE_CONCURRENCY = 16;
 /** Most messages stored in one transaction (one fsync for the lot). */
@@ -185,7 +160,10 @@ interface Pending {
 }
 
 /**
- * Runs the pipeline for accepted messages. The slow, independent steps run concurrently; storing
+ * Runs the pipeline after the 250, as a checklist: load → authenticate, and on a content worker parse →
+ * extract reply → score injection → classify automation → per mailbox: thread and store with events →
+ * mark processed. Each step is idempotent and keyed by the inbound id, so a crash anywhere resumes
+ * instead of repeating. The slow, independent steps run concurrently; storing
  * keeps acceptance order only per mailbox, so a reply is never threaded before the message it
  * answers, yet one slow sender holds up no other mailbox. Whatever is ready is stored in one
  * transaction (group commit). A failing store is logged and retried with back-off; it never ends
@@ -200,8 +178,15 @@ export class InboundProcessor {
   private wake: (() => void) | null = null;
   private endBackoff: (() => void) | null = null;
   private stopping = false;
+  private readonly examiner: ContentExaminer;
 
-  constructor(private readonly deps: Deps) {}
+  constructor(private readonly deps: Deps) {
+    this.examiner = contentExaminer({
+      workers: deps.config.inboundWorkers,
+      parseDeadlineMs: deps.config.inboundPrepareTimeoutMs,
+      log: deps.log,
+    });
+  }
 
   private async slot<T>(work: () => Promise<T>): Promise<T> {
     if (this.active >= PREPARE_CONCURRENCY) await new Promise<void>((resolve) => this.slots.push(resolve));
@@ -218,7 +203,7 @@ export class InboundProcessor {
     if (this.stopping || this.queued.has(id)) return;
     this.queued.add(id);
     const entry: Pending = { id, keys: this.orderKeys(id), settled: false, storeFailures: 0 };
-    void this.slot(() => prepare(this.deps, id))
+    void this.slot(() => prepare(this.deps, this.examiner, id))
       .then(
         (prepared) => {
           entry.prepared = prepared;
@@ -412,5 +397,6 @@ export class InboundProcessor {
     this.notify();
     this.endBackoff?.();
     await this.idle();
+    await this.examiner.close();
   }
 }
