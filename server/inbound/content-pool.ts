@@ -30,8 +30,6 @@ interface WorkerModule {
   execArgv: string[];
 }
 
-/** A worker idle this long exits; the next message starts one again. */
-const IDLE_MS = 60_000;
 const HANG_GRACE_MS = 60_000;
 /** One hostile message may exhaust a worker's heap, never the server's. */
 const WORKER_HEAP_MB = 512;
@@ -64,9 +62,10 @@ class WorkerExaminer implements ContentExaminer {
   constructor(private readonly options: ExaminerOptions) {
     this.pool = new Piscina({
       ...(options.worker ?? workerModule()),
-      minThreads: 0,
+      // Started with the server and kept: a worker's start (loading the parser and the scorer) would
+      // otherwise be paid by the first message after every quiet spell, and by all queued behind it.
+      minThreads: options.workers,
       maxThreads: options.workers,
-      idleTimeout: IDLE_MS,
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
       recordTiming: false,
     });
