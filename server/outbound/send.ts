@@ -158,7 +158,7 @@ const secondsToUtcMidnight = (now: Date) => (utcDayStart(now).getTime() + DAY_MS
 function checkDailyLimit(deps: Deps, org: OrganizationRow): void {
   const now = deps.clock.now();
   const limit = org.daily_send_limit ?? deps.config.dailySendLimit;
-  if (deps.repos.messages.countOutgoingSince(org.id, toIso(utcDayStart(now))) >= limit) {
+  if (deps.repos.messages.countOutgoingSince(org.id, toIso(utcDayStart(now)), limit) >= limit) {
     throw tooManyRequests(
       'daily_limit_reached',
       `The daily limit of ${limit} messages is reached.`,

@@ -16,7 +16,7 @@ import auditLog from './0015_audit_log.sql';
 import tlsReports from './0016_tls_reports.sql';
 import outboundTls from './0017_outbound_tls.sql';
 import storeScaleIndexes from './0018_store_scale_indexes.sql';
-import eventJobIndex from './0019_event_job_index.sql';
+import hotPathIndexes from './0019_hot_path_indexes.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
 export const migrations: { version: number; name: string; sql: string }[] = [
@@ -38,5 +38,5 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 16, name: 'tls_reports', sql: tlsReports },
   { version: 17, name: 'outbound_tls', sql: outboundTls },
   { version: 18, name: 'store_scale_indexes', sql: storeScaleIndexes },
-  { version: 19, name: 'event_job_index', sql: eventJobIndex },
+  { version: 19, name: 'hot_path_indexes', sql: hotPathIndexes },
 ];

@@ -436,14 +436,20 @@ export class MessagesRepo {
       .all(now, limit) as { id: string; rowid: number; thread_id: string }[];
   }
 
-  /** Outgoing messages an org accepted since `since` (the daily limit), blocked and rejected ones excluded. */
-  countOutgoingSince(orgId: string, since: string): number {
+  /**
+   * Outgoing messages an org accepted since `since` (the daily limit), blocked and rejected ones
+   * excluded, counting no further than `upTo`: the check on every send needs to know only whether the
+   * limit is reached, so its cost stays bounded by the limit, not by the day's volume.
+   */
+  countOutgoingSince(orgId: string, since: string, upTo = Number.MAX_SAFE_INTEGER): number {
     const row = this.db
       .prepare(
-        `SELECT COUNT(*) AS n FROM messages WHERE org_id = ? AND direction = 'outgoing' AND created_at >= ?
-           AND status NOT IN ('blocked', 'rejected')`,
+        `SELECT COUNT(*) AS n FROM (
+           SELECT 1 FROM messages WHERE org_id = ? AND direction = 'outgoing' AND created_at >= ?
+             AND status NOT IN ('blocked', 'rejected')
+           LIMIT ?)`,
       )
-      .get(orgId, since) as { n: number };
+      .get(orgId, since, upTo) as { n: number };
     return row.n;
   }
 
