@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { authenticateKey } from '../accounts/api-keys.js';
-import type { EventFilter } from '../db/repos/events.js';
+import type { EventFilter, EventRow } from '../db/repos/events.js';
 import type { Deps } from '../deps.js';
 import { eventView } from '../messages/views.js';
 import { constraintsOf, mailboxAllowed } from '../policy/key-constraints.js';
@@ -17,6 +17,8 @@ export const CLOSE_KEY_REVOKED = 4401;
 export const HIGH_WATER_BYTES = 1024 * 1024;
 /** Events sent per turn of the event loop; between turns the sockets drain and other work runs. */
 const PAGE = 50;
+/** Frames kept for other consumers of the same events: followers read the newest, replays a run of them. */
+const SHARED_FRAMES = 4096;
 
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ error: { code, message, status } });
@@ -100,13 +102,14 @@ function admit(
  */
 export function attachEventStream(deps: Deps, server: Server): { close(): Promise<void> } {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const frames = sharedFrames();
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = new URL(req.url ?? '/', 'http://stream.invalid').pathname;
     if (path !== '/v1/ws') return refuse(socket, 404, 'not_found', 'No WebSocket here; use /v1/ws.');
     const admitted = admit(deps, req);
     if ('status' in admitted) return refuse(socket, admitted.status, admitted.code, admitted.message);
-    wss.handleUpgrade(req, socket, head, (ws) => follow(deps, ws, admitted));
+    wss.handleUpgrade(req, socket, head, (ws) => follow(deps, ws, admitted, frames));
   });
 
   const ping = setInterval(() => {
@@ -132,7 +135,28 @@ export function attachEventStream(deps: Deps, server: Server): { close(): Promis
   };
 }
 
-function follow(deps: Deps, ws: WebSocket, ctx: StreamContext): void {
+type FrameOf = (event: EventRow) => string;
+
+/**
+ * An event's frame is the same for every consumer it is sent to (its cursor is its own sequence), so it
+ * is serialised once. Only events a consumer's own query returned are looked up, so a frame never
+ * reaches a consumer that could not read the event.
+ */
+function sharedFrames(): FrameOf {
+  const frames = new Map<number, string>();
+  return (event) => {
+    let frame = frames.get(event.seq);
+    if (frame === undefined) {
+      frame = JSON.stringify({ type: 'event', event: eventView(event), cursor: String(event.seq) });
+      frames.set(event.seq, frame);
+      // Oldest inserted first out: consumers move forward through the log.
+      if (frames.size > SHARED_FRAMES) frames.delete(frames.keys().next().value as number);
+    }
+    return frame;
+  };
+}
+
+function follow(deps: Deps, ws: WebSocket, ctx: StreamContext, frameOf: FrameOf): void {
   let cursor = ctx.after ?? deps.repos.events.maxSeq();
   let pumping = false;
   let again = false;
@@ -185,7 +209,7 @@ function follow(deps: Deps, ws: WebSocket, ctx: StreamContext): void {
     }
     const events = deps.repos.events.list(ctx.orgId, cursor, ctx.filter, PAGE);
     for (const event of events) {
-      ws.send(JSON.stringify({ type: 'event', event: eventView(event), cursor: String(event.seq) }), flushed);
+      ws.send(frameOf(event), flushed);
       cursor = event.seq;
     }
     if (events.length === PAGE || again) setImmediate(step);
