@@ -56,7 +56,8 @@ export function contentExaminer(options: ExaminerOptions): ContentExaminer {
 }
 
 class WorkerExaminer implements ContentExaminer {
-  private readonly pool: Piscina<ContentTask, ContentFindings>;
+  /** Tasks are messages, or null for the warm-up (content-worker.ts `warmUp`), which returns nothing. */
+  private readonly pool: Piscina<ContentTask | null, ContentFindings | undefined>;
   private closed = false;
 
   constructor(private readonly options: ExaminerOptions) {
@@ -69,6 +70,15 @@ class WorkerExaminer implements ContentExaminer {
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
       recordTiming: false,
     });
+    for (let i = 0; i < options.workers; i++) {
+      void this.pool.run(null, { name: 'warmUp' }).catch((err: unknown) => {
+        if (!this.closed)
+          options.log.warn(
+            { event: 'inbound.worker_warm_up_failed', err },
+            'a content worker failed to warm up',
+          );
+      });
+    }
   }
 
   async examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings> {
@@ -77,7 +87,9 @@ class WorkerExaminer implements ContentExaminer {
     const timer = setTimeout(() => abort.abort(), hangMs).unref();
     try {
       const task: ContentTask = { raw, envelopeFrom, parseDeadlineMs: this.options.parseDeadlineMs };
-      return revived(await this.pool.run(task, { signal: abort.signal }));
+      const findings = await this.pool.run(task, { signal: abort.signal });
+      if (!findings) throw new Error('the content worker returned no findings');
+      return revived(findings);
     } catch (err) {
       if (this.closed) throw err;
       // A worker that crashed, ran out of heap or time on this message: the message is still stored,
