@@ -12,6 +12,7 @@ import { systemClock, type Clock } from './lib/clock.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { createResolver, type DnsResolve } from './lib/resolver.js';
 import { AcceptQueue } from './inbound/accept.js';
+import { workerPool } from './workers/pool.js';
 import { InboundProcessor } from './inbound/processor.js';
 import { localTransport } from './outbound/local-transport.js';
 import { DeliveryQueue } from './outbound/queue.js';
@@ -120,6 +121,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       options.resolve ??
       createResolver(config.dnsServers, undefined, { maxEntries: config.dnsCacheSize, clock }),
     mailer: (built) => options.mailer ?? new PipelineSystemMailer(built),
+    workers: workerPool({
+      workers: config.workerThreads,
+      parseDeadlineMs: config.inboundPrepareTimeoutMs,
+      log,
+    }),
   });
 
   const inbound = new InboundProcessor(deps);
@@ -364,6 +370,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       await queue.stop();
       await webhooks.stop();
       await inbound.stop();
+      await deps.workers.close();
       db.close();
       log.info({ event: 'server.stopped' }, 'stopped');
     })());

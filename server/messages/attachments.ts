@@ -1,14 +1,6 @@
 import type { AttachmentRow } from '../db/repos/attachments.js';
 import type { Deps } from '../deps.js';
-
-export interface AttachmentInput {
-  /** Already sanitised: names shown anywhere come from here. */
-  filename: string;
-  contentType: string;
-  content: Buffer;
-  contentId: string | null;
-  inline: boolean;
-}
+import type { AttachmentInput } from './attachment-input.js';
 
 /** Stores a message's attachments: bytes content-addressed (never by the sender's name), rows in order. */
 export function storeAttachments(

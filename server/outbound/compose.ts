@@ -1,7 +1,6 @@
-import { marked } from 'marked';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { normaliseLineEndings } from '../inbound/raw.js';
-import type { AttachmentInput } from '../messages/attachments.js';
+import type { AttachmentInput } from '../messages/attachment-input.js';
 import { HOPS_HEADER } from '../inbound/automation.js';
 
 export type OutgoingAttachment = AttachmentInput;
@@ -22,22 +21,6 @@ export interface Composition {
   date: Date;
   /** Agent mail: its X-LoftBox-Hops. Null for the server's own mail, which sets its headers itself. */
   hops: number | null;
-}
-
-/** `body_markdown` alone becomes HTML (rendered) and text (the Markdown source, readable as is). */
-export function renderBodies(input: { text?: string; html?: string; markdown?: string }): {
-  text: string | null;
-  html: string | null;
-} {
-  if (input.markdown !== undefined && input.text === undefined && input.html === undefined) {
-    return { text: input.markdown, html: marked.parse(input.markdown, { async: false, gfm: true }) };
-  }
-  return {
-    text: input.text ?? input.markdown ?? null,
-    html:
-      input.html ??
-      (input.markdown !== undefined ? marked.parse(input.markdown, { async: false, gfm: true }) : null),
-  };
 }
 
 /**

@@ -4,8 +4,8 @@ import { startTestServer, type TestServer } from '../harness/server.js';
 
 /**
  * Inbound mail is parsed, reply-extracted, scored and classified on worker threads
- * (LOFTBOX_INBOUND_WORKERS). What a client reads must not depend on where that ran (a worker failing
- * on a message: test/unit/content-pool.test.ts).
+ * (LOFTBOX_WORKER_THREADS). What a client reads must not depend on where that ran (a worker failing
+ * on a message: test/unit/worker-pool.test.ts).
  */
 type Mail = Parameters<ReturnType<typeof nodemailer.createTransport>['sendMail']>[0];
 
@@ -96,8 +96,8 @@ describe('content workers', () => {
   let inline: TestServer;
   let workers: TestServer;
   beforeAll(async () => {
-    inline = await startTestServer({ signupLimitPerIp: 1000, inboundWorkers: 0 });
-    workers = await startTestServer({ signupLimitPerIp: 1000, inboundWorkers: 2 });
+    inline = await startTestServer({ signupLimitPerIp: 1000, workerThreads: 0 });
+    workers = await startTestServer({ signupLimitPerIp: 1000, workerThreads: 2 });
   });
   afterAll(async () => {
     await inline.close();

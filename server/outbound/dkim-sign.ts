@@ -1,0 +1,61 @@
+import type { KeyObject } from 'node:crypto';
+import DKIM from 'nodemailer/lib/dkim';
+
+export interface SigningKey {
+  domain: string;
+  selector: string;
+  privateKey: KeyObject;
+  /** The DNS TXT value to publish at <selector>._domainkey.<domain>. */
+  dnsRecord: string;
+}
+
+/**
+ * The header fields signed: RFC 6376 §5.4.1's recommended set, plus the loop guard's own headers
+ * (RFC 3834 Auto-Submitted and X-LoftBox-Hops) so a relay cannot strip them to restart a mail loop.
+ */
+const SIGNED_HEADERS = [
+  'From',
+  'Sender',
+  'Reply-To',
+  'Subject',
+  'Date',
+  'Message-ID',
+  'To',
+  'Cc',
+  'MIME-Version',
+  'Content-Type',
+  'Content-Transfer-Encoding',
+  'Content-ID',
+  'Content-Description',
+  'Resent-Date',
+  'Resent-From',
+  'Resent-Sender',
+  'Resent-To',
+  'Resent-Cc',
+  'Resent-Message-ID',
+  'In-Reply-To',
+  'References',
+  'List-Id',
+  'List-Help',
+  'List-Unsubscribe',
+  'List-Unsubscribe-Post',
+  'List-Subscribe',
+  'List-Post',
+  'List-Owner',
+  'List-Archive',
+  'Auto-Submitted',
+  'X-LoftBox-Hops',
+].join(':');
+
+/** Prepends a relaxed/relaxed rsa-sha256 DKIM-Signature (RFC 6376) to a composed message. */
+export async function signMessage(raw: Buffer, key: SigningKey): Promise<Buffer> {
+  const signed = new DKIM({
+    domainName: key.domain,
+    keySelector: key.selector,
+    privateKey: key.privateKey,
+    headerFieldNames: SIGNED_HEADERS,
+  }).sign(raw);
+  const chunks: Buffer[] = [];
+  for await (const chunk of signed) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

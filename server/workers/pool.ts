@@ -1,0 +1,160 @@
+import { Piscina } from 'piscina';
+import type { Logger } from 'pino';
+import { degradedFindings, examineContent, type ContentFindings } from '../inbound/content.js';
+import { compose, type Composition } from '../outbound/compose.js';
+import { signMessage, type SigningKey } from '../outbound/dkim-sign.js';
+import type { ComposeSignedTask, ExamineTask } from './tasks.js';
+
+/**
+ * The CPU-heavy, independent steps of the mail pipelines (DESIGN §8), run on worker threads so the
+ * event loop that answers SMTP and HTTP and commits to SQLite does not wait for them; with no workers
+ * they run on the calling thread.
+ */
+export interface WorkerPool {
+  /** Inbound: parse, extract the reply, score injection risk, classify automation (inbound/content.ts). */
+  examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings>;
+  /** Outbound: build the RFC 5322 message and sign it with DKIM. */
+  composeSigned(composition: Composition, key: SigningKey): Promise<Buffer>;
+  /** Ends the workers; a task still running rejects. */
+  close(): Promise<void>;
+}
+
+export interface PoolOptions {
+  /** Worker threads; 0 runs every task on the calling thread. */
+  workers: number;
+  /** The inbound parse's own deadline, kept inside the task (inbound/content.ts). */
+  parseDeadlineMs: number;
+  log: Logger;
+  /**
+   * Past this a worker still on one task is stopped: a backstop for a worker that hangs, not a
+   * schedule. Default: the parse deadline plus a minute, which also covers a worker's start.
+   */
+  hangMs?: number;
+  /** The workers' module; tests give one that fails on purpose. */
+  module?: WorkerModule;
+}
+
+interface WorkerModule {
+  filename: string;
+}
+
+const HANG_GRACE_MS = 60_000;
+
+/** A worker stopped because it was still on one task past the hang backstop. */
+class WorkerHung extends Error {
+  constructor(ms: number) {
+    super(`the worker was still on the task after ${ms} ms and was stopped`);
+    this.name = 'WorkerHung';
+  }
+}
+/** One hostile message may exhaust a worker's heap, never the server's. */
+const WORKER_HEAP_MB = 512;
+
+/**
+ * Under the test runner the server runs from TypeScript source, so the workers load tasks.ts through
+ * tsx (from-source.mjs); the build bundles it beside the server as workers.mjs.
+ */
+function workerModule(): WorkerModule {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return { filename: new URL(fromSource ? './from-source.mjs' : './workers.mjs', import.meta.url).href };
+}
+
+export function workerPool(options: PoolOptions): WorkerPool {
+  if (options.workers === 0) {
+    return {
+      examine: (raw, envelopeFrom) => examineContent(raw, envelopeFrom, options.parseDeadlineMs),
+      composeSigned: async (composition, key) => signMessage(await compose(composition), key),
+      close: () => Promise.resolve(),
+    };
+  }
+  return new ThreadPool(options);
+}
+
+type Task = ExamineTask | ComposeSignedTask | null;
+type Result = ContentFindings | Uint8Array | undefined;
+
+class ThreadPool implements WorkerPool {
+  private readonly pool: Piscina<Task, Result>;
+  private closed = false;
+
+  constructor(private readonly options: PoolOptions) {
+    this.pool = new Piscina({
+      ...(options.module ?? workerModule()),
+      // Started with the server and kept: a worker's start (loading the parser and the scorer) would
+      // otherwise be paid by the first message after every quiet spell, and by all queued behind it.
+      minThreads: options.workers,
+      maxThreads: options.workers,
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+      recordTiming: false,
+    });
+    for (let i = 0; i < options.workers; i++) {
+      void this.pool.run(null, { name: 'warmUp' }).catch((err: unknown) => {
+        if (!this.closed) {
+          options.log.warn({ event: 'worker.warm_up_failed', err }, 'a worker thread failed to warm up');
+        }
+      });
+    }
+  }
+
+  /** Runs a task on a worker, stopping the worker if it hangs; rejects when the task failed there. */
+  private async run(name: 'examine' | 'composeSigned', task: Task): Promise<Result> {
+    const abort = new AbortController();
+    const hangMs = this.options.hangMs ?? this.options.parseDeadlineMs + HANG_GRACE_MS;
+    const timer = setTimeout(() => abort.abort(), hangMs).unref();
+    try {
+      return await this.pool.run(task, { name, signal: abort.signal });
+    } catch (err) {
+      throw abort.signal.aborted ? new WorkerHung(hangMs) : err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings> {
+    const task: ExamineTask = { raw, envelopeFrom, parseDeadlineMs: this.options.parseDeadlineMs };
+    try {
+      const findings = await this.run('examine', task);
+      if (!findings || findings instanceof Uint8Array) throw new Error('the worker returned no findings');
+      return revived(findings);
+    } catch (err) {
+      if (this.closed) throw err;
+      // A worker that crashed, ran out of heap or time on this message: the message is still stored,
+      // read directly and scored, and flagged degraded like one the parser could not read.
+      this.options.log.warn(
+        { event: 'inbound.examine_failed', inbound_id: id, timed_out: err instanceof WorkerHung, err },
+        'examining the message on a worker failed; storing it from the direct reading',
+      );
+      return degradedFindings(raw, envelopeFrom);
+    }
+  }
+
+  async composeSigned(composition: Composition, key: SigningKey): Promise<Buffer> {
+    try {
+      const raw = await this.run('composeSigned', { composition, key });
+      if (!(raw instanceof Uint8Array)) throw new Error('the worker returned no message');
+      return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    } catch (err) {
+      if (this.closed) throw err;
+      // Composing is deterministic but for its MIME boundaries: on this thread it gives the same message.
+      this.options.log.warn(
+        { event: 'outbound.compose_worker_failed', err },
+        'composing the message on a worker failed; composing it here',
+      );
+      return signMessage(await compose(composition), key);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pool.destroy();
+  }
+}
+
+/** Buffers cross the thread boundary as plain Uint8Arrays; the pipeline stores Buffers. */
+function revived(findings: ContentFindings): ContentFindings {
+  const attachments = findings.parsed.attachments.map((a) => ({
+    ...a,
+    content: Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength),
+  }));
+  return { ...findings, parsed: { ...findings.parsed, attachments } };
+}

@@ -1,0 +1,73 @@
+import { examineContent, type ContentFindings } from '../inbound/content.js';
+import { compose, type Composition } from '../outbound/compose.js';
+import { signMessage, type SigningKey } from '../outbound/dkim-sign.js';
+
+/**
+ * The tasks the worker threads run (pool.ts names them). Values cross the thread boundary by structured
+ * clone, so Buffers arrive as plain Uint8Arrays and are viewed as Buffers again here.
+ */
+export interface ExamineTask {
+  raw: Uint8Array;
+  envelopeFrom: string;
+  parseDeadlineMs: number;
+}
+
+export interface ComposeSignedTask {
+  composition: Composition;
+  /** The private key is a KeyObject, which crosses threads without being exported. */
+  key: SigningKey;
+}
+
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+export function examine(task: ExamineTask): Promise<ContentFindings> {
+  return examineContent(asBuffer(task.raw), task.envelopeFrom, task.parseDeadlineMs);
+}
+
+export function composeSigned({ composition, key }: ComposeSignedTask): Promise<Buffer> {
+  const attachments = composition.attachments.map((a) => ({ ...a, content: asBuffer(a.content) }));
+  return compose({ ...composition, attachments }).then((raw) => signMessage(raw, key));
+}
+
+/**
+ * A made-up message with a quoted reply, HTML and an attachment, examined by each worker when it starts:
+ * V8 compiles each of the scorer's patterns on first use, and the parser loads its parts lazily, so
+ * without it the first real messages after a start each wait for that.
+ */
+const WARM_UP = Buffer.from(
+  [
+    'From: Warm Up <warm@up.invalid>',
+    'To: agent@up.invalid',
+    'Subject: Re: warming up',
+    'Message-ID: <warm-up@up.invalid>',
+    'Content-Type: multipart/mixed; boundary="w"',
+    '',
+    '--w',
+    'Content-Type: multipart/alternative; boundary="a"',
+    '',
+    '--a',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: quoted-printable',
+    '',
+    'Thanks, the invoice is attached. Please send the signed copy by Friday. Gr=C3=BC=C3=9Fe',
+    '',
+    'On Mon, 1 Dec 2026 at 10:00, Agent <agent@up.invalid> wrote:',
+    '> Could you send the invoice?',
+    '--a',
+    'Content-Type: text/html; charset=utf-8',
+    '',
+    '<p>Thanks, the invoice is <b>attached</b>.</p>',
+    '--a--',
+    '--w',
+    'Content-Type: application/pdf; name="invoice.pdf"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    Buffer.from('%PDF-1.4 warm up').toString('base64'),
+    '--w--',
+    '',
+  ].join('\r\n'),
+);
+
+export async function warmUp(): Promise<void> {
+  await examineContent(WARM_UP, 'warm@up.invalid', 10_000);
+}
