@@ -102,18 +102,20 @@ export class DeliveryQueue {
 
   /**
    * Stops leasing, lets attempts in flight finish within the shutdown grace, then drops the rest: their
-   * deliveries stay leased and the next start takes them over (at least once).
+   * deliveries stay leased and the next start takes them over (at least once). Then the transports close
+   * the SMTP connections they keep.
    */
   async stop(): Promise<void> {
     this.stopping = true;
     await this.loop.stop();
     const pending = [...this.inFlight.values()];
-    if (pending.length === 0) return;
     const grace = setTimeout(() => {
       for (const attempt of pending) attempt.abort.abort(new AttemptAborted('shutdown'));
     }, this.deps.config.shutdownGraceMs);
     await Promise.all(pending.map((attempt) => attempt.done));
     clearTimeout(grace);
+    this.transports.local.close?.();
+    this.transports.remote.close?.();
   }
 
   /**
