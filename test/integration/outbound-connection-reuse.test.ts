@@ -53,12 +53,18 @@ function transactionsByConnection(mx: FakeMx): string[] {
   return [...byConnection.values()].map((commands) => commands.join(' '));
 }
 
+/** Kept connections outlive any pause of a loaded machine: only the idle test shrinks it. */
+const IDLE = 600_000;
+
 const recipients = (n: number, domain = 'ok.test') =>
   Array.from({ length: n }, (_, i) => `r${String(i).padStart(2, '0')}@${domain}`);
 
 describe('SMTP connection reuse', () => {
   it('sends many messages to one domain over fewer connections, each exactly once with its envelope, with RSET between them', async () => {
-    const { mx, server } = await directDeliveryServer(cleanups, { domainConcurrency: 3 });
+    const { mx, server } = await directDeliveryServer(cleanups, {
+      domainConcurrency: 3,
+      outboundPoolIdle: IDLE,
+    });
     const to = recipients(9);
     await sendEach(server, to);
 
@@ -80,7 +86,7 @@ describe('SMTP connection reuse', () => {
     let hungUp = 0;
     const { mx, server } = await directDeliveryServer(
       cleanups,
-      { domainConcurrency: 1 },
+      { domainConcurrency: 1, outboundPoolIdle: IDLE },
       {
         playbook: {
           hangUp: (transaction) => {
@@ -101,7 +107,10 @@ describe('SMTP connection reuse', () => {
 
   it('closes a connection that answers 421 mid-session and sends the message on a new one', async () => {
     const refusedOn: string[] = [];
-    const { mx, server } = await directDeliveryServer(cleanups, { domainConcurrency: 1 });
+    const { mx, server } = await directDeliveryServer(cleanups, {
+      domainConcurrency: 1,
+      outboundPoolIdle: IDLE,
+    });
     // One attempt at a time: the last command logged is this MAIL FROM.
     mx.playbook.mailFrom = (_address, _attempt, transaction) => {
       if (transaction !== 3) return null;
@@ -131,7 +140,7 @@ describe('SMTP connection reuse', () => {
   it('keeps at most LOFTBOX_OUTBOUND_POOL_SIZE connections per destination and closes every kept one at shutdown', async () => {
     const { mx, server } = await directDeliveryServer(cleanups, {
       outboundPoolSize: 1,
-      outboundPoolIdle: 600_000,
+      outboundPoolIdle: IDLE,
       domainConcurrency: 3,
     });
     await sendEach(server, recipients(6));
@@ -148,7 +157,10 @@ describe('SMTP connection reuse', () => {
   });
 
   it('never carries one destination’s mail over another’s connection', async () => {
-    const { mx, server } = await directDeliveryServer(cleanups, { domainConcurrency: 2 });
+    const { mx, server } = await directDeliveryServer(cleanups, {
+      domainConcurrency: 2,
+      outboundPoolIdle: IDLE,
+    });
     const other: FakeMx = await startFakeMx({ host: '127.0.0.3', port: mx.port });
     cleanups.splice(1, 0, () => other.close());
     server.dns.set('other.test', { MX: [{ exchange: 'mx.other.test', priority: 10 }] });
