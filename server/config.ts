@@ -468,7 +468,7 @@ export const settings = {
     'LOFTBOX_DELIVERY_RECORD_WINDOW',
     duration,
     '0ms',
-    'How long a delivery result waits for others to share its commit (0: those finishing in the same event-loop turn).',
+    "How long a delivery result (or the queue's lease) waits for others to share its commit (0: those finishing in the same event-loop turn).",
   ),
   domainConcurrency: setting(
     'LOFTBOX_DOMAIN_CONCURRENCY',
