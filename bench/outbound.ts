@@ -29,7 +29,7 @@ export interface OutboundOptions {
 const message = { to: ['b@sink.test'], subject: 'bench', body_text: BODY_TEXT };
 
 /** A sink process that reports each message; resolves with the epoch ms at which `count` had arrived. */
-async function startSink(): Promise<{ system: System; arrived(count: number): Promise<number> }> {
+export async function startSink(): Promise<{ system: System; arrived(count: number): Promise<number> }> {
   const system = await startBaseline('bare-smtp', ['--report']);
   return {
     system,
@@ -83,6 +83,8 @@ export async function loftboxOutbound(options: OutboundOptions): Promise<{ api: 
       LOFTBOX_DAILY_SEND_LIMIT: '1000000',
       LOFTBOX_MAILBOX_SEND_RATE: '1000000',
       LOFTBOX_DOMAIN_CONCURRENCY: String(options.concurrency),
+      // Connections kept for reuse, as many as the nodemailer baseline's pool (maxConnections).
+      LOFTBOX_OUTBOUND_POOL_SIZE: String(options.concurrency),
       LOFTBOX_QUEUE_POLL: '50ms',
     },
     options.loftbox,

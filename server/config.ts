@@ -469,7 +469,7 @@ export const settings = {
     'LOFTBOX_DELIVERY_RECORD_WINDOW',
     duration,
     '0ms',
-    'How long a delivery result waits for others to share its commit (0: those finishing in the same event-loop turn).',
+    "How long a delivery result (or the queue's lease) waits for others to share its commit (0: those finishing in the same event-loop turn).",
   ),
   domainConcurrency: setting(
     'LOFTBOX_DOMAIN_CONCURRENCY',
@@ -543,6 +543,24 @@ export const settings = {
       .nullable(),
     null,
     'Recipient domains direct delivery sends to only over STARTTLS with a certificate valid for the MX host, with or without an MTA-STS policy.',
+  ),
+  outboundPoolSize: setting(
+    'LOFTBOX_OUTBOUND_POOL_SIZE',
+    z.coerce.number().int().min(0).max(1000),
+    10,
+    'SMTP connections kept open per destination (MX address, port and TLS requirement) for later deliveries to reuse; 0 opens one per attempt.',
+  ),
+  outboundPoolMax: setting(
+    'LOFTBOX_OUTBOUND_POOL_MAX',
+    z.coerce.number().int().min(0).max(100_000),
+    100,
+    'SMTP connections kept open for reuse over all destinations.',
+  ),
+  outboundPoolIdle: setting(
+    'LOFTBOX_OUTBOUND_POOL_IDLE',
+    duration,
+    '5s',
+    'How long a kept SMTP connection may sit unused before it is closed with QUIT.',
   ),
   webhookAllow: setting(
     'LOFTBOX_WEBHOOK_ALLOW',

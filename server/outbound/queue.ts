@@ -63,7 +63,10 @@ export function aggregateStatus(current: string, deliveries: DeliveryRow[]): str
  */
 export class DeliveryQueue {
   private readonly loop: WorkerLoop;
-  /** Results finishing together share a commit; an attempt ends only once its result is durable. */
+  /**
+   * Results finishing together, and the lease taken meanwhile, share a commit; an attempt ends only once
+   * its result is durable.
+   */
   private readonly results: GroupCommit;
   private readonly inFlight = new Map<string, InFlight>();
   private completed = 0;
@@ -102,18 +105,20 @@ export class DeliveryQueue {
 
   /**
    * Stops leasing, lets attempts in flight finish within the shutdown grace, then drops the rest: their
-   * deliveries stay leased and the next start takes them over (at least once).
+   * deliveries stay leased and the next start takes them over (at least once). Then the transports close
+   * the SMTP connections they keep.
    */
   async stop(): Promise<void> {
     this.stopping = true;
     await this.loop.stop();
     const pending = [...this.inFlight.values()];
-    if (pending.length === 0) return;
     const grace = setTimeout(() => {
       for (const attempt of pending) attempt.abort.abort(new AttemptAborted('shutdown'));
     }, this.deps.config.shutdownGraceMs);
     await Promise.all(pending.map((attempt) => attempt.done));
     clearTimeout(grace);
+    this.transports.local.close?.();
+    this.transports.remote.close?.();
   }
 
   /**
@@ -129,28 +134,38 @@ export class DeliveryQueue {
     }
   }
 
-  /** Leases as many due deliveries as there are free slots and starts them; resolves at once. */
+  /**
+   * Leases as many due deliveries as there are free slots and starts them; resolves once the lease has
+   * committed, not when the attempts end. The lease is a write: it joins the commit of the results
+   * finishing alongside it (one fsync for both), and the wakes that come meanwhile make one run after it.
+   */
   private async startDue(): Promise<number> {
+    this.checkedAt = null;
+    if (this.stopping || this.inFlight.size >= this.deps.config.outboundConcurrency) return 0;
+    const leased = await this.results.run(() => this.leaseDue());
+    if (leased.length === 0 && this.inFlight.size === 0) this.turns.clear();
+    for (const delivery of leased) this.begin(delivery);
+    return leased.length;
+  }
+
+  /** The lease itself, run inside the shared commit: the free slots are counted then. */
+  private leaseDue(): DeliveryRow[] {
     const { deps } = this;
     const free = deps.config.outboundConcurrency - this.inFlight.size;
-    this.checkedAt = null;
-    if (this.stopping || free <= 0) return 0;
+    if (this.stopping || free <= 0) return [];
     const busyDomains: Record<string, number> = {};
     for (const { delivery } of this.inFlight.values()) {
       busyDomains[delivery.domain] = (busyDomains[delivery.domain] ?? 0) + 1;
     }
     const now = deps.clock.now();
     this.checkedAt = now;
-    const leased = deps.repos.deliveries.lease(toIso(now), toIso(addMs(now, deps.config.deliveryLease)), {
+    return deps.repos.deliveries.lease(toIso(now), toIso(addMs(now, deps.config.deliveryLease)), {
       limit: free,
       perDomain: deps.config.domainConcurrency,
       busyDomains,
       busyOrgs: Object.fromEntries(this.turns),
       inFlight: [...this.inFlight.keys()],
     });
-    if (leased.length === 0 && this.inFlight.size === 0) this.turns.clear();
-    for (const delivery of leased) this.begin(delivery);
-    return leased.length;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Deps } from '../deps.js';
@@ -8,6 +9,7 @@ import { toIso } from '../lib/clock.js';
 import { classifyError, classifyReply, type Classification, type SmtpStage } from './classify.js';
 import { createMtaStsDiscovery } from './mta-sts-discovery.js';
 import { mxMatches, type MtaStsMode, type MtaStsPolicy } from './mta-sts-policy.js';
+import { SmtpPool, type Destination, type SmtpSession } from './smtp-pool.js';
 import { observeTls, type TlsObservation } from './tls-observation.js';
 
 export interface DeliveryJob {
@@ -58,6 +60,8 @@ const securityOf = (observed: TlsObservation | null): AttemptSecurity => ({
 /** One way of handing a message to its recipient: capture, local, direct or relay. */
 export interface Transport {
   deliver(job: DeliveryJob): Promise<TransportResult>;
+  /** Shutdown, once no attempt is in flight: closes the SMTP connections it keeps. */
+  close?(): void;
 }
 
 /** Development default: the message is stored for the operator and counts as delivered. */
@@ -150,51 +154,92 @@ function tenantResponse(e: NodemailerError, stage: SmtpStage, code: number): str
   return `${code}${enhanced ? ` ${enhanced}` : ''} (connection refused by the server)`;
 }
 
-/** Runs one SMTP transaction for one recipient and classifies how it ended. */
-async function smtpTransaction(
-  deps: Deps,
-  options: {
-    host: string;
-    port: number;
-    secure: boolean;
-    servername: string;
-    auth?: { user: string; pass: string };
-    /** CAs the certificate is checked against (default: Node's bundled roots). */
-    ca?: string[];
-    /**
-     * Set when the session must be TLS with a certificate valid for `servername` (MTA-STS enforce,
-     * LOFTBOX_OUTBOUND_REQUIRE_TLS_DOMAINS): the reason's prefix. Checked before MAIL FROM, so no
-     * message byte reaches a host that falls short.
-     */
-    requireVerifiedTls?: string | null;
-  },
-  job: DeliveryJob,
-): Promise<TransportResult> {
+interface SessionOptions extends Destination {
+  auth?: { user: string; pass: string };
+}
+
+/**
+ * A pool for one transport, sized by the LOFTBOX_OUTBOUND_POOL_* settings; `ca`: the CAs certificates
+ * are checked against (default: Node's bundled roots).
+ */
+function sessionPool(deps: Deps, options: { ca?: string[] }): SmtpPool {
   const timeout = deps.config.outboundTimeout;
-  const connection = new SMTPConnection({
-    host: options.host,
-    port: options.port,
-    secure: options.secure,
-    name: deps.mxHost,
-    // Opportunistic STARTTLS (RFC 3207): used whenever offered; certificates of MX hosts are
-    // commonly self-signed or mismatched, so they are not verified without a policy requiring it.
-    opportunisticTLS: true,
-    tls: {
-      rejectUnauthorized: false,
-      servername: options.servername,
-      minVersion: 'TLSv1.2',
-      ...(options.ca ? { ca: options.ca } : {}),
+  return new SmtpPool(
+    {
+      perDestination: deps.config.outboundPoolSize,
+      total: deps.config.outboundPoolMax,
+      idleMs: deps.config.outboundPoolIdle,
     },
-    connectionTimeout: timeout,
-    greetingTimeout: timeout,
-    socketTimeout: timeout,
-    logger: false,
-  });
-  const host = options.servername;
+    (destination) =>
+      new SMTPConnection({
+        host: destination.host,
+        port: destination.port,
+        secure: destination.secure,
+        name: deps.mxHost,
+        // Opportunistic STARTTLS (RFC 3207): used whenever offered; certificates of MX hosts are
+        // commonly self-signed or mismatched, so they are not verified without a policy requiring it.
+        opportunisticTLS: true,
+        tls: {
+          rejectUnauthorized: false,
+          servername: destination.servername,
+          minVersion: 'TLSv1.2',
+          ...(options.ca ? { ca: options.ca } : {}),
+        },
+        connectionTimeout: timeout,
+        greetingTimeout: timeout,
+        socketTimeout: timeout,
+        logger: false,
+      }),
+  );
+}
+
+/** How an SMTP exchange that threw ended, classified. */
+function failedResult(err: unknown, host: string, observed: TlsObservation | null): TransportResult {
+  const e = err as NodemailerError;
+  const stage: SmtpStage =
+    e.code === 'EMESSAGE' ? 'message' : (STAGE_OF_COMMAND[e.command ?? ''] ?? 'connect');
+  if (e.responseCode) {
+    const message = (e.response ?? e.message).replace(/^\d{3}[ -]?/, '');
+    return {
+      ...classifyReply({ stage, code: e.responseCode, message }),
+      response: tenantResponse(e, stage, e.responseCode),
+      host,
+      stage,
+      security: securityOf(observed),
+    };
+  }
+  const code =
+    e.code === 'ETIMEDOUT' || /time(d)? ?out/i.test(e.message) ? 'ETIMEDOUT' : (e.code ?? 'ECONNECTION');
+  return {
+    ...classifyError({ stage, code, message: e.message }),
+    response: e.message,
+    host,
+    stage,
+    security: securityOf(observed),
+  };
+}
+
+/** Closes the session's connection when the attempt is aborted; returns the undo. */
+function closeOnAbort(session: SmtpSession, signal: AbortSignal | undefined): () => void {
+  const abort = () => session.connection.close();
+  signal?.addEventListener('abort', abort, { once: true });
+  return () => signal?.removeEventListener('abort', abort);
+}
+
+/**
+ * Sets a new session up: connect, greeting, EHLO, STARTTLS, the TLS requirement, AUTH. Resolves with
+ * null when it is ready for a message, or with the result that ends the attempt on this host.
+ */
+async function openSession(
+  deps: Deps,
+  pool: SmtpPool,
+  session: SmtpSession,
+  options: SessionOptions,
+  job: DeliveryJob,
+): Promise<TransportResult | null> {
+  const { connection } = session;
   const phase = deps.config.outboundPhaseTimeout;
-  const abort = () => connection.close();
-  job.signal?.addEventListener('abort', abort, { once: true });
-  let observed: TlsObservation | null = null;
+  const undo = closeOnAbort(session, job.signal);
   try {
     job.signal?.throwIfAborted();
     await withDeadline(
@@ -207,18 +252,20 @@ async function smtpTransaction(
       connection,
       job.signal,
     );
-    observed = observeTls(connection._socket, options.servername);
-    if (options.requireVerifiedTls && observed.problem !== null) {
-      const response = `${options.requireVerifiedTls}: ${observed.problem}`;
+    session.observed = observeTls(connection._socket, options.servername);
+    // Checked before MAIL FROM, so no message byte reaches a host that falls short.
+    if (options.requireVerifiedTls && session.observed.problem !== null) {
+      pool.discard(session);
+      const response = `${options.requireVerifiedTls}: ${session.observed.problem}`;
       return {
         outcome: 'deferred',
         category: 'tls',
         status: '4.7.5',
         retryAfterSeconds: null,
         response,
-        host,
+        host: options.servername,
         stage: 'starttls',
-        security: { ...securityOf(observed), failure: response },
+        security: { ...securityOf(session.observed), failure: response },
       };
     }
     if (options.auth) {
@@ -232,56 +279,114 @@ async function smtpTransaction(
         job.signal,
       );
     }
+    return null;
+  } catch (err) {
+    pool.discard(session);
+    return failedResult(err, options.servername, session.observed);
+  } finally {
+    undo();
+  }
+}
+
+/**
+ * One mail transaction on a ready session; a reused one is reset first (RSET, RFC 5321 §4.1.1.5).
+ * `lostBeforeMessage`: a reused session turned out gone (dropped while idle, a 421, RSET refused)
+ * before any byte of the message was sent, so a new session may carry it without a duplicate.
+ */
+async function transact(
+  deps: Deps,
+  pool: SmtpPool,
+  session: SmtpSession,
+  host: string,
+  job: DeliveryJob,
+): Promise<{ result: TransportResult; lostBeforeMessage: boolean }> {
+  const reused = session.transactions > 0;
+  session.transactions += 1;
+  const phase = deps.config.outboundPhaseTimeout;
+  // A stream, not the buffer: whether nodemailer began reading it says whether DATA went out.
+  const message = Readable.from([job.raw]);
+  const undo = closeOnAbort(session, job.signal);
+  try {
+    job.signal?.throwIfAborted();
+    if (reused) {
+      await withDeadline(
+        new Promise<void>((resolve, reject) =>
+          session.connection.reset((err) => (err ? reject(err) : resolve())),
+        ),
+        phase,
+        'RSET',
+        session.connection,
+        job.signal,
+      );
+    }
     const info = await withDeadline(
       new Promise<{ response: string }>((resolve, reject) =>
-        connection.send({ from: job.envelopeFrom, to: [job.recipient] }, job.raw, (err, result) =>
+        session.connection.send({ from: job.envelopeFrom, to: [job.recipient] }, message, (err, result) =>
           err || !result ? reject(err ?? new Error('no result')) : resolve(result),
         ),
       ),
       phase,
       'MAIL FROM',
-      connection,
+      session.connection,
       job.signal,
     );
+    pool.release(session);
     const parsed = /^(\d{3})[ -]?(.*)$/s.exec(info.response);
     return {
-      ...classifyReply({
+      lostBeforeMessage: false,
+      result: {
+        ...classifyReply({
+          stage: 'message',
+          code: Number(parsed?.[1] ?? 250),
+          message: parsed?.[2] ?? info.response,
+        }),
+        response: info.response,
+        host,
         stage: 'message',
-        code: Number(parsed?.[1] ?? 250),
-        message: parsed?.[2] ?? info.response,
-      }),
-      response: info.response,
-      host,
-      stage: 'message',
-      security: securityOf(observed),
+        security: securityOf(session.observed),
+      },
     };
   } catch (err) {
     const e = err as NodemailerError;
-    const stage: SmtpStage =
-      e.code === 'EMESSAGE' ? 'message' : (STAGE_OF_COMMAND[e.command ?? ''] ?? 'connect');
-    if (e.responseCode) {
-      const message = (e.response ?? e.message).replace(/^\d{3}[ -]?/, '');
-      return {
-        ...classifyReply({ stage, code: e.responseCode, message }),
-        response: tenantResponse(e, stage, e.responseCode),
-        host,
-        stage,
-        security: securityOf(observed),
-      };
-    }
-    const code =
-      e.code === 'ETIMEDOUT' || /time(d)? ?out/i.test(e.message) ? 'ETIMEDOUT' : (e.code ?? 'ECONNECTION');
+    // RFC 5321 §3.8: a 421 closes the transmission channel; other replies to the transaction leave
+    // the session usable.
+    const lost = !e.responseCode || e.responseCode === 421 || e.command === 'RSET';
+    if (lost) pool.discard(session);
+    else pool.release(session);
     return {
-      ...classifyError({ stage, code, message: e.message }),
-      response: e.message,
-      host,
-      stage,
-      security: securityOf(observed),
+      lostBeforeMessage: reused && lost && !message.readableDidRead && !job.signal?.aborted,
+      result: failedResult(err, host, session.observed),
     };
   } finally {
-    job.signal?.removeEventListener('abort', abort);
-    connection.close();
+    undo();
   }
+}
+
+/**
+ * Runs one SMTP transaction for one recipient and classifies how it ended: on an idle session kept
+ * for the same destination and TLS requirement when there is one, else on a new one (and once more on
+ * a new one when the reused session turns out gone before the message).
+ */
+async function smtpTransaction(
+  deps: Deps,
+  pool: SmtpPool,
+  options: SessionOptions,
+  job: DeliveryJob,
+): Promise<TransportResult> {
+  const host = options.servername;
+  const kept = pool.take(options);
+  if (kept) {
+    const outcome = await transact(deps, pool, kept, host, job);
+    if (!outcome.lostBeforeMessage) return outcome.result;
+    deps.log.info(
+      { event: 'outbound.session_lost', domain: job.domain, mx: host, response: outcome.result.response },
+      'a reused SMTP connection was gone before the message; retrying on a new one',
+    );
+  }
+  const session = pool.open(options);
+  const refused = await openSession(deps, pool, session, options, job);
+  if (refused) return refused;
+  return (await transact(deps, pool, session, host, job)).result;
 }
 
 interface MxRecord {
@@ -359,6 +464,7 @@ export function directTransport(deps: Deps): Transport {
     ? [...rootCertificates, readFileSync(deps.config.outboundCaFile, 'utf8')]
     : undefined;
   const requireTls = new Set(deps.config.outboundRequireTlsDomains?.split(',') ?? []);
+  const pool = sessionPool(deps, ca ? { ca } : {});
   const discovery = createMtaStsDiscovery(deps, {
     // The policy host is named by the recipient domain: the same private-address guard applies.
     dispatcher: createGuardedDispatcher({
@@ -462,12 +568,12 @@ export function directTransport(deps: Deps): Transport {
           dials -= 1;
           const result = await smtpTransaction(
             deps,
+            pool,
             {
               host: address,
               port: deps.config.outboundPort,
               secure: false,
               servername: host,
-              ...(ca ? { ca } : {}),
               requireVerifiedTls: security.requireVerified,
             },
             job,
@@ -502,6 +608,7 @@ export function directTransport(deps: Deps): Transport {
         )
       );
     },
+    close: () => pool.close(),
   };
 }
 
@@ -512,15 +619,18 @@ export function relayTransport(deps: Deps, relayUrl: string): Transport {
   const auth = url.username
     ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
     : undefined;
+  const pool = sessionPool(deps, {});
   return {
     async deliver(job) {
       const result = await smtpTransaction(
         deps,
+        pool,
         {
           host: url.hostname,
           port: Number(url.port || (secure ? 465 : 587)),
           secure,
           servername: url.hostname,
+          requireVerifiedTls: null,
           ...(auth ? { auth } : {}),
         },
         job,
@@ -528,5 +638,6 @@ export function relayTransport(deps: Deps, relayUrl: string): Transport {
       // A smarthost's 250 means it took the message on, not that the recipient has it.
       return result.outcome === 'delivered' ? { ...result, outcome: 'sent' } : result;
     },
+    close: () => pool.close(),
   };
 }

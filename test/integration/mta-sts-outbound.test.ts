@@ -135,6 +135,8 @@ beforeAll(async () => {
     retrySchedule: [60_000],
     outboundTimeout: 5000,
     mailboxSendRate: 1000,
+    // Kept connections outlive any test's pauses: reuse is exercised throughout.
+    outboundPoolIdle: 600_000,
   });
   const org = await server.signupOrg(OWNER);
   const agent = await server.api('POST', '/v1/agents', { key: org.key, body: { name: 'STS sender' } });
@@ -480,6 +482,52 @@ describe('LOFTBOX_OUTBOUND_REQUIRE_TLS_DOMAINS', () => {
     expect(attempt.response).toBe('require_tls: certificate for mx.other.test does not match mx.strict.test');
     expect(attempt.mta_sts_mode).toBe('none');
     expect(attempt.tls_verified).toBe(false);
+  });
+});
+
+describe('TLS requirements and SMTP connection reuse', () => {
+  it('never sends mail that needs verified TLS over a kept connection opened without that requirement', async () => {
+    publish('lax.test', { 'mx.strict.test': '127.0.0.3' });
+    publish('strict.test', { 'mx.strict.test': '127.0.0.3' });
+    const first = lastAttempt((await sendTo('one@lax.test')).timeline);
+    expect(first).toMatchObject({ outcome: 'delivered', tls_verified: false, mta_sts_mode: 'none' });
+    const opened = wrong.connections;
+
+    // Same address, port and MX name, but LOFTBOX_OUTBOUND_REQUIRE_TLS_DOMAINS lists strict.test.
+    const { timeline } = await sendTo('agent@strict.test');
+    expect(timeline.status).toBe('deferred');
+    expect(lastAttempt(timeline).response).toBe(
+      'require_tls: certificate for mx.other.test does not match mx.strict.test',
+    );
+    expect(receivedBy(wrong, 'agent@strict.test')).toBe(0);
+    expect(wrong.connections).toBe(opened + 1);
+
+    // Mail that needs no more than opportunistic TLS goes on over the kept connection, recorded as it was.
+    const again = lastAttempt((await sendTo('two@lax.test')).timeline);
+    expect(again).toMatchObject({ outcome: 'delivered', tls_verified: false, mta_sts_mode: 'none' });
+    expect(again.tls).toEqual(first.tls);
+    expect(wrong.connections).toBe(opened + 1);
+    const lax = wrong.received.filter((m) => m.rcptTo[0]?.endsWith('@lax.test')).map((m) => m.connection);
+    expect(new Set(lax).size).toBe(1);
+  });
+
+  it('reuses a connection opened under MTA-STS enforce for the next enforce delivery, recorded as verified', async () => {
+    publish(
+      'right.test',
+      { 'mx.right.test': '127.0.0.2' },
+      { id: 'r1', mode: 'enforce', mx: ['mx.right.test'] },
+    );
+    await sendTo('first@right.test');
+    const opened = right.connections;
+    const { timeline } = await sendTo('second@right.test');
+    expect(timeline.status).toBe('delivered');
+    expect(right.connections).toBe(opened);
+    expect(lastAttempt(timeline)).toMatchObject({
+      tls_verified: true,
+      mta_sts_mode: 'enforce',
+      tls_failure: null,
+    });
+    expect(lastAttempt(timeline).tls).not.toBeNull();
   });
 });
 

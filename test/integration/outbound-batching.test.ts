@@ -96,6 +96,44 @@ describe('delivery results committed together', () => {
   });
 });
 
+describe('leasing due deliveries', () => {
+  it('takes each lease inside the commit shared with delivery results, never as a write of its own', async () => {
+    const { mx, server } = await directDeliveryServer(cleanups, { domainConcurrency: 2 });
+    const { deps } = server.running;
+    await server.running.queue.stop();
+    // The repository as the queue sees it, noting whether each lease ran inside a transaction.
+    const leases: { inTransaction: boolean; rows: number }[] = [];
+    const deliveries = Object.create(deps.repos.deliveries) as typeof deps.repos.deliveries;
+    deliveries.lease = (...args) => {
+      const inTransaction = deps.db.inTransaction;
+      const rows = deps.repos.deliveries.lease(...args);
+      leases.push({ inTransaction, rows: rows.length });
+      return rows;
+    };
+    const queueDeps = { ...deps, repos: { ...deps.repos, deliveries } };
+    const queue = new DeliveryQueue(queueDeps, {
+      local: captureTransport(queueDeps),
+      remote: directTransport(queueDeps),
+    });
+    cleanups.push(() => queue.stop());
+
+    const box = await server.mailbox('leases');
+    const to = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => `${n}@ok.test`);
+    const sent = await server.api('POST', '/v1/messages', {
+      key: box.key,
+      body: { mailbox_id: box.mailboxId, to, subject: 'six', body_text: 'hello' },
+    });
+    expect(sent.status, sent.text).toBe(201);
+    await queue.tick();
+
+    expect(mx.received.flatMap((m) => m.rcptTo).sort()).toEqual(to);
+    expect(leases.filter((l) => l.rows > 0).length).toBeGreaterThan(0);
+    expect(leases.filter((l) => !l.inTransaction)).toEqual([]);
+    // Several due deliveries per lease.
+    expect(Math.max(...leases.map((l) => l.rows))).toBeGreaterThan(1);
+  });
+});
+
 describe('waking the delivery queue', () => {
   it('delivers new mail on commit and a retry at its due time, with an hour-long safety poll', async () => {
     let refusals = 0;
