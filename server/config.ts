@@ -683,7 +683,7 @@ export const settings = {
     'LOFTBOX_WORKER_THREADS',
     z.coerce.number().int().min(0).max(64),
     Math.max(1, Math.min(4, availableParallelism() - 1)),
-    'Worker threads for the CPU-heavy mail steps: parsing, scoring and classifying inbound mail, composing and DKIM-signing outbound (0: all on the main thread). Default: cores - 1, 1 to 4.',
+    'Worker threads that parse, score and classify inbound mail off the main thread (0: all on it). Default: cores - 1, 1 to 4.',
   ),
   inboundRetryMs: setting(
     'LOFTBOX_INBOUND_RETRY_MS',

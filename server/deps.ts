@@ -107,7 +107,7 @@ export interface Deps {
   publicUrl(): string;
   /** The certificate in service and its renewal, for /health (set once the TLS listeners run). */
   tlsStatus(): TlsStatus | null;
-  /** Worker threads for the CPU-heavy pipeline steps (LOFTBOX_WORKER_THREADS). */
+  /** Worker threads for the CPU-heavy inbound steps (LOFTBOX_WORKER_THREADS). */
   workers: WorkerPool;
 }
 

@@ -1,20 +1,18 @@
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { degradedFindings, examineContent, type ContentFindings } from '../inbound/content.js';
-import { compose, type Composition } from '../outbound/compose.js';
-import { signMessage, type SigningKey } from '../outbound/dkim-sign.js';
-import type { ComposeSignedTask, ExamineTask } from './tasks.js';
+import type { ExamineTask } from './tasks.js';
 
 /**
- * The CPU-heavy, independent steps of the mail pipelines (DESIGN §8), run on worker threads so the
+ * The CPU-heavy, independent steps of the inbound pipeline (DESIGN §8), run on worker threads so the
  * event loop that answers SMTP and HTTP and commits to SQLite does not wait for them; with no workers
- * they run on the calling thread.
+ * they run on the calling thread. Composing and DKIM-signing outbound mail stay on the main thread: moved
+ * here they made API sends slower on the 2-core machine, because each finished send then arrived on a
+ * turn of its own and committed alone (bench/PROFILE.md).
  */
 export interface WorkerPool {
   /** Inbound: parse, extract the reply, score injection risk, classify automation (inbound/content.ts). */
   examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings>;
-  /** Outbound: build the RFC 5322 message and sign it with DKIM. */
-  composeSigned(composition: Composition, key: SigningKey): Promise<Buffer>;
   /** Ends the workers; a task still running rejects. */
   close(): Promise<void>;
 }
@@ -63,15 +61,15 @@ export function workerPool(options: PoolOptions): WorkerPool {
   if (options.workers === 0) {
     return {
       examine: (raw, envelopeFrom) => examineContent(raw, envelopeFrom, options.parseDeadlineMs),
-      composeSigned: async (composition, key) => signMessage(await compose(composition), key),
       close: () => Promise.resolve(),
     };
   }
   return new ThreadPool(options);
 }
 
-type Task = ExamineTask | ComposeSignedTask | null;
-type Result = ContentFindings | Uint8Array | undefined;
+/** Tasks are messages, or null for the warm-up (tasks.ts `warmUp`), which returns nothing. */
+type Task = ExamineTask | null;
+type Result = ContentFindings | undefined;
 
 class ThreadPool implements WorkerPool {
   private readonly pool: Piscina<Task, Result>;
@@ -97,7 +95,7 @@ class ThreadPool implements WorkerPool {
   }
 
   /** Runs a task on a worker, stopping the worker if it hangs; rejects when the task failed there. */
-  private async run(name: 'examine' | 'composeSigned', task: Task): Promise<Result> {
+  private async run(name: 'examine', task: Task): Promise<Result> {
     const abort = new AbortController();
     const hangMs = this.options.hangMs ?? this.options.parseDeadlineMs + HANG_GRACE_MS;
     const timer = setTimeout(() => abort.abort(), hangMs).unref();
@@ -114,7 +112,7 @@ class ThreadPool implements WorkerPool {
     const task: ExamineTask = { raw, envelopeFrom, parseDeadlineMs: this.options.parseDeadlineMs };
     try {
       const findings = await this.run('examine', task);
-      if (!findings || findings instanceof Uint8Array) throw new Error('the worker returned no findings');
+      if (!findings) throw new Error('the worker returned no findings');
       return revived(findings);
     } catch (err) {
       if (this.closed) throw err;
@@ -125,22 +123,6 @@ class ThreadPool implements WorkerPool {
         'examining the message on a worker failed; storing it from the direct reading',
       );
       return degradedFindings(raw, envelopeFrom);
-    }
-  }
-
-  async composeSigned(composition: Composition, key: SigningKey): Promise<Buffer> {
-    try {
-      const raw = await this.run('composeSigned', { composition, key });
-      if (!(raw instanceof Uint8Array)) throw new Error('the worker returned no message');
-      return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-    } catch (err) {
-      if (this.closed) throw err;
-      // Composing is deterministic but for its MIME boundaries: on this thread it gives the same message.
-      this.options.log.warn(
-        { event: 'outbound.compose_worker_failed', err },
-        'composing the message on a worker failed; composing it here',
-      );
-      return signMessage(await compose(composition), key);
     }
   }
 

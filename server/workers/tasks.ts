@@ -1,6 +1,4 @@
 import { examineContent, type ContentFindings } from '../inbound/content.js';
-import { compose, type Composition } from '../outbound/compose.js';
-import { signMessage, type SigningKey } from '../outbound/dkim-sign.js';
 
 /**
  * The tasks the worker threads run (pool.ts names them). Values cross the thread boundary by structured
@@ -12,21 +10,10 @@ export interface ExamineTask {
   parseDeadlineMs: number;
 }
 
-export interface ComposeSignedTask {
-  composition: Composition;
-  /** The private key is a KeyObject, which crosses threads without being exported. */
-  key: SigningKey;
-}
-
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 export function examine(task: ExamineTask): Promise<ContentFindings> {
   return examineContent(asBuffer(task.raw), task.envelopeFrom, task.parseDeadlineMs);
-}
-
-export function composeSigned({ composition, key }: ComposeSignedTask): Promise<Buffer> {
-  const attachments = composition.attachments.map((a) => ({ ...a, content: asBuffer(a.content) }));
-  return compose({ ...composition, attachments }).then((raw) => signMessage(raw, key));
 }
 
 /**

@@ -1,9 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateKeyPairSync } from 'node:crypto';
-import { authenticate } from 'mailauth';
 import { examineContent } from '../../server/inbound/content.js';
-import { compose, type Composition } from '../../server/outbound/compose.js';
-import { signMessage, type SigningKey } from '../../server/outbound/dkim-sign.js';
 import { workerPool, type WorkerPool } from '../../server/workers/pool.js';
 import { captureLogs } from '../harness/logs.js';
 
@@ -97,69 +93,4 @@ describe('worker pool: examining inbound mail', () => {
       await examineContent(HOSTILE, 'partner@sender.test', 30_000),
     );
   });
-});
-
-describe('worker pool: composing and signing outbound mail', () => {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const key: SigningKey = {
-    domain: 'agents.test',
-    selector: 'lb1',
-    privateKey,
-    dnsRecord: `v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`,
-  };
-  // A single text part has no MIME boundary, so composing is deterministic and so is the RSA signature.
-  const composition: Composition = {
-    from: { address: 'agent@agents.test', name: 'Agent' },
-    to: ['partner@sender.test'],
-    cc: [],
-    replyTo: [],
-    subject: 'Quarterly numbers – Grüße',
-    text: 'Here they are.\nLine two with a long tail '.repeat(40),
-    html: null,
-    attachments: [],
-    headers: {},
-    messageId: '<m-1@agents.test>',
-    inReplyTo: null,
-    references: [],
-    date: new Date('2026-12-03T10:00:00Z'),
-    hops: 1,
-  };
-  const verify = async (raw: Buffer) => {
-    const result = await authenticate(raw, {
-      ip: '127.0.0.1',
-      sender: 'agent@agents.test',
-      mta: 'mx.test',
-      resolver: (async (name: string) => {
-        if (name === 'lb1._domainkey.agents.test') return [[key.dnsRecord]];
-        throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
-      }) as never,
-      disableBimi: true,
-    });
-    return result.dkim?.results?.[0]?.status.result;
-  };
-
-  it('on a worker thread gives the very bytes composing and signing inline gives, with a DKIM signature that verifies', async () => {
-    pool = workerPool({ workers: 1, parseDeadlineMs: 30_000, log: captureLogs().log });
-    const onWorker = await pool.composeSigned(composition, key);
-    expect(Buffer.isBuffer(onWorker)).toBe(true);
-    expect(onWorker).toEqual(await signMessage(await compose(composition), key));
-    expect(await verify(onWorker)).toBe('pass');
-  });
-
-  it.each(['throws', 'exits', 'hangs'])(
-    'when the worker %s, composes and signs on this thread instead',
-    async (name) => {
-      const logs = captureLogs();
-      pool = workerPool({
-        workers: 1,
-        parseDeadlineMs: 30_000,
-        hangMs: 300,
-        log: logs.log,
-        module: fixture(name),
-      });
-      const raw = await pool.composeSigned(composition, key);
-      expect(raw).toEqual(await signMessage(await compose(composition), key));
-      expect(logs.lines.filter((l) => l.event === 'outbound.compose_worker_failed')).toHaveLength(1);
-    },
-  );
 });
