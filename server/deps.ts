@@ -17,7 +17,6 @@ import { DomainsRepo } from './db/repos/domains.js';
 import { EventsRepo } from './db/repos/events.js';
 import { IdempotencyRepo } from './db/repos/idempotency.js';
 import { InboundRulesRepo } from './db/repos/inbound-rules.js';
-import type { WorkerPool } from './workers/pool.js';
 import { InboundRepo } from './db/repos/inbound.js';
 import { MailboxesRepo } from './db/repos/mailboxes.js';
 import { MessagesRepo } from './db/repos/messages.js';
@@ -107,8 +106,6 @@ export interface Deps {
   publicUrl(): string;
   /** The certificate in service and its renewal, for /health (set once the TLS listeners run). */
   tlsStatus(): TlsStatus | null;
-  /** Worker threads for the CPU-heavy inbound steps (LOFTBOX_WORKER_THREADS). */
-  workers: WorkerPool;
 }
 
 export interface DepsInput {
@@ -122,7 +119,6 @@ export interface DepsInput {
   /** Builds the system mailer from the finished deps (it sends through the same pipeline as tenants). */
   mailer: (deps: Deps) => SystemMailer;
   dialer?: Dispatcher;
-  workers: WorkerPool;
 }
 
 export function buildDeps(input: DepsInput): Deps {

@@ -12,7 +12,7 @@ import { systemClock, type Clock } from './lib/clock.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { createResolver, type DnsResolve } from './lib/resolver.js';
 import { AcceptQueue } from './inbound/accept.js';
-import { workerPool } from './workers/pool.js';
+import { workerPool } from './inbound/content-workers.js';
 import { InboundProcessor } from './inbound/processor.js';
 import { localTransport } from './outbound/local-transport.js';
 import { DeliveryQueue } from './outbound/queue.js';
@@ -121,14 +121,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       options.resolve ??
       createResolver(config.dnsServers, undefined, { maxEntries: config.dnsCacheSize, clock }),
     mailer: (built) => options.mailer ?? new PipelineSystemMailer(built),
-    workers: workerPool({
-      workers: config.workerThreads,
-      parseDeadlineMs: config.inboundPrepareTimeoutMs,
-      log,
-    }),
   });
 
-  const inbound = new InboundProcessor(deps);
+  const workers = workerPool({
+    workers: config.workerThreads,
+    parseDeadlineMs: config.inboundPrepareTimeoutMs,
+    log,
+  });
+  const inbound = new InboundProcessor(deps, workers);
   const acceptQueue = new AcceptQueue(deps);
   const certificates = await LiveTls.load(
     {
@@ -370,7 +370,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       await queue.stop();
       await webhooks.stop();
       await inbound.stop();
-      await deps.workers.close();
+      await workers.close();
       db.close();
       log.info({ event: 'server.stopped' }, 'stopped');
     })());

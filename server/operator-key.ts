@@ -7,7 +7,6 @@ import { systemClock } from './lib/clock.js';
 import { createLogger } from './lib/logger.js';
 import { createResolver } from './lib/resolver.js';
 import { mintOperatorKey } from './mail/postmaster.js';
-import { workerPool } from './workers/pool.js';
 
 /**
  * `loftbox server operator-key`: whoever can read the data directory is the operator. Mints a
@@ -22,19 +21,17 @@ export function operatorKeyFromDataDir(config: ServerConfig): {
 } {
   const dataDir = prepareDataDir(config.dataDir);
   const db = openDatabase(dataDir.dbFile);
-  const log = createLogger('silent');
   try {
     migrate(db);
     const deps = buildDeps({
       config: { ...config, dataDir: dataDir.root },
       db,
       clock: systemClock,
-      log,
+      log: createLogger('silent'),
       secret: loadOrCreateSecret(dataDir.root),
       publicUrl: () => config.publicUrl ?? '',
       resolve: createResolver(config.dnsServers),
       mailer: (built) => new PipelineSystemMailer(built),
-      workers: workerPool({ workers: 0, parseDeadlineMs: config.inboundPrepareTimeoutMs, log }),
     });
     const { key, mailbox } = mintOperatorKey(deps);
     return {

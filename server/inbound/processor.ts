@@ -14,6 +14,7 @@ import type { TlsReport } from '../domains/tls-report.js';
 import { withAuthHeader } from './raw.js';
 import { storeIncoming } from './store.js';
 import type { ContentFindings } from './content.js';
+import type { WorkerPool } from './content-workers.js';
 
 /** A message that fails this often is parked as `failed` for the operator instead of retried forever. */
 const MAX_ATTEMPTS = 5;
@@ -74,14 +75,14 @@ function loadRaw(deps: Deps, row: InboundRow): Buffer {
  * Steps 1–5: load; authenticate (DNS, on this thread) while a content worker parses, extracts the reply,
  * scores injection risk and classifies automated mail, both within the prepare deadline.
  */
-async function prepare(deps: Deps, id: string): Promise<Prepared | null> {
+async function prepare(deps: Deps, workers: WorkerPool, id: string): Promise<Prepared | null> {
   const row = deps.repos.inbound.get(id);
   if (!row || row.state !== 'accepted') return null;
   const recipients = recipientsOf(row);
   const raw = loadRaw(deps, row);
   const deadlineMs = deps.config.inboundPrepareTimeoutMs;
   const authenticating = authenticateMessage(deps, raw, row, deadlineMs);
-  const content = await deps.workers.examine(raw, row.mail_from, row.id);
+  const content = await workers.examine(raw, row.mail_from, row.id);
   const { parsed } = content;
   const auth = await authenticating;
   const toReturnPath = recipients.some((r) => r.mailbox_id === null && verpToken(r.address));
@@ -178,7 +179,10 @@ export class InboundProcessor {
   private endBackoff: (() => void) | null = null;
   private stopping = false;
 
-  constructor(private readonly deps: Deps) {}
+  constructor(
+    private readonly deps: Deps,
+    private readonly workers: WorkerPool,
+  ) {}
 
   private async slot<T>(work: () => Promise<T>): Promise<T> {
     if (this.active >= PREPARE_CONCURRENCY) await new Promise<void>((resolve) => this.slots.push(resolve));
@@ -195,7 +199,7 @@ export class InboundProcessor {
     if (this.stopping || this.queued.has(id)) return;
     this.queued.add(id);
     const entry: Pending = { id, keys: this.orderKeys(id), settled: false, storeFailures: 0 };
-    void this.slot(() => prepare(this.deps, id))
+    void this.slot(() => prepare(this.deps, this.workers, id))
       .then(
         (prepared) => {
           entry.prepared = prepared;

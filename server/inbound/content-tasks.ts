@@ -1,7 +1,7 @@
-import { examineContent, type ContentFindings } from '../inbound/content.js';
+import { examineContent, type ContentFindings } from './content.js';
 
 /**
- * The tasks the worker threads run (pool.ts names them). Values cross the thread boundary by structured
+ * The tasks the worker threads run (content-workers.ts names them). Values cross the thread boundary by structured
  * clone, so Buffers arrive as plain Uint8Arrays and are viewed as Buffers again here.
  */
 export interface ExamineTask {

@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
-import { degradedFindings, examineContent, type ContentFindings } from '../inbound/content.js';
-import type { ExamineTask } from './tasks.js';
+import { degradedFindings, examineContent, type ContentFindings } from './content.js';
+import type { ExamineTask } from './content-tasks.js';
 
 /**
  * The CPU-heavy, independent steps of the inbound pipeline (DESIGN §8), run on worker threads so the
@@ -11,7 +11,7 @@ import type { ExamineTask } from './tasks.js';
  * turn of its own and committed alone (bench/PROFILE.md).
  */
 export interface WorkerPool {
-  /** Inbound: parse, extract the reply, score injection risk, classify automation (inbound/content.ts). */
+  /** Inbound: parse, extract the reply, score injection risk, classify automation (content.ts). */
   examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings>;
   /** Ends the workers; a task still running rejects. */
   close(): Promise<void>;
@@ -20,7 +20,7 @@ export interface WorkerPool {
 export interface PoolOptions {
   /** Worker threads; 0 runs every task on the calling thread. */
   workers: number;
-  /** The inbound parse's own deadline, kept inside the task (inbound/content.ts). */
+  /** The inbound parse's own deadline, kept inside the task (content.ts). */
   parseDeadlineMs: number;
   log: Logger;
   /**
@@ -49,12 +49,18 @@ class WorkerHung extends Error {
 const WORKER_HEAP_MB = 512;
 
 /**
- * Under the test runner the server runs from TypeScript source, so the workers load tasks.ts through
- * tsx (from-source.mjs); the build bundles it beside the server as workers.mjs.
+ * Under the test runner the server runs from TypeScript source, so the workers load content-tasks.ts
+ * through tsx (content-tasks-from-source.mjs); the build bundles it beside the server as
+ * content-workers.mjs.
  */
 function workerModule(): WorkerModule {
   const fromSource = import.meta.url.endsWith('.ts');
-  return { filename: new URL(fromSource ? './from-source.mjs' : './workers.mjs', import.meta.url).href };
+  return {
+    filename: new URL(
+      fromSource ? './content-tasks-from-source.mjs' : './content-workers.mjs',
+      import.meta.url,
+    ).href,
+  };
 }
 
 export function workerPool(options: PoolOptions): WorkerPool {
@@ -67,7 +73,7 @@ export function workerPool(options: PoolOptions): WorkerPool {
   return new ThreadPool(options);
 }
 
-/** Tasks are messages, or null for the warm-up (tasks.ts `warmUp`), which returns nothing. */
+/** Tasks are messages, or null for the warm-up (content-tasks.ts `warmUp`), which returns nothing. */
 type Task = ExamineTask | null;
 type Result = ContentFindings | undefined;
 
