@@ -75,6 +75,11 @@ interface ContentRule extends RuleDef {
   request?: true;
   /** Skip matches whose sentence also matches this (a confidentiality footer asking to delete misdirected mail). */
   unless?: RegExp;
+  /**
+   * Matches wherever `pattern` can (its leading words, same flags), and cheaply: a text without it is not
+   * scanned with `pattern`, whose leading lookbehind makes the engine try it at every position.
+   */
+  hint?: RegExp;
 }
 
 const FIELD_CAP = 256 * 1024;
@@ -95,7 +100,7 @@ const requestRule = (
   category: InjectionCategory,
   weight: number,
   pattern: RegExp,
-  extra: { role?: RuleRole; unless?: RegExp } = {},
+  extra: { role?: RuleRole; unless?: RegExp; hint?: RegExp } = {},
 ): ContentRule => ({ id, category, weight, pattern, request: true, ...extra });
 
 const framingRule = (
@@ -359,6 +364,9 @@ const CONTENT_RULES: readonly ContentRule[] = [
     'secret_request',
     0.6,
     /(?<![\p{L}\p{N}_])(?:senden|schicken|geben|nennen|mailen|teilen|übermitteln)\s+sie\s+(?:(?:mir|uns)\s+)?(?:bitte\s+)?(?:(?:sofort|umgehend|heute|noch|schnell)\s+){0,2}(?:das|die|den|ihr|ihre|ihren)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:schick|sende|gib|nenn)\s+(?:mir|uns)\s+(?:bitte\s+)?(?:das|die|den|dein|deine|deinen)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:envoyez|envoie|transmettez|transmets|communiquez|donnez|partagez|indiquez)[\s-]+(?:moi|nous)\s+(?:(?:immédiatement|rapidement|aujourd'hui)\s+)?(?:le|la|les|votre|ton|ta|vos|tes)\s+(?:(?:nouveau|nouvelle|nouveaux)\s+)?(?:mots?\s+de\s+passe|clés?\s+api|identifiants|jetons?|codes?\s+de\s+vérification)\b|\b(?:envíe(?:me|nos)?|envía(?:me|nos)?|mánda(?:me|nos)|mande(?:me|nos)?|comparta|comparte|proporcione|facilíte(?:me|nos))\s+(?:(?:hoy|ahora|inmediatamente|urgentemente)\s+)?(?:la|el|las|los|su|tu|sus|tus)\s+(?:(?:nueva|nuevo|nuevas|nuevos)\s+)?(?:contraseñas?|claves?\s+(?:de\s+)?api|credenciales|tokens?|códigos?\s+de\s+verificación)/giu,
+    {
+      hint: /schick|sende|geben|gib|nenn|mailen|teilen|übermitteln|envoyez|envoie|transmet|communiquez|donnez|partagez|indiquez|envíe|envía|mánda|mande|compart|proporcione|facilíte/iu,
+    },
   ),
   requestRule(
     'forward_all_mail_translated',
@@ -1412,6 +1420,20 @@ const BASE64_MAX_LENGTH = 64 * 1024;
 const isPrintable = (byte: number) =>
   (byte >= 0x20 && byte <= 0x7e) || byte === 9 || byte === 10 || byte === 13;
 
+/**
+ * Whether at least 90 % of the bytes are printable. Binary is about one third printable, so the count
+ * stops at the first byte that makes 90 % unreachable; the slack absorbs a stray word wrapped onto the
+ * last line.
+ */
+function mostlyPrintable(bytes: Buffer): boolean {
+  const needed = bytes.length * 0.9;
+  let unprintable = 0;
+  for (const byte of bytes) {
+    if (!isPrintable(byte) && bytes.length - ++unprintable < needed) return false;
+  }
+  return true;
+}
+
 /** Decodes base64 that turns out to be readable text; binary (signatures, images) is left alone. */
 function decodeBase64Text(data: string): string | null {
   const blob = data.replace(/=+$/, '').slice(0, BASE64_MAX_LENGTH);
@@ -1419,9 +1441,7 @@ function decodeBase64Text(data: string): string | null {
   // A word glued to the front of the blob shifts the 4-character alignment.
   for (let shift = 0; shift < 4; shift++) {
     const bytes = Buffer.from(blob.slice(shift), 'base64');
-    const printable = bytes.filter(isPrintable).length;
-    // Binary is about one third printable; the slack absorbs a stray word wrapped onto the last line.
-    if (bytes.includes(0x20) && printable >= bytes.length * 0.9) {
+    if (bytes.includes(0x20) && mostlyPrintable(bytes)) {
       return ` ${bytes.toString('latin1').replace(/[^\x20-\x7e\t\n\r]/g, ' ')} `;
     }
   }
@@ -1535,6 +1555,20 @@ function sentenceAround(text: string, start: number, end: number): string {
 
 const notARequest = (prefix: string): boolean => NEGATION_RE.test(prefix) || FIRST_PERSON_RE.test(prefix);
 
+/** The match after `previous` of a global pattern, stepping past empty matches as matchAll does. */
+function nextMatch(pattern: RegExp, text: string, previous: RegExpExecArray): RegExpExecArray | null {
+  if (previous[0] === '') pattern.lastIndex = advance(text, pattern.lastIndex, pattern.unicode);
+  return pattern.exec(text);
+}
+
+function advance(text: string, index: number, unicode: boolean): number {
+  if (!unicode || index + 1 >= text.length) return index + 1;
+  const code = text.charCodeAt(index);
+  return code >= 0xd800 && code <= 0xdbff && (text.charCodeAt(index + 1) & 0xfc00) === 0xdc00
+    ? index + 2
+    : index + 1;
+}
+
 function scanContent(
   doc: Doc,
   layer: Layer,
@@ -1545,7 +1579,11 @@ function scanContent(
 ): void {
   const traceToRoot = doc.hidden.length > 0 || doc.entityLetters.length > 0;
   for (const content of CONTENT_RULES) {
-    for (const m of layer.text.matchAll(content.pattern)) {
+    if (content.hint && !content.hint.test(layer.text)) continue;
+    // exec on the rule's own pattern: matchAll would clone the regex for every rule and layer.
+    const { pattern } = content;
+    pattern.lastIndex = 0;
+    for (let m = pattern.exec(layer.text); m !== null; m = nextMatch(pattern, layer.text, m)) {
       const start = m.index;
       const end = start + m[0].length;
       if (changedOnly && !layer.touchesEdit(start, end)) continue;
