@@ -76,8 +76,9 @@ interface ContentRule extends RuleDef {
   /** Skip matches whose sentence also matches this (a confidentiality footer asking to delete misdirected mail). */
   unless?: RegExp;
   /**
-   * Matches wherever `pattern` can (its leading words, same flags), and cheaply: a text without it is not
-   * scanned with `pattern`, whose leading lookbehind makes the engine try it at every position.
+   * Matches, cheaply, at the start of every match of `pattern` (its leading words, same flags): a text
+   * without it is not scanned with `pattern`, whose leading lookbehind makes the engine try it at every
+   * position, and a text with it only from its first match on.
    */
   hint?: RegExp;
   /** Lowercase words a match always holds one of (see `needs`). */
@@ -530,7 +531,7 @@ const CONTENT_RULES: readonly ContentRule[] = [
     0.6,
     /(?<![\p{L}\p{N}_])(?:senden|schicken|geben|nennen|mailen|teilen|übermitteln)\s+sie\s+(?:(?:mir|uns)\s+)?(?:bitte\s+)?(?:(?:sofort|umgehend|heute|noch|schnell)\s+){0,2}(?:das|die|den|ihr|ihre|ihren)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:schick|sende|gib|nenn)\s+(?:mir|uns)\s+(?:bitte\s+)?(?:das|die|den|dein|deine|deinen)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:envoyez|envoie|transmettez|transmets|communiquez|donnez|partagez|indiquez)[\s-]+(?:moi|nous)\s+(?:(?:immédiatement|rapidement|aujourd'hui)\s+)?(?:le|la|les|votre|ton|ta|vos|tes)\s+(?:(?:nouveau|nouvelle|nouveaux)\s+)?(?:mots?\s+de\s+passe|clés?\s+api|identifiants|jetons?|codes?\s+de\s+vérification)\b|\b(?:envíe(?:me|nos)?|envía(?:me|nos)?|mánda(?:me|nos)|mande(?:me|nos)?|comparta|comparte|proporcione|facilíte(?:me|nos))\s+(?:(?:hoy|ahora|inmediatamente|urgentemente)\s+)?(?:la|el|las|los|su|tu|sus|tus)\s+(?:(?:nueva|nuevo|nuevas|nuevos)\s+)?(?:contraseñas?|claves?\s+(?:de\s+)?api|credenciales|tokens?|códigos?\s+de\s+verificación)/giu,
     {
-      hint: /schick|sende|geben|gib|nenn|mailen|teilen|übermitteln|envoyez|envoie|transmet|communiquez|donnez|partagez|indiquez|envíe|envía|mánda|mande|compart|proporcione|facilíte/iu,
+      hint: /(?:schick|sende|geben|gib|nenn|mailen|teilen|übermitteln|envoyez|envoie|transmet|communiquez|donnez|partagez|indiquez|envíe|envía|mánda|mande|compart|proporcione|facilíte)\p{L}*[\s-]/iu,
     },
   ),
   needs(
@@ -1822,13 +1823,14 @@ function sentenceAround(text: string, start: number, end: number): string {
 
 const notARequest = (prefix: string): boolean => NEGATION_RE.test(prefix) || FIRST_PERSON_RE.test(prefix);
 
-const ASCII_WORD_RE = /\w+/g;
+const NOT_ASCII_WORD_RE = /\W+/;
+const NON_ASCII_RE = /[^\p{ASCII}]/u;
 
 /** The text's ASCII words (`\w` runs, as `\b` delimits them without the `u` flag), lowercased. */
 function wordsOf(text: string): Set<string> {
-  const words = new Set<string>();
-  for (const [word] of text.matchAll(ASCII_WORD_RE)) words.add(word.toLowerCase());
-  return words;
+  // Lowercasing can turn other characters into ASCII letters (the Kelvin sign): then word by word.
+  if (!NON_ASCII_RE.test(text)) return new Set(text.toLowerCase().split(NOT_ASCII_WORD_RE));
+  return new Set(text.split(NOT_ASCII_WORD_RE).map((word) => word.toLowerCase()));
 }
 
 function holdsAny(words: ReadonlySet<string>, wanted: ReadonlySet<string>): boolean {
@@ -1861,11 +1863,12 @@ function scanContent(
   const traceToRoot = doc.hidden.length > 0 || doc.entityLetters.length > 0;
   const words = wordsOf(layer.text);
   for (const content of CONTENT_RULES) {
-    if (content.hint && !content.hint.test(layer.text)) continue;
     if (content.words && !holdsAny(words, content.words)) continue;
+    const from = content.hint ? (content.hint.exec(layer.text)?.index ?? -1) : 0;
+    if (from < 0) continue;
     // exec on the rule's own pattern: matchAll would clone the regex for every rule and layer.
     const { pattern } = content;
-    pattern.lastIndex = 0;
+    pattern.lastIndex = from;
     for (let m = pattern.exec(layer.text); m !== null; m = nextMatch(pattern, layer.text, m)) {
       const start = m.index;
       const end = start + m[0].length;
