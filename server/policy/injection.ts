@@ -81,8 +81,10 @@ interface ContentRule extends RuleDef {
    * position, and a text with it only from its first match on.
    */
   hint?: RegExp;
-  /** Lowercase words a match always holds one of (see `needs`). */
-  words?: ReadonlySet<string>;
+  /** Lowercase words a match always holds one of each (see `needs`). */
+  words?: readonly ReadonlySet<string>[];
+  /** A string every match contains (see `containing`). */
+  literal?: string;
 }
 
 const FIELD_CAP = 256 * 1024;
@@ -126,8 +128,11 @@ const framingRule = (
  */
 const needs = (words: readonly string[], content: ContentRule): ContentRule => ({
   ...content,
-  words: new Set(words),
+  words: [...(content.words ?? []), new Set(words)],
 });
+
+/** Marks a string every match of the rule contains, in the same case. */
+const containing = (literal: string, content: ContentRule): ContentRule => ({ ...content, literal });
 
 /* Pieces of the request rules. A secret is named with its kind ("admin API key", "webhook secret"): a bare
  * "key" is far too common in business mail ("the key points"). */
@@ -147,12 +152,31 @@ const DISCLAIMER_RE =
  */
 const CONTENT_RULES: readonly ContentRule[] = [
   needs(
-    ['ignore', 'disregard', 'forget', 'override', 'bypass', 'discard', 'skip'],
-    rule(
-      'ignore_previous_instructions',
-      'instruction_override',
-      0.8,
-      /\b(?:ignore|disregard|forget|override|bypass|discard|skip)\s+(?:(?:all|any|every)\s+(?:of\s+)?(?:(?:the|your|these|those|its)\s+)?(?:(?:previous|prior|above|earlier|preceding|former|original|initial|existing|old|system|safety)\s+)?|(?:(?:the|your|these|those|its)\s+)?(?:previous|prior|above|earlier|preceding|former|original|initial|existing|system|safety)\s+|(?:your|its)\s+)(?:instructions?|rules|directions|directives|guidelines|guardrails|prompts?|commands|programming|restrictions|constraints|policies|context)\b/gi,
+    [
+      'instruction',
+      'instructions',
+      'rules',
+      'directions',
+      'directives',
+      'guidelines',
+      'guardrails',
+      'prompt',
+      'prompts',
+      'commands',
+      'programming',
+      'restrictions',
+      'constraints',
+      'policies',
+      'context',
+    ],
+    needs(
+      ['ignore', 'disregard', 'forget', 'override', 'bypass', 'discard', 'skip'],
+      rule(
+        'ignore_previous_instructions',
+        'instruction_override',
+        0.8,
+        /\b(?:ignore|disregard|forget|override|bypass|discard|skip)\s+(?:(?:all|any|every)\s+(?:of\s+)?(?:(?:the|your|these|those|its)\s+)?(?:(?:previous|prior|above|earlier|preceding|former|original|initial|existing|old|system|safety)\s+)?|(?:(?:the|your|these|those|its)\s+)?(?:previous|prior|above|earlier|preceding|former|original|initial|existing|system|safety)\s+|(?:your|its)\s+)(?:instructions?|rules|directions|directives|guidelines|guardrails|prompts?|commands|programming|restrictions|constraints|policies|context)\b/gi,
+      ),
     ),
   ),
   needs(
@@ -233,7 +257,27 @@ const CONTENT_RULES: readonly ContentRule[] = [
   ),
 
   needs(
-    ['now', 'no'],
+    [
+      'unrestricted',
+      'unfiltered',
+      'uncensored',
+      'jailbroken',
+      'evil',
+      'rogue',
+      'mode',
+      'ai',
+      'assistant',
+      'persona',
+      'character',
+      'agent',
+      'model',
+      'bot',
+      'chatbot',
+      'language',
+      'bound',
+      'restricted',
+      'limited',
+    ],
     rule(
       'you_are_now',
       'role_hijack',
@@ -242,12 +286,26 @@ const CONTENT_RULES: readonly ContentRule[] = [
     ),
   ),
   needs(
-    ['act', 'behave', 'operate', 'respond'],
-    rule(
-      'act_as_privileged',
-      'role_hijack',
-      0.5,
-      /\b(?:act|behave|operate|respond)\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?(?:an?\s+|the\s+)?(?:system|root|superuser|sysadmin|administrator|admin|developer|operator|unrestricted|jailbroken)\b/gi,
+    [
+      'system',
+      'root',
+      'superuser',
+      'sysadmin',
+      'administrator',
+      'admin',
+      'developer',
+      'operator',
+      'unrestricted',
+      'jailbroken',
+    ],
+    needs(
+      ['act', 'behave', 'operate', 'respond'],
+      rule(
+        'act_as_privileged',
+        'role_hijack',
+        0.5,
+        /\b(?:act|behave|operate|respond)\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?(?:an?\s+|the\s+)?(?:system|root|superuser|sysadmin|administrator|admin|developer|operator|unrestricted|jailbroken)\b/gi,
+      ),
     ),
   ),
   needs(
@@ -259,11 +317,30 @@ const CONTENT_RULES: readonly ContentRule[] = [
       /(?:^|[.!?:;]\s{0,5}|\b(?:please|now|and|just|you\s+(?:must|should|will|can))\s+)pretend\s+(?:to\s+be|(?:that\s+)?you\s+are|you['’]re|(?:that\s+)?you\s+have\s+no)\b|\brole[\s-]?play\s+as\b/gim,
     ),
   ),
-  rule(
-    'chat_template_token',
-    'role_hijack',
-    0.8,
-    /<\|(?:im_start|im_end|im_sep|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id|begin_of_text)\|>|\[\/?INST\]|<<\/?SYS>>|<\/?(?:start|end)_of_turn>/gi,
+  needs(
+    [
+      'im_start',
+      'im_end',
+      'im_sep',
+      'system',
+      'user',
+      'assistant',
+      'endoftext',
+      'eot_id',
+      'start_header_id',
+      'end_header_id',
+      'begin_of_text',
+      'inst',
+      'sys',
+      'start_of_turn',
+      'end_of_turn',
+    ],
+    rule(
+      'chat_template_token',
+      'role_hijack',
+      0.8,
+      /<\|(?:im_start|im_end|im_sep|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id|begin_of_text)\|>|\[\/?INST\]|<<\/?SYS>>|<\/?(?:start|end)_of_turn>/gi,
+    ),
   ),
   needs(
     ['system', 'assistant', 'developer'],
@@ -275,7 +352,7 @@ const CONTENT_RULES: readonly ContentRule[] = [
     ),
   ),
   needs(
-    ['system', 'assistant', 'developer', 'new', 'instructions'],
+    ['system', 'assistant', 'developer', 'instructions'],
     rule(
       'markdown_role_header',
       'role_hijack',
@@ -285,12 +362,15 @@ const CONTENT_RULES: readonly ContentRule[] = [
   ),
 
   needs(
-    ['run', 'execute', 'exec', 'launch', 'paste'],
-    rule(
-      'run_command_instruction',
-      'tool_injection',
-      0.4,
-      /\b(?:run|execute|exec|launch|paste)\s+(?:the\s+following|this|these|the\s+command\s+below|below)\s+(?:shell\s+|bash\s+|terminal\s+|powershell\s+|system\s+)?(?:commands?|scripts?|code|snippet|one-liner)\b/gi,
+    ['command', 'commands', 'script', 'scripts', 'code', 'snippet', 'liner'],
+    needs(
+      ['run', 'execute', 'exec', 'launch', 'paste'],
+      rule(
+        'run_command_instruction',
+        'tool_injection',
+        0.4,
+        /\b(?:run|execute|exec|launch|paste)\s+(?:the\s+following|this|these|the\s+command\s+below|below)\s+(?:shell\s+|bash\s+|terminal\s+|powershell\s+|system\s+)?(?:commands?|scripts?|code|snippet|one-liner)\b/gi,
+      ),
     ),
   ),
   needs(
@@ -308,11 +388,24 @@ const CONTENT_RULES: readonly ContentRule[] = [
     0.6,
     /\brm\s+-(?:rf|fr|r\s+-f|f\s+-r|-recursive\s+--force)\b|\bmkfs(?:\.\w+)?\s|\bdd\s+if=\/dev\/(?:zero|random|urandom)\b|:\(\)\s*\{\s*:\s*\|\s*:\s*&\s*\}\s*;\s*:|\bdel\s+\/[sfq]\s+\/[sfq]\b|\bchmod\s+-R\s+777\s+\/(?:\s|$)/gim,
   ),
-  rule(
-    'function_call_json',
-    'tool_injection',
-    0.7,
-    /\{\s{0,20}["']?(?:tool|tool_name|tool_call|tool_calls|tool_use|function_call|recipient_name)["']?\s{0,5}:|["'](?:function_call|tool_calls|tool_use|tool_call)["']\s{0,5}:|<\/?(?:tool_call|tool_use|function_calls?)>|<invoke\s+name=/gi,
+  needs(
+    [
+      'tool',
+      'tool_name',
+      'tool_call',
+      'tool_calls',
+      'tool_use',
+      'function_call',
+      'function_calls',
+      'recipient_name',
+      'invoke',
+    ],
+    rule(
+      'function_call_json',
+      'tool_injection',
+      0.7,
+      /\{\s{0,20}["']?(?:tool|tool_name|tool_call|tool_calls|tool_use|function_call|recipient_name)["']?\s{0,5}:|["'](?:function_call|tool_calls|tool_use|tool_call)["']\s{0,5}:|<\/?(?:tool_call|tool_use|function_calls?)>|<invoke\s+name=/gi,
+    ),
   ),
   needs(
     [
@@ -369,12 +462,30 @@ const CONTENT_RULES: readonly ContentRule[] = [
   ),
 
   needs(
-    ['forward', 'redirect', 'bcc', 'autoforward', 'upload', 'exfiltrate'],
-    rule(
-      'forward_all_mail',
-      'data_exfiltration',
-      0.8,
-      /\b(?:forward|redirect|bcc|auto-?forward|upload|exfiltrate)\s+(?:all|every|each|any)\s+(?:of\s+)?(?:the\s+|your\s+|my\s+|these\s+|this\s+)?(?:(?:incoming|future|new|received|past|previous|recent|other|existing|unread|inbound|outgoing|sent|private|internal|confidential)\s+)?(?:e-?mails?|messages?|mails?|correspondence|conversations?|threads?)\b[^.\n]{0,80}?\bto\s+(?:[\w.+-]{1,64}@[\w.-]{1,253}|me\b|us\b|my\s+(?:address|e-?mail|inbox)|this\s+(?:address|e-?mail)|the\s+(?:following|address)|https?:\/\/)/gi,
+    [
+      'email',
+      'emails',
+      'mail',
+      'mails',
+      'message',
+      'messages',
+      'correspondence',
+      'conversation',
+      'conversations',
+      'thread',
+      'threads',
+    ],
+    needs(
+      ['all', 'every', 'each', 'any'],
+      needs(
+        ['forward', 'redirect', 'bcc', 'autoforward', 'upload', 'exfiltrate'],
+        rule(
+          'forward_all_mail',
+          'data_exfiltration',
+          0.8,
+          /\b(?:forward|redirect|bcc|auto-?forward|upload|exfiltrate)\s+(?:all|every|each|any)\s+(?:of\s+)?(?:the\s+|your\s+|my\s+|these\s+|this\s+)?(?:(?:incoming|future|new|received|past|previous|recent|other|existing|unread|inbound|outgoing|sent|private|internal|confidential)\s+)?(?:e-?mails?|messages?|mails?|correspondence|conversations?|threads?)\b[^.\n]{0,80}?\bto\s+(?:[\w.+-]{1,64}@[\w.-]{1,253}|me\b|us\b|my\s+(?:address|e-?mail|inbox)|this\s+(?:address|e-?mail)|the\s+(?:following|address)|https?:\/\/)/gi,
+        ),
+      ),
     ),
   ),
   needs(
@@ -397,12 +508,15 @@ const CONTENT_RULES: readonly ContentRule[] = [
   ),
   needs(
     ['your', 'its'],
-    rule(
-      'credential_request',
-      'data_exfiltration',
-      0.8,
-      /\b(?:send|give|share|provide|tell|reveal|disclose|e-?mail|forward|post|paste|upload|include|reply\s+with|respond\s+with)\s+(?:it\s+)?(?:(?:me|us)\s+)?(?:all\s+)?(?:your|its)\s+(?:(?:own|current|full|secret|private|admin|root|account|login|openai|anthropic|aws|api)\s+)?(?:api[\s_-]?keys?|access[\s_-]?tokens?|auth(?:entication)?\s+tokens?|bearer\s+tokens?|tokens|passwords?|passphrases?|passcodes?|credentials|secrets?|private\s+keys?|ssh\s+keys?|session\s+cookies|cookies|env(?:ironment)?\s+variables|\.env\b|system\s+prompt|hidden\s+(?:prompt|instructions)|(?:initial|original)\s+(?:prompt|instructions))/gi,
-      true,
+    needs(
+      ['your', 'its'],
+      rule(
+        'credential_request',
+        'data_exfiltration',
+        0.8,
+        /\b(?:send|give|share|provide|tell|reveal|disclose|e-?mail|forward|post|paste|upload|include|reply\s+with|respond\s+with)\s+(?:it\s+)?(?:(?:me|us)\s+)?(?:all\s+)?(?:your|its)\s+(?:(?:own|current|full|secret|private|admin|root|account|login|openai|anthropic|aws|api)\s+)?(?:api[\s_-]?keys?|access[\s_-]?tokens?|auth(?:entication)?\s+tokens?|bearer\s+tokens?|tokens|passwords?|passphrases?|passcodes?|credentials|secrets?|private\s+keys?|ssh\s+keys?|session\s+cookies|cookies|env(?:ironment)?\s+variables|\.env\b|system\s+prompt|hidden\s+(?:prompt|instructions)|(?:initial|original)\s+(?:prompt|instructions))/gi,
+        true,
+      ),
     ),
   ),
   needs(
@@ -415,65 +529,110 @@ const CONTENT_RULES: readonly ContentRule[] = [
     ),
   ),
   needs(
-    ['reply', 'respond', 'answer', 'include', 'paste', 'quote', 'append'],
+    ['content', 'contents', 'text', 'body', 'bodies', 'transcript'],
+    needs(
+      ['reply', 'respond', 'answer', 'include', 'paste', 'quote', 'append'],
+      rule(
+        'reply_with_contents',
+        'data_exfiltration',
+        0.6,
+        /\b(?:reply|respond|answer)\s+(?:to\s+(?:this|me)\s+)?with\s+(?:the\s+|a\s+)?(?:full\s+|entire\s+|complete\s+|raw\s+|exact\s+|verbatim\s+)?(?:contents?|text|body|bodies|transcript)\s+of\b|\b(?:include|paste|quote|append)\s+(?:the\s+)?(?:full\s+|entire\s+|complete\s+|raw\s+)?(?:contents?|text|bodies)\s+of\s+(?:all\s+|every\s+|the\s+|your\s+)?(?:(?:previous|prior|other|recent|last|latest)\s+)?(?:e-?mails?|messages?|inbox|mailbox|conversations?|threads?)\b/gi,
+      ),
+    ),
+  ),
+  needs(
+    ['include', 'append', 'paste', 'dump', 'summarise', 'summarize'],
+    needs(
+      ['history', 'log', 'logs', 'transcript', 'transcripts'],
+      rule(
+        'include_history',
+        'data_exfiltration',
+        0.5,
+        /\b(?:include|append|paste|dump|summari[sz]e)\s+(?:the\s+|your\s+|all\s+|our\s+|this\s+)?(?:(?:full|entire|complete|whole)\s+)?(?:conversation|chat|message|inbox)\s+(?:history|log|logs|transcripts?)\b/gi,
+      ),
+    ),
+  ),
+  containing(
+    '](',
     rule(
-      'reply_with_contents',
+      'markdown_image_exfiltration',
+      'data_exfiltration',
+      0.7,
+      /!\[[^\]\n]{0,200}\]\([ \t]{0,5}https?:\/\/[^\s)?]{1,300}\?[^\s)=]{0,100}=/gi,
+    ),
+  ),
+  containing(
+    '=',
+    rule(
+      'url_data_placeholder',
       'data_exfiltration',
       0.6,
-      /\b(?:reply|respond|answer)\s+(?:to\s+(?:this|me)\s+)?with\s+(?:the\s+|a\s+)?(?:full\s+|entire\s+|complete\s+|raw\s+|exact\s+|verbatim\s+)?(?:contents?|text|body|bodies|transcript)\s+of\b|\b(?:include|paste|quote|append)\s+(?:the\s+)?(?:full\s+|entire\s+|complete\s+|raw\s+)?(?:contents?|text|bodies)\s+of\s+(?:all\s+|every\s+|the\s+|your\s+)?(?:(?:previous|prior|other|recent|last|latest)\s+)?(?:e-?mails?|messages?|inbox|mailbox|conversations?|threads?)\b/gi,
+      /[?&][\w.-]{1,40}=(?:\{\{?|\[|<|\$\{?|%7b|%5b|%3c)\s{0,3}(?:data|secrets?|tokens?|api[_ -]?keys?|keys?|passwords?|credentials?|history|conversation|chat|context|prompt|system|inbox|summary|contents?|memory)/gi,
     ),
   ),
   needs(
-    ['history', 'log', 'logs', 'transcript', 'transcripts'],
-    rule(
-      'include_history',
-      'data_exfiltration',
-      0.5,
-      /\b(?:include|append|paste|dump|summari[sz]e)\s+(?:the\s+|your\s+|all\s+|our\s+|this\s+)?(?:(?:full|entire|complete|whole)\s+)?(?:conversation|chat|message|inbox)\s+(?:history|log|logs|transcripts?)\b/gi,
-    ),
-  ),
-  rule(
-    'markdown_image_exfiltration',
-    'data_exfiltration',
-    0.7,
-    /!\[[^\]\n]{0,200}\]\([ \t]{0,5}https?:\/\/[^\s)?]{1,300}\?[^\s)=]{0,100}=/gi,
-  ),
-  rule(
-    'url_data_placeholder',
-    'data_exfiltration',
-    0.6,
-    /[?&][\w.-]{1,40}=(?:\{\{?|\[|<|\$\{?|%7b|%5b|%3c)\s{0,3}(?:data|secrets?|tokens?|api[_ -]?keys?|keys?|passwords?|credentials?|history|conversation|chat|context|prompt|system|inbox|summary|contents?|memory)/gi,
-  ),
-  needs(
-    ['append', 'encode', 'embed', 'insert'],
-    rule(
-      'append_to_url',
-      'data_exfiltration',
-      0.5,
-      /\b(?:append|encode|embed|insert)\s+(?:it|them|this|that|the\s+[\w-]{1,30}|your\s+[\w-]{1,30}|all\s+[\w-]{1,30})\s+(?:[\w-]{1,30}\s+)?(?:to|in|into|as)\s+(?:the\s+|this\s+|a\s+)?(?:url|link|query\s+(?:string|param(?:eter)?s?)|image\s+(?:url|link|src))\b/gi,
+    ['url', 'link', 'query', 'image'],
+    needs(
+      ['append', 'encode', 'embed', 'insert'],
+      rule(
+        'append_to_url',
+        'data_exfiltration',
+        0.5,
+        /\b(?:append|encode|embed|insert)\s+(?:it|them|this|that|the\s+[\w-]{1,30}|your\s+[\w-]{1,30}|all\s+[\w-]{1,30})\s+(?:[\w-]{1,30}\s+)?(?:to|in|into|as)\s+(?:the\s+|this\s+|a\s+)?(?:url|link|query\s+(?:string|param(?:eter)?s?)|image\s+(?:url|link|src))\b/gi,
+      ),
     ),
   ),
 
   // Requests for what an agent must never do on a mail's say-so, however politely or plainly worded:
   // create, reveal or send secrets; forward, export or delete mail; change webhooks, rules or policies.
   needs(
-    ['create', 'generate', 'issue', 'mint', 'provision', 'make'],
-    requestRule(
-      'create_secret',
-      'secret_request',
-      0.5,
-      new RegExp(String.raw`${CREATE_VERB}${CREATE_OBJECT}\b`, 'gi'),
+    [
+      'key',
+      'keys',
+      'api_key',
+      'api_keys',
+      'apikey',
+      'apikeys',
+      'token',
+      'tokens',
+      'credentials',
+      'password',
+      'passwords',
+    ],
+    needs(
+      ['create', 'generate', 'issue', 'mint', 'provision', 'make'],
+      requestRule(
+        'create_secret',
+        'secret_request',
+        0.5,
+        new RegExp(String.raw`${CREATE_VERB}${CREATE_OBJECT}\b`, 'gi'),
+      ),
     ),
   ),
   needs(
-    ['create', 'generate', 'issue', 'mint', 'provision', 'make'],
-    requestRule(
-      'create_and_send_secret',
-      'secret_request',
-      0.7,
-      new RegExp(
-        String.raw`${CREATE_VERB}${CREATE_OBJECT}\b[^.!?\n]{0,80}?(?:\band\b|\bthen\b|,)\s*(?:then\s+)?(?:e-?mail|send|forward|share|mail|post|paste|give|text|${REPLY_WITH})\s+(?:it|them|(?:the|this)\s+(?:new\s+)?(?:key|token|credentials))\b`,
-        'gi',
+    [
+      'key',
+      'keys',
+      'api_key',
+      'api_keys',
+      'apikey',
+      'apikeys',
+      'token',
+      'tokens',
+      'credentials',
+      'password',
+      'passwords',
+    ],
+    needs(
+      ['create', 'generate', 'issue', 'mint', 'provision', 'make'],
+      requestRule(
+        'create_and_send_secret',
+        'secret_request',
+        0.7,
+        new RegExp(
+          String.raw`${CREATE_VERB}${CREATE_OBJECT}\b[^.!?\n]{0,80}?(?:\band\b|\bthen\b|,)\s*(?:then\s+)?(?:e-?mail|send|forward|share|mail|post|paste|give|text|${REPLY_WITH})\s+(?:it|them|(?:the|this)\s+(?:new\s+)?(?:key|token|credentials))\b`,
+          'gi',
+        ),
       ),
     ),
   ),
@@ -544,26 +703,46 @@ const CONTENT_RULES: readonly ContentRule[] = [
     ),
   ),
   needs(
-    ['delete', 'trash', 'erase', 'remove', 'purge', 'destroy', 'wipe', 'discard'],
-    requestRule(
-      'delete_this_message',
-      'mail_manipulation',
-      0.4,
-      /\b(?:delete|trash|erase|remove|purge|destroy|wipe|discard)\s+(?:this|that|my)\s+(?:(?:original|previous|last|whole)\s+)?(?:message|e-?mail|mail|thread|conversation|note)\b|\b(?:delete|trash|erase|purge)\s+the\s+(?:whole\s+|entire\s+)?(?:thread|conversation|original\s+(?:message|e-?mail))\b/gi,
-      { role: 'weak', unless: DISCLAIMER_RE },
+    ['message', 'email', 'mail', 'thread', 'conversation', 'note'],
+    needs(
+      ['delete', 'trash', 'erase', 'remove', 'purge', 'destroy', 'wipe', 'discard'],
+      requestRule(
+        'delete_this_message',
+        'mail_manipulation',
+        0.4,
+        /\b(?:delete|trash|erase|remove|purge|destroy|wipe|discard)\s+(?:this|that|my)\s+(?:(?:original|previous|last|whole)\s+)?(?:message|e-?mail|mail|thread|conversation|note)\b|\b(?:delete|trash|erase|purge)\s+the\s+(?:whole\s+|entire\s+)?(?:thread|conversation|original\s+(?:message|e-?mail))\b/gi,
+        { role: 'weak', unless: DISCLAIMER_RE },
+      ),
     ),
   ),
   needs(
-    ['delete', 'trash', 'erase', 'remove', 'purge', 'destroy', 'wipe'],
-    requestRule(
-      'delete_mail_bulk',
-      'mail_manipulation',
-      0.6,
-      /\b(?:delete|trash|erase|remove|purge|destroy|wipe)\s+(?:all|every|each|any)\s+(?:of\s+)?(?:the\s+|your\s+|these\s+|other\s+)?(?:(?:older|old|previous|past|existing|remaining|other|sent|incoming|received)\s+)?(?:messages?|e-?mails?|mails|threads?|conversations?)\b|\b(?:delete|trash|erase|purge|wipe)\s+(?:the\s+)?(?:originals|(?:entire\s+|whole\s+)?(?:inbox|mailbox)|sent\s+(?:items|folder|mail))\b/gi,
+    [
+      'message',
+      'messages',
+      'email',
+      'emails',
+      'mails',
+      'thread',
+      'threads',
+      'conversation',
+      'conversations',
+      'originals',
+      'inbox',
+      'mailbox',
+      'sent',
+    ],
+    needs(
+      ['delete', 'trash', 'erase', 'remove', 'purge', 'destroy', 'wipe'],
+      requestRule(
+        'delete_mail_bulk',
+        'mail_manipulation',
+        0.6,
+        /\b(?:delete|trash|erase|remove|purge|destroy|wipe)\s+(?:all|every|each|any)\s+(?:of\s+)?(?:the\s+|your\s+|these\s+|other\s+)?(?:(?:older|old|previous|past|existing|remaining|other|sent|incoming|received)\s+)?(?:messages?|e-?mails?|mails|threads?|conversations?)\b|\b(?:delete|trash|erase|purge|wipe)\s+(?:the\s+)?(?:originals|(?:entire\s+|whole\s+)?(?:inbox|mailbox)|sent\s+(?:items|folder|mail))\b/gi,
+      ),
     ),
   ),
-  needs(
-    ['forward', 'send', 'sent', 'bcc', 'cc', 'copy', 'redirect', 'relay'],
+  containing(
+    '@',
     requestRule(
       'forward_to_address',
       'mail_manipulation',
@@ -573,12 +752,15 @@ const CONTENT_RULES: readonly ContentRule[] = [
     ),
   ),
   needs(
-    ['export', 'download', 'dump', 'copy', 'back', 'extract', 'collect'],
-    requestRule(
-      'export_mail',
-      'mail_manipulation',
-      0.6,
-      /\b(?:export|download|dump|copy|back\s+up|extract|collect)\s+(?:all|every|each|the|your|this)\s+(?:of\s+)?(?:the\s+)?(?:(?:incoming|received|sent|past|previous|recent|old|stored|archived)\s+)?(?:e-?mails|messages|mails|correspondence|conversations|threads|mailbox|inbox)\b/gi,
+    ['emails', 'messages', 'mails', 'correspondence', 'conversations', 'threads', 'mailbox', 'inbox'],
+    needs(
+      ['export', 'download', 'dump', 'copy', 'back', 'extract', 'collect'],
+      requestRule(
+        'export_mail',
+        'mail_manipulation',
+        0.6,
+        /\b(?:export|download|dump|copy|back\s+up|extract|collect)\s+(?:all|every|each|the|your|this)\s+(?:of\s+)?(?:the\s+)?(?:(?:incoming|received|sent|past|previous|recent|old|stored|archived)\s+)?(?:e-?mails|messages|mails|correspondence|conversations|threads|mailbox|inbox)\b/gi,
+      ),
     ),
   ),
   needs(
@@ -601,24 +783,48 @@ const CONTENT_RULES: readonly ContentRule[] = [
   ),
   needs(
     [
-      'disable',
-      'turn',
-      'switch',
-      'remove',
-      'delete',
-      'bypass',
-      'relax',
-      'loosen',
-      'lift',
-      'pause',
-      'suspend',
-      'skip',
+      'policy',
+      'policies',
+      'rule',
+      'rules',
+      'filter',
+      'filters',
+      'check',
+      'checks',
+      'limit',
+      'limits',
+      'restriction',
+      'restrictions',
+      'approval',
+      'approvals',
+      'review',
+      'reviews',
+      'guard',
+      'guards',
+      'safeguard',
+      'safeguards',
     ],
-    requestRule(
-      'change_policy',
-      'config_change',
-      0.6,
-      /\b(?:disable|turn\s+off|switch\s+off|remove|delete|bypass|relax|loosen|lift|pause|suspend|skip)\s+(?:(?:the|your|our|this|its|all|any|every)\s+)?(?:(?:outbound|inbound|mailbox|sending|send|approval|security|spam|content|dlp|rate|recipient|forwarding|injection|safety|review)\s+){1,2}(?:polic(?:y|ies)|rules?|filters?|checks?|limits?|restrictions?|approvals?|reviews?|guards?|safeguards?)\b/gi,
+    needs(
+      [
+        'disable',
+        'turn',
+        'switch',
+        'remove',
+        'delete',
+        'bypass',
+        'relax',
+        'loosen',
+        'lift',
+        'pause',
+        'suspend',
+        'skip',
+      ],
+      requestRule(
+        'change_policy',
+        'config_change',
+        0.6,
+        /\b(?:disable|turn\s+off|switch\s+off|remove|delete|bypass|relax|loosen|lift|pause|suspend|skip)\s+(?:(?:the|your|our|this|its|all|any|every)\s+)?(?:(?:outbound|inbound|mailbox|sending|send|approval|security|spam|content|dlp|rate|recipient|forwarding|injection|safety|review)\s+){1,2}(?:polic(?:y|ies)|rules?|filters?|checks?|limits?|restrictions?|approvals?|reviews?|guards?|safeguards?)\b/gi,
+      ),
     ),
   ),
   needs(
@@ -661,11 +867,8 @@ const CONTENT_RULES: readonly ContentRule[] = [
       'terminated',
       'closed',
       'mandatory',
-      'minute',
-      'minutes',
-      'hour',
-      'hours',
-      'end',
+      'within',
+      'day',
     ],
     framingRule(
       'urgency_framing',
@@ -706,11 +909,14 @@ const CONTENT_RULES: readonly ContentRule[] = [
       /\bsystem\s+(?:notice|message|alert|notification|administrator|admin)\b|\b(?:security|compliance|helpdesk|help\s+desk)\s+(?:department|dept|team|operations|desk)\b|\b(?:mail|e-?mail|server|system|mailbox|loftbox|platform|domain|network)\s+admin(?:istrator)?s?\b|\b(?:message|notice|instructions?|request|order)\s+from\s+(?:the\s+|your\s+)?(?:ceo|cfo|owner|administrator|admin|management|board)\b|\bon\s+behalf\s+of\s+(?:the\s+|your\s+)?(?:ceo|cfo|owner|administrator|management|board|security\s+team)\b|\b(?:ceo|cfo|owner|administrator|your\s+(?:owner|operator|boss|manager))\s+(?:has\s+)?(?:asked|requested|instructed|authori[sz]ed|approved|ordered)\b|\b(?:already\s+|been\s+|pre-?)(?:approved|authori[sz]ed|cleared)\s+(?:by|with)\s+(?:the\s+|your\s+)?(?:owner|admin(?:istrator)?|ceo|cfo|management|human|operator|user|boss)\b|\bas\s+agreed\s+with\s+(?:the\s+|your\s+)?(?:owner|admin(?:istrator)?|ceo|management|operator)\b|\bthis\s+is\s+(?:the\s+|your\s+)?(?:administrator|admin|system|security\s+team|ceo|owner)\b|\bmandatory\s+(?:security|compliance)\b/gi,
     ),
   ),
-  framingRule(
-    'urgency_framing',
-    'urgency',
-    0.2,
-    /\b(?:dringend|umgehend|urgente|inmediatamente|immédiatement)\b/gi,
+  needs(
+    ['dringend', 'umgehend', 'urgente', 'inmediatamente', 'imm'],
+    framingRule(
+      'urgency_framing',
+      'urgency',
+      0.2,
+      /\b(?:dringend|umgehend|urgente|inmediatamente|immédiatement)\b/gi,
+    ),
   ),
   needs(
     ['abteilung', 'systemadministrator', 'informatique', 'administrateur', 'departamento', 'administrador'],
@@ -722,8 +928,8 @@ const CONTENT_RULES: readonly ContentRule[] = [
     ),
   ),
   // "IT" only in capitals: "is it department policy" is not a claim of authority.
-  needs(
-    ['it'],
+  containing(
+    'IT',
     framingRule(
       'authority_framing',
       'authority',
@@ -1873,7 +2079,8 @@ function scanContent(
   const traceToRoot = doc.hidden.length > 0 || doc.entityLetters.length > 0;
   const words = wordsOf(layer.text);
   for (const content of CONTENT_RULES) {
-    if (content.words && !holdsAny(words, content.words)) continue;
+    if (content.literal !== undefined && !layer.text.includes(content.literal)) continue;
+    if (content.words?.some((wanted) => !holdsAny(words, wanted))) continue;
     const from = content.hint ? (content.hint.exec(layer.text)?.index ?? -1) : 0;
     if (from < 0) continue;
     // exec on the rule's own pattern: matchAll would clone the regex for every rule and layer.
