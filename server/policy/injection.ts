@@ -1887,8 +1887,6 @@ function decodePercent(run: string): string | null {
 
 const BASE64_RUN_RE = /[A-Za-z0-9+/_-]{4,}={0,2}/g;
 const BASE64_MIN_LINE = 16;
-/** A run of BASE64_RUN_RE at least BASE64_MIN_LINE long, padding included. */
-const BASE64_BLOCK_START_RE = /[A-Za-z0-9+/_-]{16,}={0,2}|[A-Za-z0-9+/_-]{15}={1,2}|[A-Za-z0-9+/_-]{14}==/g;
 const BASE64_LOOKING_RE = /[0-9+/=]|.[A-Z]/;
 const BASE64_MIN_LENGTH = 40;
 const BASE64_MAX_LENGTH = 64 * 1024;
@@ -1939,15 +1937,7 @@ function base64Variant(base: Layer): Layer | null {
     const decoded = block && decodeBase64Text(block.lines.join(''));
     if (block && decoded) replacements.push({ start: block.start, end: block.end, text: decoded });
   };
-  const runs = new RegExp(BASE64_RUN_RE);
-  const starts = new RegExp(BASE64_BLOCK_START_RE);
-  // Between blocks only a run long enough to start one matters, and the engine finds those faster.
-  const nextRun = (from: number) => {
-    const pattern = block ? runs : starts;
-    pattern.lastIndex = from;
-    return pattern.exec(text);
-  };
-  for (let m = nextRun(0); m !== null; m = nextRun(m.index + m[0].length)) {
+  for (const m of text.matchAll(BASE64_RUN_RE)) {
     const run = m[0];
     const end = m.index + run.length;
     const gap = block && m.index - block.end <= 2 ? text.slice(block.end, m.index) : '';
