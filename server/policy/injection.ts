@@ -1689,6 +1689,7 @@ function extractHtml(html: string): Extracted {
 
 const ZERO_WIDTH = '\\u200B-\\u200F\\u2060-\\u2064\\uFEFF';
 const ZERO_WIDTH_RE = new RegExp(`[${ZERO_WIDTH}]+`, 'gu');
+const ZERO_WIDTH_ANY_RE = new RegExp(`[${ZERO_WIDTH}]`, 'u');
 const ZERO_WIDTH_IN_WORD_RE = new RegExp(`(?<=\\p{Script=Latin})[${ZERO_WIDTH}]+(?=\\p{Script=Latin})`, 'u');
 /* Emoji sequences, Persian and Indic joiners and preheader padding use these characters one at a time. */
 const ZERO_WIDTH_RUN_RE = new RegExp(`[${ZERO_WIDTH}]{8,}`, 'u');
@@ -1709,22 +1710,8 @@ function isFlagSequence(text: string, index: number, run: string): boolean {
 }
 
 function detectInvisible(text: string, location: Location, signals: SignalSet): void {
-  const inWord = ZERO_WIDTH_IN_WORD_RE.exec(text);
-  if (inWord)
-    signals.add(
-      ZERO_WIDTH_IN_WORD,
-      ZERO_WIDTH_IN_WORD.weight,
-      location,
-      around(text, inWord.index, inWord[0].length),
-    );
-  const run = ZERO_WIDTH_RUN_RE.exec(text);
-  if (run)
-    signals.add(
-      ZERO_WIDTH_SEQUENCE,
-      ZERO_WIDTH_SEQUENCE.weight,
-      location,
-      around(text, run.index, run[0].length),
-    );
+  // The in-word pattern starts with a lookbehind, which the engine tries at every position.
+  if (ZERO_WIDTH_ANY_RE.test(text)) detectZeroWidth(text, location, signals);
   for (const tags of text.matchAll(TAG_RUN_RE)) {
     if (isFlagSequence(text, tags.index, tags[0])) continue;
     signals.add(
@@ -1742,6 +1729,25 @@ function detectInvisible(text: string, location: Location, signals: SignalSet): 
   if (control && !RTL_LETTER_RE.test(text)) {
     signals.add(BIDI_CONTROL, BIDI_CONTROL.weight, location, around(text, control.index, 1));
   }
+}
+
+function detectZeroWidth(text: string, location: Location, signals: SignalSet): void {
+  const inWord = ZERO_WIDTH_IN_WORD_RE.exec(text);
+  if (inWord)
+    signals.add(
+      ZERO_WIDTH_IN_WORD,
+      ZERO_WIDTH_IN_WORD.weight,
+      location,
+      around(text, inWord.index, inWord[0].length),
+    );
+  const run = ZERO_WIDTH_RUN_RE.exec(text);
+  if (run)
+    signals.add(
+      ZERO_WIDTH_SEQUENCE,
+      ZERO_WIDTH_SEQUENCE.weight,
+      location,
+      around(text, run.index, run[0].length),
+    );
 }
 
 /** Tag characters mirror ASCII, so smuggled text is decoded in place rather than dropped. */
@@ -1774,6 +1780,9 @@ const LEET = new Map([
   ['$', 's'],
 ]);
 const LEET_TOKEN_RE = /[\p{L}\p{N}@$]{2,40}/gu;
+
+/** Whether some run of token characters holds both a leet character and an ASCII letter, as deleet needs. */
+const LEET_WORTHY_RE = /[013457@$](?:(?=[\p{L}\p{N}@$]*[a-z])|(?<=[a-z][\p{L}\p{N}@$]*[013457@$]))/iu;
 
 function deleet(token: string): string | null {
   if (!/[a-z]/i.test(token) || !/[013457@$]/.test(token)) return null;
@@ -1967,7 +1976,7 @@ function base64Variant(base: Layer): Layer | null {
 function evasionVariants(base: Layer, location: Location, signals: SignalSet): [Layer | null, RuleDef][] {
   return [
     [rewrite(base, SPACED_LETTERS_RE, (run) => run.replace(/[^a-z]/gi, '')), SPACED_LETTERS],
-    [rewrite(base, LEET_TOKEN_RE, deleet), LEETSPEAK],
+    [LEET_WORTHY_RE.test(base.text) ? rewrite(base, LEET_TOKEN_RE, deleet) : null, LEETSPEAK],
     [homoglyphVariant(base, location, signals), HOMOGLYPH_OBFUSCATION],
     [
       base.text.includes('&#') ? rewrite(base, NUMERIC_ENTITY_RE, decodeAlnumEntity) : null,
@@ -2030,13 +2039,12 @@ function sentenceAround(text: string, start: number, end: number): string {
 const notARequest = (prefix: string): boolean => NEGATION_RE.test(prefix) || FIRST_PERSON_RE.test(prefix);
 
 const NOT_ASCII_WORD_RE = /\W+/;
-const NON_ASCII_RE = /[^\p{ASCII}]/u;
+const NON_ASCII_RE = /[^\p{ASCII}]+/gu;
 
 /** The text's ASCII words (`\w` runs, as `\b` delimits them without the `u` flag), lowercased. */
 function wordsOf(text: string): Set<string> {
-  // Lowercasing can turn other characters into ASCII letters (the Kelvin sign): then word by word.
-  if (!NON_ASCII_RE.test(text)) return new Set(text.toLowerCase().split(NOT_ASCII_WORD_RE));
-  return new Set(text.split(NOT_ASCII_WORD_RE).map((word) => word.toLowerCase()));
+  // Other characters separate words anyway, and lowercasing could turn some (the Kelvin sign) into letters.
+  return new Set(text.replace(NON_ASCII_RE, ' ').toLowerCase().split(NOT_ASCII_WORD_RE));
 }
 
 function holdsAny(words: ReadonlySet<string>, wanted: ReadonlySet<string>): boolean {
