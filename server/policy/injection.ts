@@ -2039,7 +2039,7 @@ function sentenceAround(text: string, start: number, end: number): string {
 const notARequest = (prefix: string): boolean => NEGATION_RE.test(prefix) || FIRST_PERSON_RE.test(prefix);
 
 const NOT_ASCII_WORD_RE = /\W+/;
-const NON_ASCII_RE = /[^\p{ASCII}]+/gu;
+const NON_ASCII_RE = /[\u0080-\uffff]+/g;
 
 /** The text's ASCII words (`\w` runs, as `\b` delimits them without the `u` flag), lowercased. */
 function wordsOf(text: string): Set<string> {
