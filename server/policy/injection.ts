@@ -1781,12 +1781,56 @@ const LEET = new Map([
 ]);
 const LEET_TOKEN_RE = /[\p{L}\p{N}@$]{2,40}/gu;
 
-/** Whether some run of token characters holds both a leet character and an ASCII letter, as deleet needs. */
-const LEET_WORTHY_RE = /[013457@$](?:(?=[\p{L}\p{N}@$]*[a-z])|(?<=[a-z][\p{L}\p{N}@$]*[013457@$]))/iu;
-
 function deleet(token: string): string | null {
   if (!/[a-z]/i.test(token) || !/[013457@$]/.test(token)) return null;
   return token.replace(/[013457@$]/g, (ch) => LEET.get(ch) ?? ch);
+}
+
+const LEET_CHAR_RE = /[013457@$]/g;
+const TOKEN_CHAR_RE = /^[\p{L}\p{N}@$]$/u;
+const TOKEN_RUN_RE = /[\p{L}\p{N}@$]*/uy;
+
+const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
+const isLowSurrogate = (code: number) => code >= 0xdc00 && code <= 0xdfff;
+
+/** Where the run of token characters (code points) that holds position `at` starts. */
+function tokenRunStart(text: string, at: number): number {
+  let start = at;
+  while (start > 0) {
+    const pair =
+      start >= 2 && isLowSurrogate(text.charCodeAt(start - 1)) && isHighSurrogate(text.charCodeAt(start - 2));
+    const previous = pair ? start - 2 : start - 1;
+    if (!TOKEN_CHAR_RE.test(text.slice(previous, start))) break;
+    start = previous;
+  }
+  return start;
+}
+
+/**
+ * `rewrite(base, LEET_TOKEN_RE, deleet)`, looking only at the runs of token characters that hold a leet
+ * character: the others give no replacement, and a run is cut into the same tokens wherever the scan
+ * starts before it.
+ */
+function leetVariant(base: Layer): Layer | null {
+  const { text } = base;
+  const replacements: Replacement[] = [];
+  const leet = new RegExp(LEET_CHAR_RE);
+  const tokens = new RegExp(LEET_TOKEN_RE);
+  const run = new RegExp(TOKEN_RUN_RE);
+  for (let m = leet.exec(text); m !== null; m = leet.exec(text)) {
+    run.lastIndex = m.index;
+    run.exec(text);
+    const end = run.lastIndex;
+    tokens.lastIndex = tokenRunStart(text, m.index);
+    for (let t = tokens.exec(text); t !== null && t.index < end; t = tokens.exec(text)) {
+      const replaced = deleet(t[0]);
+      if (replaced !== null && replaced !== t[0]) {
+        replacements.push({ start: t.index, end: t.index + t[0].length, text: replaced });
+      }
+    }
+    leet.lastIndex = end;
+  }
+  return applyReplacements(base, replacements);
 }
 
 const CONFUSABLES = new Map<string, string>(
@@ -1976,7 +2020,7 @@ function base64Variant(base: Layer): Layer | null {
 function evasionVariants(base: Layer, location: Location, signals: SignalSet): [Layer | null, RuleDef][] {
   return [
     [rewrite(base, SPACED_LETTERS_RE, (run) => run.replace(/[^a-z]/gi, '')), SPACED_LETTERS],
-    [LEET_WORTHY_RE.test(base.text) ? rewrite(base, LEET_TOKEN_RE, deleet) : null, LEETSPEAK],
+    [leetVariant(base), LEETSPEAK],
     [homoglyphVariant(base, location, signals), HOMOGLYPH_OBFUSCATION],
     [
       base.text.includes('&#') ? rewrite(base, NUMERIC_ENTITY_RE, decodeAlnumEntity) : null,

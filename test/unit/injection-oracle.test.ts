@@ -210,7 +210,18 @@ const noise = fc.oneof(
   ),
 );
 
+/* Runs of letters with leet characters: astral letters, lone surrogates and runs past the 40-character token. */
+const leetRun = fc
+  .array(
+    fc.constantFrom('a', 'Z', 's', '1', '3', '0', '@', '$', '𝐀', 'é', '_', '\uD800', '\uDC00', ' ', '-', '.'),
+    {
+      maxLength: 120,
+    },
+  )
+  .map((chars) => chars.join(''));
+
 const piece = fc.oneof(
+  { weight: 1, arbitrary: leetRun },
   { weight: 4, arbitrary: phrase },
   { weight: 3, arbitrary: obfuscated },
   { weight: 2, arbitrary: base64Blob },
