@@ -1116,11 +1116,35 @@ function countWhile<T>(items: readonly T[], before: (item: T) => boolean): numbe
 }
 
 class Layer {
+  private cachedWords: ReadonlySet<string> | null = null;
+
   constructor(
     readonly text: string,
     private readonly edits: readonly Edit[] = [],
     readonly parent: Layer | null = null,
   ) {}
+
+  /**
+   * At least the text's ASCII words (see `wordsOf`). A variant shares its parent's words except around
+   * its edits, so it takes the parent's and adds those of each edit, stretched to the words it touches.
+   */
+  words(): ReadonlySet<string> {
+    const fromParent = this.parent?.cachedWords;
+    this.cachedWords ??= fromParent ? this.wordsBeside(fromParent) : wordsOf(this.text);
+    return this.cachedWords;
+  }
+
+  private wordsBeside(parentWords: ReadonlySet<string>): Set<string> {
+    const words = new Set(parentWords);
+    for (const edit of this.edits) {
+      let from = edit.outFrom;
+      while (from > 0 && isAsciiWordChar(this.text.charCodeAt(from - 1))) from--;
+      let to = edit.outTo;
+      while (to < this.text.length && isAsciiWordChar(this.text.charCodeAt(to))) to++;
+      for (const word of wordsOf(this.text.slice(from, to))) words.add(word);
+    }
+    return words;
+  }
 
   /** Whether [start, end) overlaps text that an edit produced. */
   touchesEdit(start: number, end: number): boolean {
@@ -2091,6 +2115,9 @@ function wordsOf(text: string): Set<string> {
   return new Set(text.replace(NON_ASCII_RE, ' ').toLowerCase().split(NOT_ASCII_WORD_RE));
 }
 
+const isAsciiWordChar = (code: number) =>
+  (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || code === 95 || (code >= 97 && code <= 122);
+
 function holdsAny(words: ReadonlySet<string>, wanted: ReadonlySet<string>): boolean {
   for (const word of wanted) if (words.has(word)) return true;
   return false;
@@ -2119,7 +2146,7 @@ function scanContent(
   instructive: Set<number>,
 ): void {
   const traceToRoot = doc.hidden.length > 0 || doc.entityLetters.length > 0;
-  const words = wordsOf(layer.text);
+  const words = layer.words();
   for (const content of CONTENT_RULES) {
     if (content.literal !== undefined && !layer.text.includes(content.literal)) continue;
     if (content.words?.some((wanted) => !holdsAny(words, wanted))) continue;
