@@ -87,6 +87,8 @@ export function plainFragments(text: string): ReplyFragment[] | null {
   const lines = text.split('\n');
   if (lines.some((line) => line.startsWith('>'))) return null;
   const candidates = new Set(lines.slice(1).filter(mayBeSignature));
+  // Asking about most lines (a list of short ones) would cost more than letting the parser read the text.
+  if (candidates.size > lines.length / 2) return null;
   const signatures = candidates.size === 0 ? new Set<string>() : signatureLines([...candidates]);
   if (signatures === null) return null;
   const fragments: ReplyFragment[] = [];
