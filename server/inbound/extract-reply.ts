@@ -1,6 +1,5 @@
 import EmailReplyParser from 'email-reply-parser';
-
-type Fragment = ReturnType<ReturnType<EmailReplyParser['read']>['getFragments']>[number];
+import { plainFragments, type ReplyFragment } from './plain-fragments.js';
 
 /*
  * Inbound mail is attacker-controlled, and email-reply-parser 2.3.7 runs backtracking regexes over the
@@ -144,7 +143,9 @@ function parseReply(lines: string[]): string {
 
   let reply = '';
   let skipped = false;
-  for (const fragment of new EmailReplyParser().read(surrogate.join('\n')).getFragments()) {
+  const text = surrogate.join('\n');
+  const fragments = plainFragments(text) ?? new EmailReplyParser().read(text).getFragments();
+  for (const fragment of fragments) {
     if (!isNewText(fragment)) {
       skipped = true;
       continue;
@@ -159,7 +160,7 @@ function parseReply(lines: string[]): string {
     .trim();
 }
 
-function isNewText(fragment: Fragment): boolean {
+function isNewText(fragment: ReplyFragment): boolean {
   if (!fragment.isHidden()) return true;
   if (!fragment.isSignature() || fragment.isQuoted() || fragment.isEmpty()) return false;
   const lines = fragment

@@ -75,6 +75,16 @@ interface ContentRule extends RuleDef {
   request?: true;
   /** Skip matches whose sentence also matches this (a confidentiality footer asking to delete misdirected mail). */
   unless?: RegExp;
+  /**
+   * Matches, cheaply, at the start of every match of `pattern` (its leading words, same flags): a text
+   * without it is not scanned with `pattern`, whose leading lookbehind makes the engine try it at every
+   * position, and a text with it only from its first match on.
+   */
+  hint?: RegExp;
+  /** Lowercase words a match always holds one of each (see `needs`). */
+  words?: readonly ReadonlySet<string>[];
+  /** A string every match contains (see `containing`). */
+  literal?: string;
 }
 
 const FIELD_CAP = 256 * 1024;
@@ -95,7 +105,7 @@ const requestRule = (
   category: InjectionCategory,
   weight: number,
   pattern: RegExp,
-  extra: { role?: RuleRole; unless?: RegExp } = {},
+  extra: { role?: RuleRole; unless?: RegExp; hint?: RegExp } = {},
 ): ContentRule => ({ id, category, weight, pattern, request: true, ...extra });
 
 const framingRule = (
@@ -110,6 +120,19 @@ const framingRule = (
   pattern,
   role: 'framing',
 });
+
+/**
+ * Marks the words a match of the rule always holds one of, each as a whole ASCII word (the pattern has
+ * `\b` or a space on both sides of it): text with none of them is not scanned with the pattern. Only for
+ * patterns without the `u` flag, whose `\b` and `/i` see ASCII letters alone.
+ */
+const needs = (words: readonly string[], content: ContentRule): ContentRule => ({
+  ...content,
+  words: [...(content.words ?? []), new Set(words)],
+});
+
+/** Marks a string every match of the rule contains, in the same case. */
+const containing = (literal: string, content: ContentRule): ContentRule => ({ ...content, literal });
 
 /* Pieces of the request rules. A secret is named with its kind ("admin API key", "webhook secret"): a bare
  * "key" is far too common in business mail ("the key points"). */
@@ -128,103 +151,236 @@ const DISCLAIMER_RE =
  * verbs ("run the report") are deliberately left out of the patterns.
  */
 const CONTENT_RULES: readonly ContentRule[] = [
-  rule(
-    'ignore_previous_instructions',
-    'instruction_override',
-    0.8,
-    /\b(?:ignore|disregard|forget|override|bypass|discard|skip)\s+(?:(?:all|any|every)\s+(?:of\s+)?(?:(?:the|your|these|those|its)\s+)?(?:(?:previous|prior|above|earlier|preceding|former|original|initial|existing|old|system|safety)\s+)?|(?:(?:the|your|these|those|its)\s+)?(?:previous|prior|above|earlier|preceding|former|original|initial|existing|system|safety)\s+|(?:your|its)\s+)(?:instructions?|rules|directions|directives|guidelines|guardrails|prompts?|commands|programming|restrictions|constraints|policies|context)\b/gi,
+  needs(
+    [
+      'instruction',
+      'instructions',
+      'rules',
+      'directions',
+      'directives',
+      'guidelines',
+      'guardrails',
+      'prompt',
+      'prompts',
+      'commands',
+      'programming',
+      'restrictions',
+      'constraints',
+      'policies',
+      'context',
+    ],
+    needs(
+      ['ignore', 'disregard', 'forget', 'override', 'bypass', 'discard', 'skip'],
+      rule(
+        'ignore_previous_instructions',
+        'instruction_override',
+        0.8,
+        /\b(?:ignore|disregard|forget|override|bypass|discard|skip)\s+(?:(?:all|any|every)\s+(?:of\s+)?(?:(?:the|your|these|those|its)\s+)?(?:(?:previous|prior|above|earlier|preceding|former|original|initial|existing|old|system|safety)\s+)?|(?:(?:the|your|these|those|its)\s+)?(?:previous|prior|above|earlier|preceding|former|original|initial|existing|system|safety)\s+|(?:your|its)\s+)(?:instructions?|rules|directions|directives|guidelines|guardrails|prompts?|commands|programming|restrictions|constraints|policies|context)\b/gi,
+      ),
+    ),
   ),
-  rule(
-    'ignore_previous_instructions',
-    'instruction_override',
-    0.8,
-    /\b(?:ignore|disregard|forget)\s+(?:everything|anything|all)\s+(?:(?:above|before|previously\s+(?:said|stated|given))\b|you\s+(?:were|have\s+been)\s+(?:told|given|instructed)\b)|\b(?:ignore|disregard|forget)\s+(?:all\s+of\s+)?the\s+above\s+and\s+(?:instead|now|just|only)\b/gi,
+  needs(
+    ['ignore', 'disregard', 'forget'],
+    rule(
+      'ignore_previous_instructions',
+      'instruction_override',
+      0.8,
+      /\b(?:ignore|disregard|forget)\s+(?:everything|anything|all)\s+(?:(?:above|before|previously\s+(?:said|stated|given))\b|you\s+(?:were|have\s+been)\s+(?:told|given|instructed)\b)|\b(?:ignore|disregard|forget)\s+(?:all\s+of\s+)?the\s+above\s+and\s+(?:instead|now|just|only)\b/gi,
+    ),
   ),
-  rule(
-    'ignore_previous_instructions',
-    'instruction_override',
-    0.8,
-    /\b(?:do\s+not|don['’]t|stop|no\s+longer)\s+(?:follow(?:ing)?|obey(?:ing)?|comply(?:ing)?\s+with)\s+(?:your\s+(?:(?:previous|prior|original|system|initial|safety)\s+)?|(?:(?:the|any|all)\s+)?(?:previous|prior|original|system|initial|safety)\s+)(?:instructions|rules|guidelines|programming|prompt)\b/gi,
+  needs(
+    ['follow', 'following', 'obey', 'obeying', 'comply', 'complying'],
+    rule(
+      'ignore_previous_instructions',
+      'instruction_override',
+      0.8,
+      /\b(?:do\s+not|don['’]t|stop|no\s+longer)\s+(?:follow(?:ing)?|obey(?:ing)?|comply(?:ing)?\s+with)\s+(?:your\s+(?:(?:previous|prior|original|system|initial|safety)\s+)?|(?:(?:the|any|all)\s+)?(?:previous|prior|original|system|initial|safety)\s+)(?:instructions|rules|guidelines|programming|prompt)\b/gi,
+    ),
   ),
-  rule(
-    'new_instructions',
-    'instruction_override',
-    0.5,
-    /\b(?:new|real|actual|true|secret|hidden)\s+(?:system\s+)?instructions?\s*:|\byour\s+(?:new|real|actual|true)\s+(?:instructions\s+are|directive\s+is)\b/gi,
+  needs(
+    ['instruction', 'instructions', 'directive'],
+    rule(
+      'new_instructions',
+      'instruction_override',
+      0.5,
+      /\b(?:new|real|actual|true|secret|hidden)\s+(?:system\s+)?instructions?\s*:|\byour\s+(?:new|real|actual|true)\s+(?:instructions\s+are|directive\s+is)\b/gi,
+    ),
   ),
-  rule(
-    'from_now_on',
-    'instruction_override',
-    0.6,
-    /\bfrom\s+now\s+on\b[,:]?\s+(?:you\s+(?:will|must|shall|should|are\s+to|have\s+to|need\s+to)\s+(?:only\s+|always\s+|never\s+)?(?:act|respond|reply|answer|behave|obey|follow|ignore|pretend|forward|speak|comply|execute)\b|(?:always|only|never)\s+(?:respond|reply|answer|obey|act|forward)\b|(?:ignore|disregard|obey|act\s+as)\b)/gi,
+  needs(
+    ['now'],
+    rule(
+      'from_now_on',
+      'instruction_override',
+      0.6,
+      /\bfrom\s+now\s+on\b[,:]?\s+(?:you\s+(?:will|must|shall|should|are\s+to|have\s+to|need\s+to)\s+(?:only\s+|always\s+|never\s+)?(?:act|respond|reply|answer|behave|obey|follow|ignore|pretend|forward|speak|comply|execute)\b|(?:always|only|never)\s+(?:respond|reply|answer|obey|act|forward)\b|(?:ignore|disregard|obey|act\s+as)\b)/gi,
+    ),
   ),
-  rule(
-    'system_prompt_override',
-    'instruction_override',
-    0.8,
-    /\b(?:system|developer)\s+(?:prompt|instructions?)\s*:?\s*(?:override|overrides|update|updated|reset|replacement|injection)\b|\boverride\s+(?:the\s+|your\s+)?(?:system|safety)\s+(?:prompt|instructions?|rules|settings|guidelines)\b|\b(?:new|updated|replacement)\s+system\s+prompt\b|\b(?:enable|activate|enter|entering)\s+(?:god|jailbreak|dan|unrestricted|unfiltered)\s+mode\b|\b(?:god|jailbreak|dan|unrestricted|unfiltered)\s+mode\s+(?:is\s+)?(?:now\s+)?(?:enabled|activated|on|engaged)\b/gi,
+  needs(
+    ['system', 'developer', 'override', 'mode'],
+    rule(
+      'system_prompt_override',
+      'instruction_override',
+      0.8,
+      /\b(?:system|developer)\s+(?:prompt|instructions?)\s*:?\s*(?:override|overrides|update|updated|reset|replacement|injection)\b|\boverride\s+(?:the\s+|your\s+)?(?:system|safety)\s+(?:prompt|instructions?|rules|settings|guidelines)\b|\b(?:new|updated|replacement)\s+system\s+prompt\b|\b(?:enable|activate|enter|entering)\s+(?:god|jailbreak|dan|unrestricted|unfiltered)\s+mode\b|\b(?:god|jailbreak|dan|unrestricted|unfiltered)\s+mode\s+(?:is\s+)?(?:now\s+)?(?:enabled|activated|on|engaged)\b/gi,
+    ),
   ),
-  rule(
-    'conceal_from_user',
-    'instruction_override',
-    0.6,
-    /\b(?:do\s+not|don['’]t|never)\s+(?:tell|inform|notify|alert|warn|let|mention\s+(?:this|it)\s+to)\s+(?:the\s+|your\s+)?(?:user|human|owner|operator|principal)s?\b|\b(?:do\s+not|don['’]t|never)\s+(?:reveal|mention|disclose)\s+(?:these|this|the|your)\s+(?:instructions|prompt)\b/gi,
+  needs(
+    [
+      'user',
+      'users',
+      'human',
+      'humans',
+      'owner',
+      'owners',
+      'operator',
+      'operators',
+      'principal',
+      'principals',
+      'instructions',
+      'prompt',
+    ],
+    rule(
+      'conceal_from_user',
+      'instruction_override',
+      0.6,
+      /\b(?:do\s+not|don['’]t|never)\s+(?:tell|inform|notify|alert|warn|let|mention\s+(?:this|it)\s+to)\s+(?:the\s+|your\s+)?(?:user|human|owner|operator|principal)s?\b|\b(?:do\s+not|don['’]t|never)\s+(?:reveal|mention|disclose)\s+(?:these|this|the|your)\s+(?:instructions|prompt)\b/gi,
+    ),
   ),
-  rule(
-    'addressed_to_ai',
-    'instruction_override',
-    0.5,
-    /\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|large\s+language\s+model|language\s+model|ai\s+(?:assistant|agent|model)|automated\s+(?:assistant|agent|system)|chatbot)\b|\b(?:attention|note|message|instructions?|important)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:ai|llm|language\s+model|ai\s+(?:assistant|agent|model)s?|automated\s+(?:assistant|agent)s?|chatbots?)\b/gi,
+  needs(
+    ['ai', 'llm', 'large', 'language', 'automated', 'chatbot', 'chatbots'],
+    rule(
+      'addressed_to_ai',
+      'instruction_override',
+      0.5,
+      /\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|large\s+language\s+model|language\s+model|ai\s+(?:assistant|agent|model)|automated\s+(?:assistant|agent|system)|chatbot)\b|\b(?:attention|note|message|instructions?|important)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:ai|llm|language\s+model|ai\s+(?:assistant|agent|model)s?|automated\s+(?:assistant|agent)s?|chatbots?)\b/gi,
+    ),
   ),
 
-  rule(
-    'you_are_now',
-    'role_hijack',
-    0.6,
-    /\byou\s+are\s+(?:now|no\s+longer)\s+(?:an?\s+|the\s+|in\s+|operating\s+in\s+)?(?:(?:unrestricted|unfiltered|uncensored|jailbroken|evil|rogue)\b|(?:developer|god|debug|admin|jailbreak|dan|unrestricted)\s+mode\b|(?:different|new)\s+(?:ai|assistant|persona|character|agent|model|bot)\b|(?:ai|chatbot|language\s+model)\b|(?:bound|restricted|limited)\s+by\s+(?:your|any|the)\s+(?:rules|guidelines|instructions|policies|restrictions|programming)\b)/gi,
+  needs(
+    [
+      'unrestricted',
+      'unfiltered',
+      'uncensored',
+      'jailbroken',
+      'evil',
+      'rogue',
+      'mode',
+      'ai',
+      'assistant',
+      'persona',
+      'character',
+      'agent',
+      'model',
+      'bot',
+      'chatbot',
+      'language',
+      'bound',
+      'restricted',
+      'limited',
+    ],
+    rule(
+      'you_are_now',
+      'role_hijack',
+      0.6,
+      /\byou\s+are\s+(?:now|no\s+longer)\s+(?:an?\s+|the\s+|in\s+|operating\s+in\s+)?(?:(?:unrestricted|unfiltered|uncensored|jailbroken|evil|rogue)\b|(?:developer|god|debug|admin|jailbreak|dan|unrestricted)\s+mode\b|(?:different|new)\s+(?:ai|assistant|persona|character|agent|model|bot)\b|(?:ai|chatbot|language\s+model)\b|(?:bound|restricted|limited)\s+by\s+(?:your|any|the)\s+(?:rules|guidelines|instructions|policies|restrictions|programming)\b)/gi,
+    ),
   ),
-  rule(
-    'act_as_privileged',
-    'role_hijack',
-    0.5,
-    /\b(?:act|behave|operate|respond)\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?(?:an?\s+|the\s+)?(?:system|root|superuser|sysadmin|administrator|admin|developer|operator|unrestricted|jailbroken)\b/gi,
+  needs(
+    [
+      'system',
+      'root',
+      'superuser',
+      'sysadmin',
+      'administrator',
+      'admin',
+      'developer',
+      'operator',
+      'unrestricted',
+      'jailbroken',
+    ],
+    needs(
+      ['act', 'behave', 'operate', 'respond'],
+      rule(
+        'act_as_privileged',
+        'role_hijack',
+        0.5,
+        /\b(?:act|behave|operate|respond)\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?(?:an?\s+|the\s+)?(?:system|root|superuser|sysadmin|administrator|admin|developer|operator|unrestricted|jailbroken)\b/gi,
+      ),
+    ),
   ),
-  rule(
-    'pretend_to_be',
-    'role_hijack',
-    0.5,
-    /(?:^|[.!?:;]\s{0,5}|\b(?:please|now|and|just|you\s+(?:must|should|will|can))\s+)pretend\s+(?:to\s+be|(?:that\s+)?you\s+are|you['’]re|(?:that\s+)?you\s+have\s+no)\b|\brole[\s-]?play\s+as\b/gim,
+  needs(
+    ['pretend', 'play', 'roleplay'],
+    rule(
+      'pretend_to_be',
+      'role_hijack',
+      0.5,
+      /(?:^|[.!?:;]\s{0,5}|\b(?:please|now|and|just|you\s+(?:must|should|will|can))\s+)pretend\s+(?:to\s+be|(?:that\s+)?you\s+are|you['’]re|(?:that\s+)?you\s+have\s+no)\b|\brole[\s-]?play\s+as\b/gim,
+    ),
   ),
-  rule(
-    'chat_template_token',
-    'role_hijack',
-    0.8,
-    /<\|(?:im_start|im_end|im_sep|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id|begin_of_text)\|>|\[\/?INST\]|<<\/?SYS>>|<\/?(?:start|end)_of_turn>/gi,
+  needs(
+    [
+      'im_start',
+      'im_end',
+      'im_sep',
+      'system',
+      'user',
+      'assistant',
+      'endoftext',
+      'eot_id',
+      'start_header_id',
+      'end_header_id',
+      'begin_of_text',
+      'inst',
+      'sys',
+      'start_of_turn',
+      'end_of_turn',
+    ],
+    rule(
+      'chat_template_token',
+      'role_hijack',
+      0.8,
+      /<\|(?:im_start|im_end|im_sep|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id|begin_of_text)\|>|\[\/?INST\]|<<\/?SYS>>|<\/?(?:start|end)_of_turn>/gi,
+    ),
   ),
-  rule(
-    'chat_role_line',
-    'role_hijack',
-    0.6,
-    /^[ \t>*]{0,8}(?:system|assistant|developer)(?:\s+(?:message|prompt|note))?\s*:\s*(?:you\b|you['’]re\b|ignore\b|disregard\b|forget\b|override\b|from\s+now\s+on\b|your\s+(?:new\s+)?(?:task|role|instructions|goal|objective)\b|the\s+user\b|as\s+an\s+ai\b)/gim,
+  needs(
+    ['system', 'assistant', 'developer'],
+    rule(
+      'chat_role_line',
+      'role_hijack',
+      0.6,
+      /^[ \t>*]{0,8}(?:system|assistant|developer)(?:\s+(?:message|prompt|note))?\s*:\s*(?:you\b|you['’]re\b|ignore\b|disregard\b|forget\b|override\b|from\s+now\s+on\b|your\s+(?:new\s+)?(?:task|role|instructions|goal|objective)\b|the\s+user\b|as\s+an\s+ai\b)/gim,
+    ),
   ),
-  rule(
-    'markdown_role_header',
-    'role_hijack',
-    0.6,
-    /^[ \t]{0,3}#{1,6}[ \t]*(?:system(?:\s+prompt)?|assistant|developer|new\s+instructions|instructions\s+for\s+(?:the\s+)?(?:ai|assistant|agent))[ \t]*:?[ \t]*$/gim,
+  needs(
+    ['system', 'assistant', 'developer', 'instructions'],
+    rule(
+      'markdown_role_header',
+      'role_hijack',
+      0.6,
+      /^[ \t]{0,3}#{1,6}[ \t]*(?:system(?:\s+prompt)?|assistant|developer|new\s+instructions|instructions\s+for\s+(?:the\s+)?(?:ai|assistant|agent))[ \t]*:?[ \t]*$/gim,
+    ),
   ),
 
-  rule(
-    'run_command_instruction',
-    'tool_injection',
-    0.4,
-    /\b(?:run|execute|exec|launch|paste)\s+(?:the\s+following|this|these|the\s+command\s+below|below)\s+(?:shell\s+|bash\s+|terminal\s+|powershell\s+|system\s+)?(?:commands?|scripts?|code|snippet|one-liner)\b/gi,
+  needs(
+    ['command', 'commands', 'script', 'scripts', 'code', 'snippet', 'liner'],
+    needs(
+      ['run', 'execute', 'exec', 'launch', 'paste'],
+      rule(
+        'run_command_instruction',
+        'tool_injection',
+        0.4,
+        /\b(?:run|execute|exec|launch|paste)\s+(?:the\s+following|this|these|the\s+command\s+below|below)\s+(?:shell\s+|bash\s+|terminal\s+|powershell\s+|system\s+)?(?:commands?|scripts?|code|snippet|one-liner)\b/gi,
+      ),
+    ),
   ),
-  rule(
-    'remote_script_execution',
-    'tool_injection',
-    0.7,
-    /\b(?:curl|wget|iwr|invoke-webrequest)\b[^\n|]{0,200}\|\s{0,3}(?:sudo\s+)?(?:ba|z|k|da|fi)?sh\b|\biex\s*\(|\binvoke-expression\b|\bpowershell(?:\.exe)?\b[^\n]{0,60}\s-(?:e|ec|enc|encodedcommand)\s|\/dev\/tcp\/|\bnc\b[^\n]{0,40}\s-e\s|\bbash\s+-c\s+["']?\$\(\s?(?:curl|wget)\b/gi,
+  needs(
+    ['curl', 'wget', 'iwr', 'webrequest', 'iex', 'expression', 'powershell', 'tcp', 'nc', 'bash'],
+    rule(
+      'remote_script_execution',
+      'tool_injection',
+      0.7,
+      /\b(?:curl|wget|iwr|invoke-webrequest)\b[^\n|]{0,200}\|\s{0,3}(?:sudo\s+)?(?:ba|z|k|da|fi)?sh\b|\biex\s*\(|\binvoke-expression\b|\bpowershell(?:\.exe)?\b[^\n]{0,60}\s-(?:e|ec|enc|encodedcommand)\s|\/dev\/tcp\/|\bnc\b[^\n]{0,40}\s-e\s|\bbash\s+-c\s+["']?\$\(\s?(?:curl|wget)\b/gi,
+    ),
   ),
   rule(
     'destructive_command',
@@ -232,117 +388,291 @@ const CONTENT_RULES: readonly ContentRule[] = [
     0.6,
     /\brm\s+-(?:rf|fr|r\s+-f|f\s+-r|-recursive\s+--force)\b|\bmkfs(?:\.\w+)?\s|\bdd\s+if=\/dev\/(?:zero|random|urandom)\b|:\(\)\s*\{\s*:\s*\|\s*:\s*&\s*\}\s*;\s*:|\bdel\s+\/[sfq]\s+\/[sfq]\b|\bchmod\s+-R\s+777\s+\/(?:\s|$)/gim,
   ),
-  rule(
-    'function_call_json',
-    'tool_injection',
-    0.7,
-    /\{\s{0,20}["']?(?:tool|tool_name|tool_call|tool_calls|tool_use|function_call|recipient_name)["']?\s{0,5}:|["'](?:function_call|tool_calls|tool_use|tool_call)["']\s{0,5}:|<\/?(?:tool_call|tool_use|function_calls?)>|<invoke\s+name=/gi,
+  needs(
+    [
+      'tool',
+      'tool_name',
+      'tool_call',
+      'tool_calls',
+      'tool_use',
+      'function_call',
+      'function_calls',
+      'recipient_name',
+      'invoke',
+    ],
+    rule(
+      'function_call_json',
+      'tool_injection',
+      0.7,
+      /\{\s{0,20}["']?(?:tool|tool_name|tool_call|tool_calls|tool_use|function_call|recipient_name)["']?\s{0,5}:|["'](?:function_call|tool_calls|tool_use|tool_call)["']\s{0,5}:|<\/?(?:tool_call|tool_use|function_calls?)>|<invoke\s+name=/gi,
+    ),
   ),
-  rule(
-    'invoke_named_tool',
-    'tool_injection',
-    0.7,
-    /\b(?:call|invoke|use|trigger)\s+(?:the\s+|your\s+|a\s+)?[`'"]?[a-z][a-z0-9]{0,30}[_.][a-z0-9_.]{1,40}[`'"]?\s+(?:tool|function)\b|\b(?:call|invoke|use|run|execute|trigger)\s+(?:the\s+|your\s+)?[`'"]?(?:send_email|send_mail|send_message|forward_email|forward_message|reply_email|reply_all|delete_email|delete_messages?|list_messages|read_inbox|search_inbox|search_emails|get_messages|http_request|fetch_url|web_fetch|run_command|run_shell|execute_command|shell_exec|create_forwarding_rule)\b/gi,
+  needs(
+    [
+      'tool',
+      'function',
+      'send_email',
+      'send_mail',
+      'send_message',
+      'forward_email',
+      'forward_message',
+      'reply_email',
+      'reply_all',
+      'delete_email',
+      'delete_message',
+      'delete_messages',
+      'list_messages',
+      'read_inbox',
+      'search_inbox',
+      'search_emails',
+      'get_messages',
+      'http_request',
+      'fetch_url',
+      'web_fetch',
+      'run_command',
+      'run_shell',
+      'execute_command',
+      'shell_exec',
+      'create_forwarding_rule',
+    ],
+    rule(
+      'invoke_named_tool',
+      'tool_injection',
+      0.7,
+      /\b(?:call|invoke|use|trigger)\s+(?:the\s+|your\s+|a\s+)?[`'"]?[a-z][a-z0-9]{0,30}[_.][a-z0-9_.]{1,40}[`'"]?\s+(?:tool|function)\b|\b(?:call|invoke|use|run|execute|trigger)\s+(?:the\s+|your\s+)?[`'"]?(?:send_email|send_mail|send_message|forward_email|forward_message|reply_email|reply_all|delete_email|delete_messages?|list_messages|read_inbox|search_inbox|search_emails|get_messages|http_request|fetch_url|web_fetch|run_command|run_shell|execute_command|shell_exec|create_forwarding_rule)\b/gi,
+    ),
   ),
-  rule(
-    'loftbox_cli_instruction',
-    'tool_injection',
-    0.7,
-    /\b(?:use|run|call|invoke|execute)\s+(?:the\s+|your\s+)?loftbox\b|\bloftbox\s+(?:messages?\s+|mail\s+|keys?\s+)?(?:send|forward|export|create|delete|approve)\b/gi,
+  needs(
+    ['loftbox'],
+    rule(
+      'loftbox_cli_instruction',
+      'tool_injection',
+      0.7,
+      /\b(?:use|run|call|invoke|execute)\s+(?:the\s+|your\s+)?loftbox\b|\bloftbox\s+(?:messages?\s+|mail\s+|keys?\s+)?(?:send|forward|export|create|delete|approve)\b/gi,
+    ),
   ),
-  rule(
-    'use_your_tools',
-    'tool_injection',
-    0.6,
-    /\buse\s+(?:the|your)\s+(?:e-?mail|mail|send(?:ing)?|forward(?:ing)?|shell|terminal|bash|code\s+execution|browser|browsing|filesystem)\s+(?:tools?|functions?|capabilit(?:y|ies)|plugins?)\b/gi,
+  needs(
+    ['tool', 'tools', 'function', 'functions', 'capability', 'capabilities', 'plugin', 'plugins'],
+    rule(
+      'use_your_tools',
+      'tool_injection',
+      0.6,
+      /\buse\s+(?:the|your)\s+(?:e-?mail|mail|send(?:ing)?|forward(?:ing)?|shell|terminal|bash|code\s+execution|browser|browsing|filesystem)\s+(?:tools?|functions?|capabilit(?:y|ies)|plugins?)\b/gi,
+    ),
   ),
 
-  rule(
-    'forward_all_mail',
-    'data_exfiltration',
-    0.8,
-    /\b(?:forward|redirect|bcc|auto-?forward|upload|exfiltrate)\s+(?:all|every|each|any)\s+(?:of\s+)?(?:the\s+|your\s+|my\s+|these\s+|this\s+)?(?:(?:incoming|future|new|received|past|previous|recent|other|existing|unread|inbound|outgoing|sent|private|internal|confidential)\s+)?(?:e-?mails?|messages?|mails?|correspondence|conversations?|threads?)\b[^.\n]{0,80}?\bto\s+(?:[\w.+-]{1,64}@[\w.-]{1,253}|me\b|us\b|my\s+(?:address|e-?mail|inbox)|this\s+(?:address|e-?mail)|the\s+(?:following|address)|https?:\/\/)/gi,
+  needs(
+    [
+      'email',
+      'emails',
+      'mail',
+      'mails',
+      'message',
+      'messages',
+      'correspondence',
+      'conversation',
+      'conversations',
+      'thread',
+      'threads',
+    ],
+    needs(
+      ['all', 'every', 'each', 'any'],
+      needs(
+        ['forward', 'redirect', 'bcc', 'autoforward', 'upload', 'exfiltrate'],
+        rule(
+          'forward_all_mail',
+          'data_exfiltration',
+          0.8,
+          /\b(?:forward|redirect|bcc|auto-?forward|upload|exfiltrate)\s+(?:all|every|each|any)\s+(?:of\s+)?(?:the\s+|your\s+|my\s+|these\s+|this\s+)?(?:(?:incoming|future|new|received|past|previous|recent|other|existing|unread|inbound|outgoing|sent|private|internal|confidential)\s+)?(?:e-?mails?|messages?|mails?|correspondence|conversations?|threads?)\b[^.\n]{0,80}?\bto\s+(?:[\w.+-]{1,64}@[\w.-]{1,253}|me\b|us\b|my\s+(?:address|e-?mail|inbox)|this\s+(?:address|e-?mail)|the\s+(?:following|address)|https?:\/\/)/gi,
+        ),
+      ),
+    ),
   ),
-  rule(
-    'export_mailbox',
-    'data_exfiltration',
-    0.8,
-    /\b(?:forward|send|export|copy|dump|upload|sync|leak|exfiltrate|transfer)\s+(?:the\s+|your\s+|my\s+|this\s+)?(?:entire\s+|whole\s+|full\s+|complete\s+)?(?:inbox|mailbox|e-?mail\s+history|mail\s+history|e-?mail\s+archive|message\s+history)\b/gi,
+  needs(
+    ['inbox', 'mailbox', 'history', 'archive'],
+    rule(
+      'export_mailbox',
+      'data_exfiltration',
+      0.8,
+      /\b(?:forward|send|export|copy|dump|upload|sync|leak|exfiltrate|transfer)\s+(?:the\s+|your\s+|my\s+|this\s+)?(?:entire\s+|whole\s+|full\s+|complete\s+)?(?:inbox|mailbox|e-?mail\s+history|mail\s+history|e-?mail\s+archive|message\s+history)\b/gi,
+    ),
   ),
-  rule(
-    'create_forwarding_rule',
-    'data_exfiltration',
-    0.6,
-    /\b(?:create|set\s+up|add|configure|enable)\s+(?:an?\s+|the\s+)?(?:auto-?forward(?:ing)?|forwarding|redirect)\s+(?:rule|filter)\b/gi,
+  needs(
+    ['rule', 'filter'],
+    rule(
+      'create_forwarding_rule',
+      'data_exfiltration',
+      0.6,
+      /\b(?:create|set\s+up|add|configure|enable)\s+(?:an?\s+|the\s+)?(?:auto-?forward(?:ing)?|forwarding|redirect)\s+(?:rule|filter)\b/gi,
+    ),
   ),
-  rule(
-    'credential_request',
-    'data_exfiltration',
-    0.8,
-    /\b(?:send|give|share|provide|tell|reveal|disclose|e-?mail|forward|post|paste|upload|include|reply\s+with|respond\s+with)\s+(?:it\s+)?(?:(?:me|us)\s+)?(?:all\s+)?(?:your|its)\s+(?:(?:own|current|full|secret|private|admin|root|account|login|openai|anthropic|aws|api)\s+)?(?:api[\s_-]?keys?|access[\s_-]?tokens?|auth(?:entication)?\s+tokens?|bearer\s+tokens?|tokens|passwords?|passphrases?|passcodes?|credentials|secrets?|private\s+keys?|ssh\s+keys?|session\s+cookies|cookies|env(?:ironment)?\s+variables|\.env\b|system\s+prompt|hidden\s+(?:prompt|instructions)|(?:initial|original)\s+(?:prompt|instructions))/gi,
-    true,
+  needs(
+    ['your', 'its'],
+    needs(
+      ['your', 'its'],
+      rule(
+        'credential_request',
+        'data_exfiltration',
+        0.8,
+        /\b(?:send|give|share|provide|tell|reveal|disclose|e-?mail|forward|post|paste|upload|include|reply\s+with|respond\s+with)\s+(?:it\s+)?(?:(?:me|us)\s+)?(?:all\s+)?(?:your|its)\s+(?:(?:own|current|full|secret|private|admin|root|account|login|openai|anthropic|aws|api)\s+)?(?:api[\s_-]?keys?|access[\s_-]?tokens?|auth(?:entication)?\s+tokens?|bearer\s+tokens?|tokens|passwords?|passphrases?|passcodes?|credentials|secrets?|private\s+keys?|ssh\s+keys?|session\s+cookies|cookies|env(?:ironment)?\s+variables|\.env\b|system\s+prompt|hidden\s+(?:prompt|instructions)|(?:initial|original)\s+(?:prompt|instructions))/gi,
+        true,
+      ),
+    ),
   ),
-  rule(
-    'system_prompt_extraction',
-    'data_exfiltration',
-    0.8,
-    /\b(?:reveal|print|output|repeat|show|display|disclose|leak|dump|recite|tell\s+me|what\s+(?:is|are|were))\s+(?:me\s+)?(?:your|the)\s+(?:(?:full|entire|exact|original|initial|hidden|secret|complete|current)\s+)?(?:system\s+prompt|initial\s+prompt|hidden\s+prompt|system\s+(?:instructions|message)|(?:hidden|original|initial|secret)\s+instructions|instructions\s+(?:you\s+were\s+given|above)|prompt\s+(?:above|verbatim))\b|\b(?:reveal|print|output|repeat|show|display|disclose|leak|dump|recite|tell)\s+(?:me\s+|us\s+)?your\s+(?:instructions|guidelines|prompt)\b|\brepeat\s+(?:the\s+|all\s+)?(?:words|text|everything)\s+above\b/gi,
+  needs(
+    ['system', 'initial', 'hidden', 'original', 'secret', 'instructions', 'prompt', 'guidelines', 'above'],
+    rule(
+      'system_prompt_extraction',
+      'data_exfiltration',
+      0.8,
+      /\b(?:reveal|print|output|repeat|show|display|disclose|leak|dump|recite|tell\s+me|what\s+(?:is|are|were))\s+(?:me\s+)?(?:your|the)\s+(?:(?:full|entire|exact|original|initial|hidden|secret|complete|current)\s+)?(?:system\s+prompt|initial\s+prompt|hidden\s+prompt|system\s+(?:instructions|message)|(?:hidden|original|initial|secret)\s+instructions|instructions\s+(?:you\s+were\s+given|above)|prompt\s+(?:above|verbatim))\b|\b(?:reveal|print|output|repeat|show|display|disclose|leak|dump|recite|tell)\s+(?:me\s+|us\s+)?your\s+(?:instructions|guidelines|prompt)\b|\brepeat\s+(?:the\s+|all\s+)?(?:words|text|everything)\s+above\b/gi,
+    ),
   ),
-  rule(
-    'reply_with_contents',
-    'data_exfiltration',
-    0.6,
-    /\b(?:reply|respond|answer)\s+(?:to\s+(?:this|me)\s+)?with\s+(?:the\s+|a\s+)?(?:full\s+|entire\s+|complete\s+|raw\s+|exact\s+|verbatim\s+)?(?:contents?|text|body|bodies|transcript)\s+of\b|\b(?:include|paste|quote|append)\s+(?:the\s+)?(?:full\s+|entire\s+|complete\s+|raw\s+)?(?:contents?|text|bodies)\s+of\s+(?:all\s+|every\s+|the\s+|your\s+)?(?:(?:previous|prior|other|recent|last|latest)\s+)?(?:e-?mails?|messages?|inbox|mailbox|conversations?|threads?)\b/gi,
+  needs(
+    ['content', 'contents', 'text', 'body', 'bodies', 'transcript'],
+    needs(
+      ['reply', 'respond', 'answer', 'include', 'paste', 'quote', 'append'],
+      rule(
+        'reply_with_contents',
+        'data_exfiltration',
+        0.6,
+        /\b(?:reply|respond|answer)\s+(?:to\s+(?:this|me)\s+)?with\s+(?:the\s+|a\s+)?(?:full\s+|entire\s+|complete\s+|raw\s+|exact\s+|verbatim\s+)?(?:contents?|text|body|bodies|transcript)\s+of\b|\b(?:include|paste|quote|append)\s+(?:the\s+)?(?:full\s+|entire\s+|complete\s+|raw\s+)?(?:contents?|text|bodies)\s+of\s+(?:all\s+|every\s+|the\s+|your\s+)?(?:(?:previous|prior|other|recent|last|latest)\s+)?(?:e-?mails?|messages?|inbox|mailbox|conversations?|threads?)\b/gi,
+      ),
+    ),
   ),
-  rule(
-    'include_history',
-    'data_exfiltration',
-    0.5,
-    /\b(?:include|append|paste|dump|summari[sz]e)\s+(?:the\s+|your\s+|all\s+|our\s+|this\s+)?(?:(?:full|entire|complete|whole)\s+)?(?:conversation|chat|message|inbox)\s+(?:history|log|logs|transcripts?)\b/gi,
+  needs(
+    ['include', 'append', 'paste', 'dump', 'summarise', 'summarize'],
+    needs(
+      ['history', 'log', 'logs', 'transcript', 'transcripts'],
+      rule(
+        'include_history',
+        'data_exfiltration',
+        0.5,
+        /\b(?:include|append|paste|dump|summari[sz]e)\s+(?:the\s+|your\s+|all\s+|our\s+|this\s+)?(?:(?:full|entire|complete|whole)\s+)?(?:conversation|chat|message|inbox)\s+(?:history|log|logs|transcripts?)\b/gi,
+      ),
+    ),
   ),
-  rule(
-    'markdown_image_exfiltration',
-    'data_exfiltration',
-    0.7,
-    /!\[[^\]\n]{0,200}\]\([ \t]{0,5}https?:\/\/[^\s)?]{1,300}\?[^\s)=]{0,100}=/gi,
+  containing(
+    '](',
+    rule(
+      'markdown_image_exfiltration',
+      'data_exfiltration',
+      0.7,
+      /!\[[^\]\n]{0,200}\]\([ \t]{0,5}https?:\/\/[^\s)?]{1,300}\?[^\s)=]{0,100}=/gi,
+    ),
   ),
-  rule(
-    'url_data_placeholder',
-    'data_exfiltration',
-    0.6,
-    /[?&][\w.-]{1,40}=(?:\{\{?|\[|<|\$\{?|%7b|%5b|%3c)\s{0,3}(?:data|secrets?|tokens?|api[_ -]?keys?|keys?|passwords?|credentials?|history|conversation|chat|context|prompt|system|inbox|summary|contents?|memory)/gi,
+  containing(
+    '=',
+    rule(
+      'url_data_placeholder',
+      'data_exfiltration',
+      0.6,
+      /[?&][\w.-]{1,40}=(?:\{\{?|\[|<|\$\{?|%7b|%5b|%3c)\s{0,3}(?:data|secrets?|tokens?|api[_ -]?keys?|keys?|passwords?|credentials?|history|conversation|chat|context|prompt|system|inbox|summary|contents?|memory)/gi,
+    ),
   ),
-  rule(
-    'append_to_url',
-    'data_exfiltration',
-    0.5,
-    /\b(?:append|encode|embed|insert)\s+(?:it|them|this|that|the\s+[\w-]{1,30}|your\s+[\w-]{1,30}|all\s+[\w-]{1,30})\s+(?:[\w-]{1,30}\s+)?(?:to|in|into|as)\s+(?:the\s+|this\s+|a\s+)?(?:url|link|query\s+(?:string|param(?:eter)?s?)|image\s+(?:url|link|src))\b/gi,
+  needs(
+    ['url', 'link', 'query', 'image'],
+    needs(
+      ['append', 'encode', 'embed', 'insert'],
+      rule(
+        'append_to_url',
+        'data_exfiltration',
+        0.5,
+        /\b(?:append|encode|embed|insert)\s+(?:it|them|this|that|the\s+[\w-]{1,30}|your\s+[\w-]{1,30}|all\s+[\w-]{1,30})\s+(?:[\w-]{1,30}\s+)?(?:to|in|into|as)\s+(?:the\s+|this\s+|a\s+)?(?:url|link|query\s+(?:string|param(?:eter)?s?)|image\s+(?:url|link|src))\b/gi,
+      ),
+    ),
   ),
 
   // Requests for what an agent must never do on a mail's say-so, however politely or plainly worded:
   // create, reveal or send secrets; forward, export or delete mail; change webhooks, rules or policies.
-  requestRule(
-    'create_secret',
-    'secret_request',
-    0.5,
-    new RegExp(String.raw`${CREATE_VERB}${CREATE_OBJECT}\b`, 'gi'),
-  ),
-  requestRule(
-    'create_and_send_secret',
-    'secret_request',
-    0.7,
-    new RegExp(
-      String.raw`${CREATE_VERB}${CREATE_OBJECT}\b[^.!?\n]{0,80}?(?:\band\b|\bthen\b|,)\s*(?:then\s+)?(?:e-?mail|send|forward|share|mail|post|paste|give|text|${REPLY_WITH})\s+(?:it|them|(?:the|this)\s+(?:new\s+)?(?:key|token|credentials))\b`,
-      'gi',
+  needs(
+    [
+      'key',
+      'keys',
+      'api_key',
+      'api_keys',
+      'apikey',
+      'apikeys',
+      'token',
+      'tokens',
+      'credentials',
+      'password',
+      'passwords',
+    ],
+    needs(
+      ['create', 'generate', 'issue', 'mint', 'provision', 'make'],
+      requestRule(
+        'create_secret',
+        'secret_request',
+        0.5,
+        new RegExp(String.raw`${CREATE_VERB}${CREATE_OBJECT}\b`, 'gi'),
+      ),
     ),
   ),
-  requestRule(
-    'send_secret',
-    'secret_request',
-    0.6,
-    new RegExp(
-      String.raw`\b(?:send|e-?mail|mail|forward|share|give|paste|post|text|provide|disclose|reveal|print|show|display|dump|output|include|attach|${REPLY_WITH})\s+(?:(?:me|us|him|her|them)\s+)?(?:(?:the|this|that|our|its|a\s+copy\s+of\s+the|the\s+contents\s+of\s+the|the\s+contents\s+of)\s+)?${SECRET}|\b(?:need|want|require)\s+(?:the|its)\s+${SECRET}[^.!?\n]{0,60}?\b(?:sent|e-?mailed|forwarded|delivered)\s+to\b`,
-      'gi',
+  needs(
+    [
+      'key',
+      'keys',
+      'api_key',
+      'api_keys',
+      'apikey',
+      'apikeys',
+      'token',
+      'tokens',
+      'credentials',
+      'password',
+      'passwords',
+    ],
+    needs(
+      ['create', 'generate', 'issue', 'mint', 'provision', 'make'],
+      requestRule(
+        'create_and_send_secret',
+        'secret_request',
+        0.7,
+        new RegExp(
+          String.raw`${CREATE_VERB}${CREATE_OBJECT}\b[^.!?\n]{0,80}?(?:\band\b|\bthen\b|,)\s*(?:then\s+)?(?:e-?mail|send|forward|share|mail|post|paste|give|text|${REPLY_WITH})\s+(?:it|them|(?:the|this)\s+(?:new\s+)?(?:key|token|credentials))\b`,
+          'gi',
+        ),
+      ),
+    ),
+  ),
+  needs(
+    [
+      'key',
+      'keys',
+      'api_key',
+      'api_keys',
+      'apikey',
+      'apikeys',
+      'token',
+      'tokens',
+      'password',
+      'passwords',
+      'passphrase',
+      'passphrases',
+      'passcode',
+      'passcodes',
+      'credentials',
+      'details',
+      'secret',
+      'secrets',
+      'code',
+      'codes',
+      'file',
+      'files',
+      'json',
+      'env',
+      'variables',
+      'vars',
+    ],
+    requestRule(
+      'send_secret',
+      'secret_request',
+      0.6,
+      new RegExp(
+        String.raw`\b(?:send|e-?mail|mail|forward|share|give|paste|post|text|provide|disclose|reveal|print|show|display|dump|output|include|attach|${REPLY_WITH})\s+(?:(?:me|us|him|her|them)\s+)?(?:(?:the|this|that|our|its|a\s+copy\s+of\s+the|the\s+contents\s+of\s+the|the\s+contents\s+of)\s+)?${SECRET}|\b(?:need|want|require)\s+(?:the|its)\s+${SECRET}[^.!?\n]{0,60}?\b(?:sent|e-?mailed|forwarded|delivered)\s+to\b`,
+        'gi',
+      ),
     ),
   ),
   rule(
@@ -359,101 +689,253 @@ const CONTENT_RULES: readonly ContentRule[] = [
     'secret_request',
     0.6,
     /(?<![\p{L}\p{N}_])(?:senden|schicken|geben|nennen|mailen|teilen|übermitteln)\s+sie\s+(?:(?:mir|uns)\s+)?(?:bitte\s+)?(?:(?:sofort|umgehend|heute|noch|schnell)\s+){0,2}(?:das|die|den|ihr|ihre|ihren)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:schick|sende|gib|nenn)\s+(?:mir|uns)\s+(?:bitte\s+)?(?:das|die|den|dein|deine|deinen)\s+(?:(?:neue[nsm]?|aktuelle[nsm]?)\s+)?(?:passwort|kennwort|zugangsdaten|anmeldedaten|api-?schlüssel|token)\b|\b(?:envoyez|envoie|transmettez|transmets|communiquez|donnez|partagez|indiquez)[\s-]+(?:moi|nous)\s+(?:(?:immédiatement|rapidement|aujourd'hui)\s+)?(?:le|la|les|votre|ton|ta|vos|tes)\s+(?:(?:nouveau|nouvelle|nouveaux)\s+)?(?:mots?\s+de\s+passe|clés?\s+api|identifiants|jetons?|codes?\s+de\s+vérification)\b|\b(?:envíe(?:me|nos)?|envía(?:me|nos)?|mánda(?:me|nos)|mande(?:me|nos)?|comparta|comparte|proporcione|facilíte(?:me|nos))\s+(?:(?:hoy|ahora|inmediatamente|urgentemente)\s+)?(?:la|el|las|los|su|tu|sus|tus)\s+(?:(?:nueva|nuevo|nuevas|nuevos)\s+)?(?:contraseñas?|claves?\s+(?:de\s+)?api|credenciales|tokens?|códigos?\s+de\s+verificación)/giu,
+    {
+      hint: /(?:schick|sende|geben|gib|nenn|mailen|teilen|übermitteln|envoyez|envoie|transmet|communiquez|donnez|partagez|indiquez|envíe|envía|mánda|mande|compart|proporcione|facilíte)\p{L}*[\s-]/iu,
+    },
   ),
-  requestRule(
-    'forward_all_mail_translated',
-    'mail_manipulation',
-    0.6,
-    /\b(?:leiten\s+sie|leite)\s+alle\s+(?:\S+\s+){0,3}?(?:e-?mails|nachrichten|mails)\s+(?:\S+\s+){0,4}?an\s+[\w.+-]{1,64}@|\b(?:transférez|transfère|redirigez|renvoyez)\s+(?:tous\s+les|toutes\s+les)\s+(?:e-?mails|courriels|messages|mails)\b|\b(?:reenvíe|reenvía|reenvíen|redirija|redirige)\s+(?:todos\s+los|todas\s+las)\s+(?:correos|mensajes|e-?mails)\b/gi,
+  needs(
+    ['alle', 'les', 'los', 'las'],
+    requestRule(
+      'forward_all_mail_translated',
+      'mail_manipulation',
+      0.6,
+      /\b(?:leiten\s+sie|leite)\s+alle\s+(?:\S+\s+){0,3}?(?:e-?mails|nachrichten|mails)\s+(?:\S+\s+){0,4}?an\s+[\w.+-]{1,64}@|\b(?:transférez|transfère|redirigez|renvoyez)\s+(?:tous\s+les|toutes\s+les)\s+(?:e-?mails|courriels|messages|mails)\b|\b(?:reenvíe|reenvía|reenvíen|redirija|redirige)\s+(?:todos\s+los|todas\s+las)\s+(?:correos|mensajes|e-?mails)\b/gi,
+    ),
   ),
-  requestRule(
-    'delete_this_message',
-    'mail_manipulation',
-    0.4,
-    /\b(?:delete|trash|erase|remove|purge|destroy|wipe|discard)\s+(?:this|that|my)\s+(?:(?:original|previous|last|whole)\s+)?(?:message|e-?mail|mail|thread|conversation|note)\b|\b(?:delete|trash|erase|purge)\s+the\s+(?:whole\s+|entire\s+)?(?:thread|conversation|original\s+(?:message|e-?mail))\b/gi,
-    { role: 'weak', unless: DISCLAIMER_RE },
+  needs(
+    ['message', 'email', 'mail', 'thread', 'conversation', 'note'],
+    needs(
+      ['delete', 'trash', 'erase', 'remove', 'purge', 'destroy', 'wipe', 'discard'],
+      requestRule(
+        'delete_this_message',
+        'mail_manipulation',
+        0.4,
+        /\b(?:delete|trash|erase|remove|purge|destroy|wipe|discard)\s+(?:this|that|my)\s+(?:(?:original|previous|last|whole)\s+)?(?:message|e-?mail|mail|thread|conversation|note)\b|\b(?:delete|trash|erase|purge)\s+the\s+(?:whole\s+|entire\s+)?(?:thread|conversation|original\s+(?:message|e-?mail))\b/gi,
+        { role: 'weak', unless: DISCLAIMER_RE },
+      ),
+    ),
   ),
-  requestRule(
-    'delete_mail_bulk',
-    'mail_manipulation',
-    0.6,
-    /\b(?:delete|trash|erase|remove|purge|destroy|wipe)\s+(?:all|every|each|any)\s+(?:of\s+)?(?:the\s+|your\s+|these\s+|other\s+)?(?:(?:older|old|previous|past|existing|remaining|other|sent|incoming|received)\s+)?(?:messages?|e-?mails?|mails|threads?|conversations?)\b|\b(?:delete|trash|erase|purge|wipe)\s+(?:the\s+)?(?:originals|(?:entire\s+|whole\s+)?(?:inbox|mailbox)|sent\s+(?:items|folder|mail))\b/gi,
+  needs(
+    [
+      'message',
+      'messages',
+      'email',
+      'emails',
+      'mails',
+      'thread',
+      'threads',
+      'conversation',
+      'conversations',
+      'originals',
+      'inbox',
+      'mailbox',
+      'sent',
+    ],
+    needs(
+      ['delete', 'trash', 'erase', 'remove', 'purge', 'destroy', 'wipe'],
+      requestRule(
+        'delete_mail_bulk',
+        'mail_manipulation',
+        0.6,
+        /\b(?:delete|trash|erase|remove|purge|destroy|wipe)\s+(?:all|every|each|any)\s+(?:of\s+)?(?:the\s+|your\s+|these\s+|other\s+)?(?:(?:older|old|previous|past|existing|remaining|other|sent|incoming|received)\s+)?(?:messages?|e-?mails?|mails|threads?|conversations?)\b|\b(?:delete|trash|erase|purge|wipe)\s+(?:the\s+)?(?:originals|(?:entire\s+|whole\s+)?(?:inbox|mailbox)|sent\s+(?:items|folder|mail))\b/gi,
+      ),
+    ),
   ),
-  requestRule(
-    'forward_to_address',
-    'mail_manipulation',
-    0.35,
-    /\b(?:forward|send|sent|bcc|cc|copy|redirect|relay)\s+(?:(?:this|the|that|these|those|all|every|each|my|our)\s+)?(?:[\w-]{1,30}\s+){0,3}?to\s+[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}/gi,
-    { role: 'weak' },
+  containing(
+    '@',
+    requestRule(
+      'forward_to_address',
+      'mail_manipulation',
+      0.35,
+      /\b(?:forward|send|sent|bcc|cc|copy|redirect|relay)\s+(?:(?:this|the|that|these|those|all|every|each|my|our)\s+)?(?:[\w-]{1,30}\s+){0,3}?to\s+[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}/gi,
+      { role: 'weak' },
+    ),
   ),
-  requestRule(
-    'export_mail',
-    'mail_manipulation',
-    0.6,
-    /\b(?:export|download|dump|copy|back\s+up|extract|collect)\s+(?:all|every|each|the|your|this)\s+(?:of\s+)?(?:the\s+)?(?:(?:incoming|received|sent|past|previous|recent|old|stored|archived)\s+)?(?:e-?mails|messages|mails|correspondence|conversations|threads|mailbox|inbox)\b/gi,
+  needs(
+    ['emails', 'messages', 'mails', 'correspondence', 'conversations', 'threads', 'mailbox', 'inbox'],
+    needs(
+      ['export', 'download', 'dump', 'copy', 'back', 'extract', 'collect'],
+      requestRule(
+        'export_mail',
+        'mail_manipulation',
+        0.6,
+        /\b(?:export|download|dump|copy|back\s+up|extract|collect)\s+(?:all|every|each|the|your|this)\s+(?:of\s+)?(?:the\s+)?(?:(?:incoming|received|sent|past|previous|recent|old|stored|archived)\s+)?(?:e-?mails|messages|mails|correspondence|conversations|threads|mailbox|inbox)\b/gi,
+      ),
+    ),
   ),
-  requestRule(
-    'mail_copy_rule',
-    'mail_manipulation',
-    0.6,
-    /\b(?:set\s+up|create|add|configure|enable|make)\s+(?:an?\s+|the\s+)?(?:mail\s+|inbox\s+|e-?mail\s+)?(?:rule|filter)\s+(?:that|to|which)\s+(?:automatically\s+)?(?:forwards?|copies|copy|sends?|bccs?|redirects?)\b/gi,
+  needs(
+    ['rule', 'filter'],
+    requestRule(
+      'mail_copy_rule',
+      'mail_manipulation',
+      0.6,
+      /\b(?:set\s+up|create|add|configure|enable|make)\s+(?:an?\s+|the\s+)?(?:mail\s+|inbox\s+|e-?mail\s+)?(?:rule|filter)\s+(?:that|to|which)\s+(?:automatically\s+)?(?:forwards?|copies|copy|sends?|bccs?|redirects?)\b/gi,
+    ),
   ),
-  requestRule(
-    'change_webhook',
-    'config_change',
-    0.6,
-    /\b(?:add|create|register|set\s+up|change|update|point|replace|edit|modify|remove|delete|disable|configure)\s+(?:(?:a|an|the|your|our|this|its|my)\s+)?(?:new\s+)?(?:webhook(?:\s+(?:url|endpoint|target|address))?s?|callback\s+url|forwarding\s+address(?:es)?|notification\s+url|event\s+(?:subscription|endpoint)s?)\b(?!\s+(?:docs?|documentation|guides?|integration|pages?|articles?|examples?|tutorials?|formats?|payloads?|schemas?|links?)\b)/gi,
+  needs(
+    ['webhook', 'webhooks', 'callback', 'forwarding', 'notification', 'event'],
+    requestRule(
+      'change_webhook',
+      'config_change',
+      0.6,
+      /\b(?:add|create|register|set\s+up|change|update|point|replace|edit|modify|remove|delete|disable|configure)\s+(?:(?:a|an|the|your|our|this|its|my)\s+)?(?:new\s+)?(?:webhook(?:\s+(?:url|endpoint|target|address))?s?|callback\s+url|forwarding\s+address(?:es)?|notification\s+url|event\s+(?:subscription|endpoint)s?)\b(?!\s+(?:docs?|documentation|guides?|integration|pages?|articles?|examples?|tutorials?|formats?|payloads?|schemas?|links?)\b)/gi,
+    ),
   ),
-  requestRule(
-    'change_policy',
-    'config_change',
-    0.6,
-    /\b(?:disable|turn\s+off|switch\s+off|remove|delete|bypass|relax|loosen|lift|pause|suspend|skip)\s+(?:(?:the|your|our|this|its|all|any|every)\s+)?(?:(?:outbound|inbound|mailbox|sending|send|approval|security|spam|content|dlp|rate|recipient|forwarding|injection|safety|review)\s+){1,2}(?:polic(?:y|ies)|rules?|filters?|checks?|limits?|restrictions?|approvals?|reviews?|guards?|safeguards?)\b/gi,
+  needs(
+    [
+      'policy',
+      'policies',
+      'rule',
+      'rules',
+      'filter',
+      'filters',
+      'check',
+      'checks',
+      'limit',
+      'limits',
+      'restriction',
+      'restrictions',
+      'approval',
+      'approvals',
+      'review',
+      'reviews',
+      'guard',
+      'guards',
+      'safeguard',
+      'safeguards',
+    ],
+    needs(
+      [
+        'disable',
+        'turn',
+        'switch',
+        'remove',
+        'delete',
+        'bypass',
+        'relax',
+        'loosen',
+        'lift',
+        'pause',
+        'suspend',
+        'skip',
+      ],
+      requestRule(
+        'change_policy',
+        'config_change',
+        0.6,
+        /\b(?:disable|turn\s+off|switch\s+off|remove|delete|bypass|relax|loosen|lift|pause|suspend|skip)\s+(?:(?:the|your|our|this|its|all|any|every)\s+)?(?:(?:outbound|inbound|mailbox|sending|send|approval|security|spam|content|dlp|rate|recipient|forwarding|injection|safety|review)\s+){1,2}(?:polic(?:y|ies)|rules?|filters?|checks?|limits?|restrictions?|approvals?|reviews?|guards?|safeguards?)\b/gi,
+      ),
+    ),
   ),
-  requestRule(
-    'allowlist_change',
-    'config_change',
-    0.6,
-    /\badd\s+\S{1,254}\s+to\s+(?:the\s+|your\s+)?(?:allowed\s+(?:recipients|senders)|allow-?list|white-?list|safe\s+senders?|trusted\s+senders?)\b/gi,
+  needs(
+    ['allowed', 'allow', 'allowlist', 'white', 'whitelist', 'safe', 'trusted'],
+    requestRule(
+      'allowlist_change',
+      'config_change',
+      0.6,
+      /\badd\s+\S{1,254}\s+to\s+(?:the\s+|your\s+)?(?:allowed\s+(?:recipients|senders)|allow-?list|white-?list|safe\s+senders?|trusted\s+senders?)\b/gi,
+    ),
   ),
-  requestRule(
-    'approve_held_mail',
-    'config_change',
-    0.6,
-    /\b(?:approve|release|unblock)\s+(?:all|every|any|each|the)\s+(?:of\s+the\s+)?(?:pending|held|queued|blocked|waiting)\s+(?:messages?|e-?mails?|mails?|requests?|sends?)\b|\bapprove\s+(?:all|every|any|each|the)\s+(?:messages?|e-?mails?|requests?)\s+(?:waiting\s+)?in\s+the\s+approval\s+queue\b/gi,
+  needs(
+    ['approve', 'release', 'unblock'],
+    requestRule(
+      'approve_held_mail',
+      'config_change',
+      0.6,
+      /\b(?:approve|release|unblock)\s+(?:all|every|any|each|the)\s+(?:of\s+the\s+)?(?:pending|held|queued|blocked|waiting)\s+(?:messages?|e-?mails?|mails?|requests?|sends?)\b|\bapprove\s+(?:all|every|any|each|the)\s+(?:messages?|e-?mails?|requests?)\s+(?:waiting\s+)?in\s+the\s+approval\s+queue\b/gi,
+    ),
   ),
 
   // Framing: pressure and borrowed authority, the wrapping of social engineering. Only counted beside a request.
-  framingRule(
-    'urgency_framing',
-    'urgency',
-    0.2,
-    /\b(?:urgent(?:ly)?|asap|immediately|right\s+(?:away|now)|without\s+delay|time[\s-]sensitive|final\s+(?:notice|warning|reminder)|act\s+now|do\s+(?:it|this)\s+now|within\s+(?:the\s+next\s+|the\s+)?(?:(?:\d{1,3}|one|two|an?)\s+)?(?:minutes?|hours?)|before\s+(?:the\s+)?end\s+of\s+(?:the\s+)?day|by\s+eod|action\s+required|will\s+be\s+(?:suspended|disabled|locked|deleted|terminated|closed)|(?:is|are)\s+mandatory)\b/gi,
+  needs(
+    [
+      'urgent',
+      'urgently',
+      'asap',
+      'immediately',
+      'right',
+      'delay',
+      'sensitive',
+      'final',
+      'now',
+      'eod',
+      'required',
+      'suspended',
+      'disabled',
+      'locked',
+      'deleted',
+      'terminated',
+      'closed',
+      'mandatory',
+      'within',
+      'day',
+    ],
+    framingRule(
+      'urgency_framing',
+      'urgency',
+      0.2,
+      /\b(?:urgent(?:ly)?|asap|immediately|right\s+(?:away|now)|without\s+delay|time[\s-]sensitive|final\s+(?:notice|warning|reminder)|act\s+now|do\s+(?:it|this)\s+now|within\s+(?:the\s+next\s+|the\s+)?(?:(?:\d{1,3}|one|two|an?)\s+)?(?:minutes?|hours?)|before\s+(?:the\s+)?end\s+of\s+(?:the\s+)?day|by\s+eod|action\s+required|will\s+be\s+(?:suspended|disabled|locked|deleted|terminated|closed)|(?:is|are)\s+mandatory)\b/gi,
+    ),
   ),
-  framingRule(
-    'authority_framing',
-    'authority',
-    0.3,
-    /\bsystem\s+(?:notice|message|alert|notification|administrator|admin)\b|\b(?:security|compliance|helpdesk|help\s+desk)\s+(?:department|dept|team|operations|desk)\b|\b(?:mail|e-?mail|server|system|mailbox|loftbox|platform|domain|network)\s+admin(?:istrator)?s?\b|\b(?:message|notice|instructions?|request|order)\s+from\s+(?:the\s+|your\s+)?(?:ceo|cfo|owner|administrator|admin|management|board)\b|\bon\s+behalf\s+of\s+(?:the\s+|your\s+)?(?:ceo|cfo|owner|administrator|management|board|security\s+team)\b|\b(?:ceo|cfo|owner|administrator|your\s+(?:owner|operator|boss|manager))\s+(?:has\s+)?(?:asked|requested|instructed|authori[sz]ed|approved|ordered)\b|\b(?:already\s+|been\s+|pre-?)(?:approved|authori[sz]ed|cleared)\s+(?:by|with)\s+(?:the\s+|your\s+)?(?:owner|admin(?:istrator)?|ceo|cfo|management|human|operator|user|boss)\b|\bas\s+agreed\s+with\s+(?:the\s+|your\s+)?(?:owner|admin(?:istrator)?|ceo|management|operator)\b|\bthis\s+is\s+(?:the\s+|your\s+)?(?:administrator|admin|system|security\s+team|ceo|owner)\b|\bmandatory\s+(?:security|compliance)\b/gi,
+  needs(
+    [
+      'system',
+      'security',
+      'compliance',
+      'helpdesk',
+      'help',
+      'admin',
+      'admins',
+      'administrator',
+      'administrators',
+      'ceo',
+      'cfo',
+      'owner',
+      'management',
+      'board',
+      'behalf',
+      'operator',
+      'boss',
+      'manager',
+      'human',
+      'user',
+      'agreed',
+      'mandatory',
+    ],
+    framingRule(
+      'authority_framing',
+      'authority',
+      0.3,
+      /\bsystem\s+(?:notice|message|alert|notification|administrator|admin)\b|\b(?:security|compliance|helpdesk|help\s+desk)\s+(?:department|dept|team|operations|desk)\b|\b(?:mail|e-?mail|server|system|mailbox|loftbox|platform|domain|network)\s+admin(?:istrator)?s?\b|\b(?:message|notice|instructions?|request|order)\s+from\s+(?:the\s+|your\s+)?(?:ceo|cfo|owner|administrator|admin|management|board)\b|\bon\s+behalf\s+of\s+(?:the\s+|your\s+)?(?:ceo|cfo|owner|administrator|management|board|security\s+team)\b|\b(?:ceo|cfo|owner|administrator|your\s+(?:owner|operator|boss|manager))\s+(?:has\s+)?(?:asked|requested|instructed|authori[sz]ed|approved|ordered)\b|\b(?:already\s+|been\s+|pre-?)(?:approved|authori[sz]ed|cleared)\s+(?:by|with)\s+(?:the\s+|your\s+)?(?:owner|admin(?:istrator)?|ceo|cfo|management|human|operator|user|boss)\b|\bas\s+agreed\s+with\s+(?:the\s+|your\s+)?(?:owner|admin(?:istrator)?|ceo|management|operator)\b|\bthis\s+is\s+(?:the\s+|your\s+)?(?:administrator|admin|system|security\s+team|ceo|owner)\b|\bmandatory\s+(?:security|compliance)\b/gi,
+    ),
   ),
-  framingRule(
-    'urgency_framing',
-    'urgency',
-    0.2,
-    /\b(?:dringend|umgehend|urgente|inmediatamente|immédiatement)\b/gi,
+  needs(
+    ['dringend', 'umgehend', 'urgente', 'inmediatamente', 'imm'],
+    framingRule(
+      'urgency_framing',
+      'urgency',
+      0.2,
+      /\b(?:dringend|umgehend|urgente|inmediatamente|immédiatement)\b/gi,
+    ),
   ),
-  framingRule(
-    'authority_framing',
-    'authority',
-    0.3,
-    /\b(?:it-abteilung|systemadministrator|service\s+informatique|administrateur\s+(?:système|systèmes)|departamento\s+de\s+(?:ti|it|sistemas)|administrador\s+del\s+sistema)\b/gi,
+  needs(
+    ['abteilung', 'systemadministrator', 'informatique', 'administrateur', 'departamento', 'administrador'],
+    framingRule(
+      'authority_framing',
+      'authority',
+      0.3,
+      /\b(?:it-abteilung|systemadministrator|service\s+informatique|administrateur\s+(?:système|systèmes)|departamento\s+de\s+(?:ti|it|sistemas)|administrador\s+del\s+sistema)\b/gi,
+    ),
   ),
   // "IT" only in capitals: "is it department policy" is not a claim of authority.
-  framingRule(
-    'authority_framing',
-    'authority',
-    0.3,
-    /\bIT\s+(?:department|dept|team|support|helpdesk|help\s+desk|admin(?:istrator)?|operations|ops|security)\b/g,
+  containing(
+    'IT',
+    framingRule(
+      'authority_framing',
+      'authority',
+      0.3,
+      /\bIT\s+(?:department|dept|team|support|helpdesk|help\s+desk|admin(?:istrator)?|operations|ops|security)\b/g,
+    ),
   ),
 ];
 
@@ -634,11 +1116,35 @@ function countWhile<T>(items: readonly T[], before: (item: T) => boolean): numbe
 }
 
 class Layer {
+  private cachedWords: ReadonlySet<string> | null = null;
+
   constructor(
     readonly text: string,
     private readonly edits: readonly Edit[] = [],
     readonly parent: Layer | null = null,
   ) {}
+
+  /**
+   * At least the text's ASCII words (see `wordsOf`). A variant shares its parent's words except around
+   * its edits, so it takes the parent's and adds those of each edit, stretched to the words it touches.
+   */
+  words(): ReadonlySet<string> {
+    const fromParent = this.parent?.cachedWords;
+    this.cachedWords ??= fromParent ? this.wordsBeside(fromParent) : wordsOf(this.text);
+    return this.cachedWords;
+  }
+
+  private wordsBeside(parentWords: ReadonlySet<string>): Set<string> {
+    const words = new Set(parentWords);
+    for (const edit of this.edits) {
+      let from = edit.outFrom;
+      while (from > 0 && isAsciiWordChar(this.text.charCodeAt(from - 1))) from--;
+      let to = edit.outTo;
+      while (to < this.text.length && isAsciiWordChar(this.text.charCodeAt(to))) to++;
+      for (const word of wordsOf(this.text.slice(from, to))) words.add(word);
+    }
+    return words;
+  }
 
   /** Whether [start, end) overlaps text that an edit produced. */
   touchesEdit(start: number, end: number): boolean {
@@ -1207,6 +1713,7 @@ function extractHtml(html: string): Extracted {
 
 const ZERO_WIDTH = '\\u200B-\\u200F\\u2060-\\u2064\\uFEFF';
 const ZERO_WIDTH_RE = new RegExp(`[${ZERO_WIDTH}]+`, 'gu');
+const ZERO_WIDTH_ANY_RE = new RegExp(`[${ZERO_WIDTH}]`, 'u');
 const ZERO_WIDTH_IN_WORD_RE = new RegExp(`(?<=\\p{Script=Latin})[${ZERO_WIDTH}]+(?=\\p{Script=Latin})`, 'u');
 /* Emoji sequences, Persian and Indic joiners and preheader padding use these characters one at a time. */
 const ZERO_WIDTH_RUN_RE = new RegExp(`[${ZERO_WIDTH}]{8,}`, 'u');
@@ -1227,22 +1734,8 @@ function isFlagSequence(text: string, index: number, run: string): boolean {
 }
 
 function detectInvisible(text: string, location: Location, signals: SignalSet): void {
-  const inWord = ZERO_WIDTH_IN_WORD_RE.exec(text);
-  if (inWord)
-    signals.add(
-      ZERO_WIDTH_IN_WORD,
-      ZERO_WIDTH_IN_WORD.weight,
-      location,
-      around(text, inWord.index, inWord[0].length),
-    );
-  const run = ZERO_WIDTH_RUN_RE.exec(text);
-  if (run)
-    signals.add(
-      ZERO_WIDTH_SEQUENCE,
-      ZERO_WIDTH_SEQUENCE.weight,
-      location,
-      around(text, run.index, run[0].length),
-    );
+  // The in-word pattern starts with a lookbehind, which the engine tries at every position.
+  if (ZERO_WIDTH_ANY_RE.test(text)) detectZeroWidth(text, location, signals);
   for (const tags of text.matchAll(TAG_RUN_RE)) {
     if (isFlagSequence(text, tags.index, tags[0])) continue;
     signals.add(
@@ -1260,6 +1753,25 @@ function detectInvisible(text: string, location: Location, signals: SignalSet): 
   if (control && !RTL_LETTER_RE.test(text)) {
     signals.add(BIDI_CONTROL, BIDI_CONTROL.weight, location, around(text, control.index, 1));
   }
+}
+
+function detectZeroWidth(text: string, location: Location, signals: SignalSet): void {
+  const inWord = ZERO_WIDTH_IN_WORD_RE.exec(text);
+  if (inWord)
+    signals.add(
+      ZERO_WIDTH_IN_WORD,
+      ZERO_WIDTH_IN_WORD.weight,
+      location,
+      around(text, inWord.index, inWord[0].length),
+    );
+  const run = ZERO_WIDTH_RUN_RE.exec(text);
+  if (run)
+    signals.add(
+      ZERO_WIDTH_SEQUENCE,
+      ZERO_WIDTH_SEQUENCE.weight,
+      location,
+      around(text, run.index, run[0].length),
+    );
 }
 
 /** Tag characters mirror ASCII, so smuggled text is decoded in place rather than dropped. */
@@ -1296,6 +1808,53 @@ const LEET_TOKEN_RE = /[\p{L}\p{N}@$]{2,40}/gu;
 function deleet(token: string): string | null {
   if (!/[a-z]/i.test(token) || !/[013457@$]/.test(token)) return null;
   return token.replace(/[013457@$]/g, (ch) => LEET.get(ch) ?? ch);
+}
+
+const LEET_CHAR_RE = /[013457@$]/g;
+const TOKEN_CHAR_RE = /^[\p{L}\p{N}@$]$/u;
+const TOKEN_RUN_RE = /[\p{L}\p{N}@$]*/uy;
+
+const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
+const isLowSurrogate = (code: number) => code >= 0xdc00 && code <= 0xdfff;
+
+/** Where the run of token characters (code points) that holds position `at` starts. */
+function tokenRunStart(text: string, at: number): number {
+  let start = at;
+  while (start > 0) {
+    const pair =
+      start >= 2 && isLowSurrogate(text.charCodeAt(start - 1)) && isHighSurrogate(text.charCodeAt(start - 2));
+    const previous = pair ? start - 2 : start - 1;
+    if (!TOKEN_CHAR_RE.test(text.slice(previous, start))) break;
+    start = previous;
+  }
+  return start;
+}
+
+/**
+ * `rewrite(base, LEET_TOKEN_RE, deleet)`, looking only at the runs of token characters that hold a leet
+ * character: the others give no replacement, and a run is cut into the same tokens wherever the scan
+ * starts before it.
+ */
+function leetVariant(base: Layer): Layer | null {
+  const { text } = base;
+  const replacements: Replacement[] = [];
+  const leet = new RegExp(LEET_CHAR_RE);
+  const tokens = new RegExp(LEET_TOKEN_RE);
+  const run = new RegExp(TOKEN_RUN_RE);
+  for (let m = leet.exec(text); m !== null; m = leet.exec(text)) {
+    run.lastIndex = m.index;
+    run.exec(text);
+    const end = run.lastIndex;
+    tokens.lastIndex = tokenRunStart(text, m.index);
+    for (let t = tokens.exec(text); t !== null && t.index < end; t = tokens.exec(text)) {
+      const replaced = deleet(t[0]);
+      if (replaced !== null && replaced !== t[0]) {
+        replacements.push({ start: t.index, end: t.index + t[0].length, text: replaced });
+      }
+    }
+    leet.lastIndex = end;
+  }
+  return applyReplacements(base, replacements);
 }
 
 const CONFUSABLES = new Map<string, string>(
@@ -1412,6 +1971,20 @@ const BASE64_MAX_LENGTH = 64 * 1024;
 const isPrintable = (byte: number) =>
   (byte >= 0x20 && byte <= 0x7e) || byte === 9 || byte === 10 || byte === 13;
 
+/**
+ * Whether at least 90 % of the bytes are printable. Binary is about one third printable, so the count
+ * stops at the first byte that makes 90 % unreachable; the slack absorbs a stray word wrapped onto the
+ * last line.
+ */
+function mostlyPrintable(bytes: Buffer): boolean {
+  const needed = bytes.length * 0.9;
+  let unprintable = 0;
+  for (const byte of bytes) {
+    if (!isPrintable(byte) && bytes.length - ++unprintable < needed) return false;
+  }
+  return true;
+}
+
 /** Decodes base64 that turns out to be readable text; binary (signatures, images) is left alone. */
 function decodeBase64Text(data: string): string | null {
   const blob = data.replace(/=+$/, '').slice(0, BASE64_MAX_LENGTH);
@@ -1419,9 +1992,7 @@ function decodeBase64Text(data: string): string | null {
   // A word glued to the front of the blob shifts the 4-character alignment.
   for (let shift = 0; shift < 4; shift++) {
     const bytes = Buffer.from(blob.slice(shift), 'base64');
-    const printable = bytes.filter(isPrintable).length;
-    // Binary is about one third printable; the slack absorbs a stray word wrapped onto the last line.
-    if (bytes.includes(0x20) && printable >= bytes.length * 0.9) {
+    if (bytes.includes(0x20) && mostlyPrintable(bytes)) {
       return ` ${bytes.toString('latin1').replace(/[^\x20-\x7e\t\n\r]/g, ' ')} `;
     }
   }
@@ -1473,7 +2044,7 @@ function base64Variant(base: Layer): Layer | null {
 function evasionVariants(base: Layer, location: Location, signals: SignalSet): [Layer | null, RuleDef][] {
   return [
     [rewrite(base, SPACED_LETTERS_RE, (run) => run.replace(/[^a-z]/gi, '')), SPACED_LETTERS],
-    [rewrite(base, LEET_TOKEN_RE, deleet), LEETSPEAK],
+    [leetVariant(base), LEETSPEAK],
     [homoglyphVariant(base, location, signals), HOMOGLYPH_OBFUSCATION],
     [
       base.text.includes('&#') ? rewrite(base, NUMERIC_ENTITY_RE, decodeAlnumEntity) : null,
@@ -1535,6 +2106,37 @@ function sentenceAround(text: string, start: number, end: number): string {
 
 const notARequest = (prefix: string): boolean => NEGATION_RE.test(prefix) || FIRST_PERSON_RE.test(prefix);
 
+const NOT_ASCII_WORD_RE = /\W+/;
+const NON_ASCII_RE = /[\u0080-\uffff]+/g;
+
+/** The text's ASCII words (`\w` runs, as `\b` delimits them without the `u` flag), lowercased. */
+function wordsOf(text: string): Set<string> {
+  // Other characters separate words anyway, and lowercasing could turn some (the Kelvin sign) into letters.
+  return new Set(text.replace(NON_ASCII_RE, ' ').toLowerCase().split(NOT_ASCII_WORD_RE));
+}
+
+const isAsciiWordChar = (code: number) =>
+  (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || code === 95 || (code >= 97 && code <= 122);
+
+function holdsAny(words: ReadonlySet<string>, wanted: ReadonlySet<string>): boolean {
+  for (const word of wanted) if (words.has(word)) return true;
+  return false;
+}
+
+/** The match after `previous` of a global pattern, stepping past empty matches as matchAll does. */
+function nextMatch(pattern: RegExp, text: string, previous: RegExpExecArray): RegExpExecArray | null {
+  if (previous[0] === '') pattern.lastIndex = advance(text, pattern.lastIndex, pattern.unicode);
+  return pattern.exec(text);
+}
+
+function advance(text: string, index: number, unicode: boolean): number {
+  if (!unicode || index + 1 >= text.length) return index + 1;
+  const code = text.charCodeAt(index);
+  return code >= 0xd800 && code <= 0xdbff && (text.charCodeAt(index + 1) & 0xfc00) === 0xdc00
+    ? index + 2
+    : index + 1;
+}
+
 function scanContent(
   doc: Doc,
   layer: Layer,
@@ -1544,8 +2146,16 @@ function scanContent(
   instructive: Set<number>,
 ): void {
   const traceToRoot = doc.hidden.length > 0 || doc.entityLetters.length > 0;
+  const words = layer.words();
   for (const content of CONTENT_RULES) {
-    for (const m of layer.text.matchAll(content.pattern)) {
+    if (content.literal !== undefined && !layer.text.includes(content.literal)) continue;
+    if (content.words?.some((wanted) => !holdsAny(words, wanted))) continue;
+    const from = content.hint ? (content.hint.exec(layer.text)?.index ?? -1) : 0;
+    if (from < 0) continue;
+    // exec on the rule's own pattern: matchAll would clone the regex for every rule and layer.
+    const { pattern } = content;
+    pattern.lastIndex = from;
+    for (let m = pattern.exec(layer.text); m !== null; m = nextMatch(pattern, layer.text, m)) {
       const start = m.index;
       const end = start + m[0].length;
       if (changedOnly && !layer.touchesEdit(start, end)) continue;
