@@ -248,7 +248,7 @@ export function mountConsole(app: Koa, deps: Deps): void {
         pageOf(ctx),
         {
           ...counts,
-          sent_today: deps.repos.messages.countOutgoingSince(who.org.id, toIso(dayStart)),
+          sent_today: deps.repos.messages.sentOn(who.org.id, toIso(dayStart).slice(0, 10)),
           daily_cap: who.org.daily_send_limit ?? deps.config.dailySendLimit,
         },
         domains.data.filter((d) => d.status !== 'verified' && d.status !== 'deleted'),

@@ -153,6 +153,8 @@ function checkSuppressions(deps: Deps, orgId: string, recipients: string[]): voi
 
 const utcDayStart = (now: Date) =>
   new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+/** The UTC day as stored timestamps begin (`YYYY-MM-DD`), the daily limit's key. */
+const utcDay = (now: Date) => toIso(now).slice(0, 10);
 const secondsToUtcMidnight = (now: Date) => (utcDayStart(now).getTime() + DAY_MS - now.getTime()) / 1000;
 
 // Step: the daily cap per org (reset at UTC midnight). Read again inside the persisting transaction,
@@ -160,7 +162,7 @@ const secondsToUtcMidnight = (now: Date) => (utcDayStart(now).getTime() + DAY_MS
 function checkDailyLimit(deps: Deps, org: OrganizationRow): void {
   const now = deps.clock.now();
   const limit = org.daily_send_limit ?? deps.config.dailySendLimit;
-  if (deps.repos.messages.countOutgoingSince(org.id, toIso(utcDayStart(now)), limit) >= limit) {
+  if (deps.repos.messages.sentOn(org.id, utcDay(now)) >= limit) {
     throw tooManyRequests(
       'daily_limit_reached',
       `The daily limit of ${limit} messages is reached.`,

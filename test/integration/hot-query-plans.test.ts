@@ -67,16 +67,6 @@ describe('per-message statements seek an index', () => {
     );
   });
 
-  it("counts an org's outgoing mail of the day from the index alone, stopping at the limit", () => {
-    const plans = plansOf(MessagesRepo, (messages) => {
-      messages.countOutgoingSince('org-1', '2030-01-01T00:00:00.000Z', 500);
-    });
-    expect(plans).toHaveLength(1);
-    expect(plans[0]?.plan).toMatch(
-      /USING COVERING INDEX messages_daily \(org_id=\? AND direction=\? AND created_at>\?\)/,
-    );
-  });
-
   it("deletes events' webhook jobs through an index on the event sequence", () => {
     const plans = plansOf(EventsRepo, (events) => {
       events.deleteOlderThan('2030-01-01T00:00:00.000Z', 100);

@@ -437,20 +437,14 @@ export class MessagesRepo {
   }
 
   /**
-   * Outgoing messages an org accepted since `since` (the daily limit), blocked and rejected ones
-   * excluded, counting no further than `upTo`: the check on every send needs to know only whether the
-   * limit is reached, so its cost stays bounded by the limit, not by the day's volume.
+   * Outgoing messages an org sent on a UTC day (`YYYY-MM-DD`), blocked and rejected ones excluded: the
+   * daily limit. Kept by triggers on messages (migration 0020), so reading it costs one row.
    */
-  countOutgoingSince(orgId: string, since: string, upTo = Number.MAX_SAFE_INTEGER): number {
+  sentOn(orgId: string, day: string): number {
     const row = this.db
-      .prepare(
-        `SELECT COUNT(*) AS n FROM (
-           SELECT 1 FROM messages WHERE org_id = ? AND direction = 'outgoing' AND created_at >= ?
-             AND status NOT IN ('blocked', 'rejected')
-           LIMIT ?)`,
-      )
-      .get(orgId, since, upTo) as { n: number };
-    return row.n;
+      .prepare('SELECT sent FROM outgoing_daily WHERE org_id = ? AND day = ?')
+      .get(orgId, day) as { sent: number } | undefined;
+    return row?.sent ?? 0;
   }
 
   /**

@@ -1,0 +1,193 @@
+import fc from 'fast-check';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, openDatabase, type Db } from '../../server/db/open.js';
+import { MessagesRepo, type MessageRow } from '../../server/db/repos/messages.js';
+
+/**
+ * The daily send limit reads a per-org, per-day counter that triggers keep (migration 0020). Whatever
+ * happens to messages — sent, blocked, rejected on approval, released, purged, an org deleted — the
+ * counter must equal what counting the messages answers. Real SQLite file, real triggers; the oracle is
+ * the COUNT the limit used before.
+ */
+const ORGS = ['org-a', 'org-b'];
+const DAYS = ['2030-01-01', '2030-01-02'];
+const STATUSES = [
+  'queued',
+  'sent',
+  'delivered',
+  'failed',
+  'pending_approval',
+  'scheduled',
+  'blocked',
+  'rejected',
+];
+
+let dir: string;
+let db: Db;
+let messages: MessagesRepo;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'loftbox-outgoing-daily-'));
+  db = openDatabase(join(dir, 'loftbox.db'));
+  migrate(db);
+  messages = new MessagesRepo(db);
+});
+
+afterAll(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function seedOrg(org: string): void {
+  const now = '2030-01-01T00:00:00.000Z';
+  db.prepare(
+    `INSERT INTO organizations (id, name, slug, owner_email, origin, signup_status, created_at)
+     VALUES (?, ?, ?, 'owner@example.com', 'owner_signup', 'verified', ?)`,
+  ).run(org, org, org, now);
+  db.prepare(
+    'INSERT INTO agents (id, org_id, name, slug, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+  ).run(`agent-${org}`, org, org, org, now, now);
+  db.prepare(
+    `INSERT INTO mailboxes (id, public_id, org_id, agent_id, address, local_part, domain, retention_days,
+       created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'example.com', 30, ?, ?)`,
+  ).run(`mb-${org}`, `mb_${org}`, org, `agent-${org}`, `${org}@example.com`, org, now, now);
+  db.prepare(
+    `INSERT INTO threads (id, org_id, mailbox_id, subject, subject_key, participants, message_count,
+       last_message_at, created_at) VALUES (?, ?, ?, 's', 's', '[]', 0, ?, ?)`,
+  ).run(`thread-${org}`, org, `mb-${org}`, now, now);
+}
+
+const oracle = (org: string, day: string) =>
+  (
+    db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM messages WHERE org_id = ? AND direction = 'outgoing'
+           AND status NOT IN ('blocked', 'rejected') AND substr(created_at, 1, 10) = ?`,
+      )
+      .get(org, day) as { n: number }
+  ).n;
+
+type Op =
+  | { kind: 'insert'; org: number; day: number; outgoing: boolean; status: number }
+  | { kind: 'status'; pick: number; status: number }
+  | { kind: 'delete'; pick: number };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({
+    kind: fc.constant('insert' as const),
+    org: fc.nat(ORGS.length - 1),
+    day: fc.nat(DAYS.length - 1),
+    outgoing: fc.boolean(),
+    status: fc.nat(STATUSES.length - 1),
+  }),
+  fc.record({ kind: fc.constant('status' as const), pick: fc.nat(), status: fc.nat(STATUSES.length - 1) }),
+  fc.record({ kind: fc.constant('delete' as const), pick: fc.nat() }),
+);
+
+describe('outgoing messages per org and day', () => {
+  it('always equals counting the messages, through inserts, status changes and deletes', () => {
+    let n = 0;
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        db.exec('DELETE FROM organizations');
+        for (const org of ORGS) seedOrg(org);
+        const ids: string[] = [];
+        for (const o of ops) {
+          if (o.kind === 'insert') {
+            const org = ORGS[o.org]!;
+            const id = `m-${n++}`;
+            ids.push(id);
+            messages.insert(
+              {
+                id,
+                public_id: `msg_${id}`,
+                org_id: org,
+                mailbox_id: `mb-${org}`,
+                agent_id: `agent-${org}`,
+                thread_id: `thread-${org}`,
+                inbound_id: null,
+                direction: o.outgoing ? 'outgoing' : 'incoming',
+                status: o.outgoing ? STATUSES[o.status]! : 'received',
+                from_addr: null,
+                to_addrs: '[]',
+                cc_addrs: '[]',
+                bcc_addrs: '[]',
+                reply_to: '[]',
+                envelope_from: null,
+                subject: 's',
+                body_text: '',
+                body_html: null,
+                body_markdown: null,
+                extracted_text: null,
+                message_id_header: null,
+                in_reply_to: null,
+                references_ids: '[]',
+                labels: '[]',
+                metadata: '{}',
+                auth: null,
+                injection_score: null,
+                injection_categories: '[]',
+                injection_signals: '[]',
+                raw_hash: null,
+                size_bytes: 10,
+                acked_at: null,
+                archived_at: null,
+                trashed_at: null,
+                scheduled_at: null,
+                sent_at: null,
+                delivered_at: null,
+                received_at: null,
+                created_at: `${DAYS[o.day]!}T12:00:00.000Z`,
+                approval_policy_id: null,
+                approval_reason: null,
+                decided_by: null,
+                decided_at: null,
+                decision_reason: null,
+                automated: 0,
+                automation_reasons: '[]',
+                hops: null,
+                approval_detail: null,
+                request_id: null,
+              } as MessageRow,
+              { addresses: '', body: '' },
+            );
+          } else if (ids.length > 0) {
+            const id = ids[o.pick % ids.length]!;
+            if (o.kind === 'status') {
+              db.prepare("UPDATE messages SET status = ? WHERE id = ? AND direction = 'outgoing'").run(
+                STATUSES[o.status]!,
+                id,
+              );
+            } else {
+              const { rowid } = db.prepare('SELECT rowid FROM messages WHERE id = ?').get(id) as {
+                rowid: number;
+              };
+              messages.deleteWithSearch(id, rowid);
+              ids.splice(ids.indexOf(id), 1);
+            }
+          }
+        }
+        for (const org of ORGS) {
+          for (const day of DAYS) expect(messages.sentOn(org, day)).toBe(oracle(org, day));
+        }
+        // Deleting an org takes its messages and its counts with it.
+        db.prepare('DELETE FROM organizations WHERE id = ?').run('org-a');
+        for (const day of DAYS) expect(messages.sentOn('org-a', day)).toBe(0);
+        for (const day of DAYS) expect(messages.sentOn('org-b', day)).toBe(oracle('org-b', day));
+      }),
+      { numRuns: 150, seed: 13 },
+    );
+  });
+
+  it('reads the count for the day from its primary key, whatever the volume', () => {
+    const plan = (
+      db
+        .prepare('EXPLAIN QUERY PLAN SELECT sent FROM outgoing_daily WHERE org_id = ? AND day = ?')
+        .all('org-b', DAYS[0]) as { detail: string }[]
+    ).map((r) => r.detail);
+    expect(plan.join('\n')).toMatch(/SEARCH outgoing_daily USING PRIMARY KEY \(org_id=\? AND day=\?\)/);
+  });
+});
