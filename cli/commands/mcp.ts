@@ -28,7 +28,7 @@ export function mcpConfigSnippet(client: McpClient): string {
 
 /** Serves MCP on stdin/stdout until the client closes stdin or Ctrl-C. */
 async function serveStdio(ctx: Ctx, deps: CliDeps): Promise<void> {
-  const server = buildMcpServer(httpApi(ctx.authed(), deps.sleep, deps.signal), VERSION);
+  const server = await buildMcpServer(httpApi(ctx.authed(), deps.sleep, deps.signal), VERSION);
   const stdin = deps.stdin as Readable;
   const transport = new StdioServerTransport(stdin, deps.stdout as Writable);
   const closed = new Promise<void>((resolve) => {

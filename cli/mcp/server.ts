@@ -1,4 +1,4 @@
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { ToolCallFailure, toolError, toolResult, TOOLS, type ToolApi, type ToolDef } from './tools.js';
 
@@ -26,8 +26,16 @@ async function runTool(
   }
 }
 
-/** One MCP server with every LoftBox tool, speaking REST through `api` (in process or over HTTP). */
-export function buildMcpServer(api: ToolApi, version: string, observe?: ToolCallObserver): McpServer {
+/**
+ * One MCP server with every LoftBox tool, speaking REST through `api` (in process or over HTTP). The
+ * SDK is loaded on first use: a mail server that never serves MCP does not keep its code in memory.
+ */
+export async function buildMcpServer(
+  api: ToolApi,
+  version: string,
+  observe?: ToolCallObserver,
+): Promise<McpServer> {
+  const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
   const server = new McpServer({ name: 'loftbox', version }, { instructions: INSTRUCTIONS });
   // Strict schemas: an argument the tool does not know is an error the model sees, not silently dropped.
   for (const def of TOOLS) {

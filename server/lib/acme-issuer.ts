@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { rootCertificates } from 'node:tls';
-import acme from 'acme-client';
+import type acme from 'acme-client';
 import type { Http01Responder } from './acme-responder.js';
 import { prepareAcmeDir, writeFileAtomic, type AcmePaths } from './acme-store.js';
 
@@ -37,30 +37,31 @@ export interface AcmeIssuer {
   issue(names: string[]): Promise<IssuedPair>;
 }
 
+/**
+ * acme-client (with axios) is a tenth of the server's startup heap; most servers never order a
+ * certificate, so it is imported when the first order starts.
+ */
+async function loadAcme(): Promise<typeof acme> {
+  return (await import('acme-client')).default;
+}
+
 /** The account key is created once and kept: the CA knows the account by it (RFC 8555 §7.3). */
-async function loadOrCreateAccountKey(paths: AcmePaths): Promise<Buffer> {
+async function loadOrCreateAccountKey(lib: typeof acme, paths: AcmePaths): Promise<Buffer> {
   prepareAcmeDir(paths);
   if (!existsSync(paths.accountKey)) {
-    writeFileAtomic(paths.accountKey, await acme.crypto.createPrivateKey());
+    writeFileAtomic(paths.accountKey, await lib.crypto.createPrivateKey());
   }
   return readFileSync(paths.accountKey);
 }
 
 /** A fresh key per certificate, and a CSR naming every host (RFC 8555 §7.4 finalize). */
-async function keyAndCsr(names: string[]): Promise<{ key: string; csr: Buffer }> {
-  const key = await acme.crypto.createPrivateKey();
-  const [, csr] = await acme.crypto.createCsr({ altNames: names }, key);
+async function keyAndCsr(lib: typeof acme, names: string[]): Promise<{ key: string; csr: Buffer }> {
+  const key = await lib.crypto.createPrivateKey();
+  const [, csr] = await lib.crypto.createCsr({ altNames: names }, key);
   return { key: key.toString('utf8'), csr };
 }
 
 export function createAcmeIssuer(options: AcmeIssuerOptions): AcmeIssuer {
-  if (options.caFile) {
-    // acme-client sends every request through its one axios instance and takes no per-client agent;
-    // one ACME client runs per process, so the extra CA is set there.
-    acme.axios.defaults.httpsAgent = new Agent({
-      ca: [...rootCertificates, readFileSync(options.caFile, 'utf8')],
-    });
-  }
   let client: acme.Client | null = null;
   let registered = false;
 
@@ -83,9 +84,17 @@ export function createAcmeIssuer(options: AcmeIssuerOptions): AcmeIssuer {
 
   return {
     async issue(names) {
-      const current = (client ??= new acme.Client({
+      const lib = await loadAcme();
+      if (!client && options.caFile) {
+        // acme-client sends every request through its one axios instance and takes no per-client agent;
+        // one ACME client runs per process, so the extra CA is set there.
+        lib.axios.defaults.httpsAgent = new Agent({
+          ca: [...rootCertificates, readFileSync(options.caFile, 'utf8')],
+        });
+      }
+      const current = (client ??= new lib.Client({
         directoryUrl: options.directoryUrl,
-        accountKey: await loadOrCreateAccountKey(options.paths),
+        accountKey: await loadOrCreateAccountKey(lib, options.paths),
         backoffMin: options.pollMs,
         backoffMax: Math.max(options.pollMs, 30_000),
       }));
@@ -118,7 +127,7 @@ export function createAcmeIssuer(options: AcmeIssuerOptions): AcmeIssuer {
           failed.map((f) => f.name),
         );
       }
-      const { key, csr } = await keyAndCsr(names);
+      const { key, csr } = await keyAndCsr(lib, names);
       const finalized = await current.finalizeOrder(order, csr);
       return { cert: await current.getCertificate(finalized), key };
     },

@@ -10,7 +10,6 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import tls from 'node:tls';
-import selfsigned from 'selfsigned';
 import { acmePaths, readAcmePair } from './acme-store.js';
 import type { Logger } from './logger.js';
 
@@ -77,6 +76,8 @@ export async function loadTlsMaterial(options: TlsSource): Promise<TlsMaterial> 
   const { certPath, keyPath } = selfSignedPaths(options.dataDir);
   if (!existsSync(certPath) || !existsSync(keyPath)) {
     mkdirSync(dirname(certPath), { recursive: true, mode: 0o700 });
+    // Imported here: only a first start without a certificate needs the generator.
+    const { default: selfsigned } = await import('selfsigned');
     const notBeforeDate = new Date();
     const pems = await selfsigned.generate([{ name: 'commonName', value: options.hostname }], {
       keySize: 2048,

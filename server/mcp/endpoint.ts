@@ -1,5 +1,4 @@
 import { bodyParser } from '@koa/bodyparser';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Context, Middleware, Next } from 'koa';
 import type { AuthContext } from '../accounts/api-keys.js';
 import { buildMcpServer } from '../../cli/mcp/server.js';
@@ -42,14 +41,19 @@ function checkOrigin(deps: Deps, ctx: Context): void {
   }
 }
 
-/** Stateless: a fresh MCP server and transport per request, bound to the caller's key. */
+/**
+ * Stateless: a fresh MCP server and transport per request, bound to the caller's key. The SDK is
+ * imported on the first request (module cache after that), not at start.
+ */
 async function serve(deps: Deps, ctx: Context, auth: AuthContext): Promise<void> {
-  const server = buildMcpServer(inProcessApi(deps, ctx, auth), VERSION, (tool, error) =>
+  const server = await buildMcpServer(inProcessApi(deps, ctx, auth), VERSION, (tool, error) =>
     deps.log.info(
       { event: 'mcp.tool_call', tool, key_id: auth.key.id, org_id: auth.org.id, error },
       'mcp tool call',
     ),
   );
+  const { StreamableHTTPServerTransport } =
+    await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
   const transport = new StreamableHTTPServerTransport({
     sessionIdGenerator: undefined,
     enableJsonResponse: true,

@@ -1,0 +1,141 @@
+/**
+ * Memory: the built LoftBox server's resident set (RSS, from /proc) idle, during an inbound load and
+ * once `messages` messages are stored (DESIGN §8: < 200 MB after 100,000). LoftBox runs in its own
+ * process as every system under test does; the load comes from Postfix's smtp-source (bench/lib/load.ts)
+ * in another. RSS is sampled every second while the load runs and the server works through it.
+ *
+ *   npm run bench:memory -- [messages=100000] [sessions=20]
+ *
+ * Prints a table and writes its rows into bench/results.json, replacing this benchmark's rows from an
+ * earlier run and keeping the other benchmarks' rows.
+ */
+import Database from 'better-sqlite3';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { startDnsServer } from '../test/harness/dns.js';
+import { smtpLoad, smtpTool } from './lib/load.js';
+import { machine, machineLine, met, ratio, table, writeResults, type Row } from './lib/report.js';
+import { startLoftbox } from './lib/system.js';
+
+const SENDER = 'bench@sender.test';
+const BODY_BYTES = 7200;
+const SAMPLE_MS = 1000;
+/** This benchmark's rows in results.json, which a later run replaces (not the inbound bench's RSS row). */
+const OWN_ROW = /^server RSS (idle|peak while receiving|after [\d,]+ stored messages)/;
+
+export interface MemoryOptions {
+  messages: number;
+  sessions: number;
+}
+
+interface Sample {
+  atMs: number;
+  stored: number;
+  rssMb: number;
+}
+
+export async function memory(options: MemoryOptions): Promise<Row[]> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'loftbox-bench-memory-'));
+  const dns = await startDnsServer({ 'sender.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] } });
+  const server = await startLoftbox({
+    LOFTBOX_DATA_DIR: dataDir,
+    LOFTBOX_DNS_SERVERS: dns.server,
+    LOFTBOX_SIGNUP_LIMIT_PER_IP: '1000',
+  });
+  const db = new Database(join(dataDir, 'loftbox.db'), { readonly: true });
+  const samples: Sample[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const idleMb = server.rssMb();
+    const port = await server.port('smtp');
+    // An unclaimed agent account receives from its owner only, so the owner is the sender.
+    const signup = (await (
+      await fetch(`${server.url}/v1/auth/agent-signup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ owner_email: SENDER }),
+      })
+    ).json()) as { mailbox_address: string };
+    const count = db.prepare("SELECT COUNT(*) AS n FROM messages WHERE direction = 'incoming'");
+    const stored = () => (count.get() as { n: number }).n;
+    const started = Date.now();
+    const sample = () => {
+      samples.push({ atMs: Date.now() - started, stored: stored(), rssMb: server.rssMb() });
+    };
+    let reported = 0;
+    timer = setInterval(() => {
+      sample();
+      const last = samples.at(-1);
+      // A progress line at every tenth of the load.
+      if (last && last.stored >= reported + options.messages / 10) {
+        reported = last.stored;
+        console.error(`  ${last.stored} stored, RSS ${last.rssMb.toFixed(0)} MB, ${last.atMs / 1000} s`);
+      }
+    }, SAMPLE_MS);
+    const sent = await smtpLoad({
+      port,
+      total: options.messages,
+      sessions: options.sessions,
+      bodyBytes: BODY_BYTES,
+      from: SENDER,
+      to: signup.mailbox_address,
+    });
+    const deadline = Date.now() + Math.max(300_000, options.messages * 20);
+    while (stored() < sent.accepted) {
+      if (Date.now() > deadline) throw new Error('memory: messages not stored in time');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    clearInterval(timer);
+    sample();
+    const afterMb = server.rssMb();
+    const peakMb = Math.max(...samples.map((s) => s.rssMb));
+    const n = options.messages.toLocaleString('en-US');
+    return [
+      { figure: `server RSS idle (after start, fresh data directory)`, value: idleMb, unit: 'MB' },
+      { figure: `server RSS peak while receiving ${n} messages (${smtpTool})`, value: peakMb, unit: 'MB' },
+      {
+        figure: `server RSS after ${n} stored messages`,
+        value: afterMb,
+        unit: 'MB',
+        target: { on: 'value', below: 200, note: 'after 100,000' },
+      },
+    ];
+  } finally {
+    clearInterval(timer);
+    db.close();
+    await server.stop();
+    await dns.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Replaces this benchmark's rows in results.json (or starts the file), keeping every other row. */
+async function record(rows: Row[], host: ReturnType<typeof machine>, sizes: Record<string, string>) {
+  const path = fileURLToPath(new URL('results.json', import.meta.url));
+  const previous = existsSync(path)
+    ? (JSON.parse(readFileSync(path, 'utf8')) as { rows?: Row[]; sizes?: Record<string, string> })
+    : {};
+  await writeResults(path, {
+    ...previous,
+    memoryRun: { ranAt: new Date().toISOString(), machine: host, tools: { smtp: smtpTool } },
+    sizes: { ...previous.sizes, ...sizes },
+    rows: [
+      ...(previous.rows ?? []).filter((row) => !OWN_ROW.test(row.figure)),
+      ...rows.map((row) => ({ ...row, ratio: ratio(row), met: met(row) })),
+    ],
+  });
+  return path;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const messages = Number(process.argv[2] ?? 100_000);
+  const sessions = Number(process.argv[3] ?? 20);
+  const host = machine();
+  const rows = await memory({ messages, sessions });
+  host.loadAfter = loadavg();
+  console.log(table(rows));
+  console.log(`\n${machineLine(host)}; SMTP load: ${smtpTool}`);
+  console.log(`written ${await record(rows, host, { memory: String(messages) })}`);
+}
