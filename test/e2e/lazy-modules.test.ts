@@ -14,6 +14,7 @@ import { assertBuilt, spawnServer } from '../harness/spawn.js';
 
 const SERVER_BUNDLE = fileURLToPath(new URL('../../dist/server/main.mjs', import.meta.url));
 const CLI_BUNDLE = fileURLToPath(new URL('../../dist/cli/loftbox.mjs', import.meta.url));
+const WORKERS_BUNDLE = fileURLToPath(new URL('../../dist/server/content-workers.mjs', import.meta.url));
 
 /** The npm packages whose CommonJS files a fresh Node process holds after importing the bundle. */
 function packagesLoadedByImport(): string[] {
@@ -79,7 +80,7 @@ describe('server bundle: optional modules load on first use', () => {
 describe('bundles: pure ASCII source', () => {
   // V8 keeps each module's source while it runs, as a two-byte string if one character is beyond
   // Latin-1: the CLI bundle cost 10 MB instead of 5 in every CLI and server process.
-  it.each([CLI_BUNDLE, SERVER_BUNDLE])('%s has no character beyond ASCII', (bundle) => {
+  it.each([CLI_BUNDLE, SERVER_BUNDLE, WORKERS_BUNDLE])('%s has no character beyond ASCII', (bundle) => {
     assertBuilt();
     const text = readFileSync(bundle, 'utf8');
     expect(text.match(/[\u0080-\uffff]/g) ?? []).toEqual([]);
