@@ -103,10 +103,10 @@ export async function inbound(options: InboundOptions): Promise<Row[]> {
     },
     { figure: 'inbound durable 250s', value: real.accepted, unit: 'msg/s', baseline },
     {
+      // The target is for 100,000 stored messages: bench/memory.ts measures that.
       figure: `server RSS after ${options.messages} inbound messages`,
       value: real.rssMb,
       unit: 'MB',
-      target: { on: 'value', below: 200, note: 'after 100,000' },
     },
   ];
 }

@@ -3,14 +3,17 @@
  * target, met?), written to bench/results.json with the machine it ran on.
  *
  *   npm run bench -- [--inbound 2000] [--outbound 500] [--events 100] [--concurrency 20] [--store 1000000]
+ *                    [--memory 100000]
  *
- * `--store 0` leaves out the store-scale benchmark (its million-message fill takes a few minutes).
+ * `--store 0` leaves out the store-scale benchmark (its million-message fill takes a few minutes),
+ * `--memory 0` the RSS after 100,000 stored messages (about ten minutes of inbound load).
  */
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { events } from './events.js';
 import { inbound } from './inbound.js';
+import { memory } from './memory.js';
 import { outbound } from './outbound.js';
 import { storeScale } from './store-scale.js';
 import { smtpTool } from './lib/load.js';
@@ -23,6 +26,7 @@ const { values } = parseArgs({
     events: { type: 'string', default: '100' },
     concurrency: { type: 'string', default: '20' },
     store: { type: 'string', default: '1000000' },
+    memory: { type: 'string', default: '100000' },
   },
 });
 const concurrency = Number(values.concurrency);
@@ -34,6 +38,9 @@ const rows: Row[] = [
   ...(await events({ perRun: Number(values.events) })),
   ...(Number(values.store) > 0
     ? await storeScale({ large: Number(values.store), small: 1000, samples: 300 })
+    : []),
+  ...(Number(values.memory) > 0
+    ? await memory({ messages: Number(values.memory), sessions: concurrency })
     : []),
 ];
 host.loadAfter = loadavg();
