@@ -685,6 +685,12 @@ export const settings = {
     Math.max(1, Math.min(4, availableParallelism() - 1)),
     'Worker threads that parse, score and classify inbound mail off the main thread (0: all on it). Default: cores - 1, 1 to 4.',
   ),
+  inboundQueue: setting(
+    'LOFTBOX_INBOUND_QUEUE',
+    positiveInt,
+    128,
+    'Accepted messages the inbound pipeline holds in memory; while more wait, they stay in the database and are read back in order.',
+  ),
   inboundRetryMs: setting(
     'LOFTBOX_INBOUND_RETRY_MS',
     positiveInt,

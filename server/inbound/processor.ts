@@ -178,6 +178,10 @@ export class InboundProcessor {
   private wake: (() => void) | null = null;
   private endBackoff: (() => void) | null = null;
   private stopping = false;
+  /** Set while accepted messages wait in the database because the in-memory queue is full. */
+  private backlogged = false;
+  /** Messages that failed every store: the resume job, not the backlog refill, tries them again. */
+  private readonly setAside = new Set<string>();
 
   constructor(
     private readonly deps: Deps,
@@ -195,8 +199,28 @@ export class InboundProcessor {
     }
   }
 
+  /**
+   * Takes an accepted message into the pipeline. Past `LOFTBOX_INBOUND_QUEUE` messages in memory it is
+   * left in the database (it is durable there since its 250) and read back in acceptance order as the
+   * pipeline catches up: the MX accepts faster than messages are processed, and without this bound a
+   * sustained flood held every accepted message, prepared, in memory.
+   */
   enqueue(id: string): void {
     if (this.stopping || this.queued.has(id)) return;
+    if (this.backlogged || this.queue.length >= this.deps.config.inboundQueue) {
+      if (!this.backlogged) {
+        this.deps.log.warn(
+          { event: 'inbound.backlog', in_memory: this.queue.length },
+          'inbound pipeline behind; later messages wait in the database',
+        );
+      }
+      this.backlogged = true;
+      return;
+    }
+    this.admit(id);
+  }
+
+  private admit(id: string): void {
     this.queued.add(id);
     const entry: Pending = { id, keys: this.orderKeys(id), settled: false, storeFailures: 0 };
     void this.slot(() => prepare(this.deps, this.workers, id))
@@ -295,7 +319,22 @@ export class InboundProcessor {
         continue;
       }
       this.forget(batch);
+      if (this.backlogged && this.queue.length <= this.deps.config.inboundQueue / 2) this.refill();
     }
+  }
+
+  /**
+   * Reads the oldest accepted messages back into the queue, in acceptance order, so each mailbox keeps
+   * its order. Once every one waiting is in memory, new messages are taken directly again.
+   */
+  private refill(): void {
+    const room = this.deps.config.inboundQueue - this.queue.length;
+    // The oldest accepted rows include those already queued and those set aside: read past them.
+    const limit = room + this.queue.length + this.setAside.size;
+    const rows = this.deps.repos.inbound.pending(limit);
+    const waiting = rows.filter((row) => !this.queued.has(row.id) && !this.setAside.has(row.id));
+    for (const row of waiting.slice(0, room)) this.admit(row.id);
+    if (rows.length < limit && waiting.length <= room) this.backlogged = false;
   }
 
   private forget(entries: Pending[]): void {
@@ -312,6 +351,7 @@ export class InboundProcessor {
     entry.storeFailures += 1;
     if (entry.storeFailures < MAX_ATTEMPTS) return;
     this.forget([entry]);
+    this.setAside.add(entry.id);
     this.deps.log.error(
       { event: 'inbound.store_abandoned', inbound_id: entry.id, attempts: entry.storeFailures },
       'message set aside after failing every store; it stays accepted for the resume job',
@@ -374,6 +414,7 @@ export class InboundProcessor {
 
   /** Picks up whatever was accepted but not processed (after a crash, or a failed attempt). */
   resumePending(): number {
+    this.setAside.clear();
     const pending = this.deps.repos.inbound.pending(1000);
     for (const row of pending) this.enqueue(row.id);
     return pending.length;
