@@ -144,6 +144,22 @@ const REPLY_WITH = String.raw`(?:reply|respond)(?:\s+to\s+(?:this|my|the)\s+(?:e
 const DISCLAIMER_RE =
   /\b(?:intended\s+recipient|in\s+error|by\s+mistake|wrong\s+(?:person|recipient|address))\b/i;
 
+/** Words one of which every match of the create-a-secret rules holds: the secret, then the verb. */
+const MINTED_SECRET_WORDS = [
+  'key',
+  'keys',
+  'api_key',
+  'api_keys',
+  'apikey',
+  'apikeys',
+  'token',
+  'tokens',
+  'credentials',
+  'password',
+  'passwords',
+] as const;
+const CREATE_SECRET_WORDS = ['create', 'generate', 'issue', 'mint', 'provision', 'make'] as const;
+
 /*
  * Content rules run on normalised text (NFKC, invisible characters removed) and on the de-obfuscated
  * variants of it. They target phrasing aimed at a model rather than at a person: possessives such as
@@ -586,21 +602,9 @@ const CONTENT_RULES: readonly ContentRule[] = [
   // Requests for what an agent must never do on a mail's say-so, however politely or plainly worded:
   // create, reveal or send secrets; forward, export or delete mail; change webhooks, rules or policies.
   needs(
-    [
-      'key',
-      'keys',
-      'api_key',
-      'api_keys',
-      'apikey',
-      'apikeys',
-      'token',
-      'tokens',
-      'credentials',
-      'password',
-      'passwords',
-    ],
+    MINTED_SECRET_WORDS,
     needs(
-      ['create', 'generate', 'issue', 'mint', 'provision', 'make'],
+      CREATE_SECRET_WORDS,
       requestRule(
         'create_secret',
         'secret_request',
@@ -610,21 +614,9 @@ const CONTENT_RULES: readonly ContentRule[] = [
     ),
   ),
   needs(
-    [
-      'key',
-      'keys',
-      'api_key',
-      'api_keys',
-      'apikey',
-      'apikeys',
-      'token',
-      'tokens',
-      'credentials',
-      'password',
-      'passwords',
-    ],
+    MINTED_SECRET_WORDS,
     needs(
-      ['create', 'generate', 'issue', 'mint', 'provision', 'make'],
+      CREATE_SECRET_WORDS,
       requestRule(
         'create_and_send_secret',
         'secret_request',
