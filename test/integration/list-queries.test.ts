@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Db } from '../../server/db/open.js';
 import { MessagesRepo, type MessageFilter, type MessageRow } from '../../server/db/repos/messages.js';
 import { ThreadsRepo } from '../../server/db/repos/threads.js';
+import { messageRow } from '../harness/message-row.js';
 
 /**
  * The message and thread lists pick their SQL by the filters given and, for a search, by how common the
@@ -117,57 +118,21 @@ beforeAll(() => {
       ids.push(id);
       const created = new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z');
       messages.insert(
-        {
+        messageRow({
           id,
           public_id: `msg_${i}`,
           org_id: org,
           mailbox_id: box,
           agent_id: `agent-${org}`,
           thread_id: thread,
-          inbound_id: null,
           direction: i % 4 === 0 ? 'outgoing' : 'incoming',
           status: i % 4 === 0 ? 'delivered' : 'received',
-          from_addr: null,
-          to_addrs: '[]',
-          cc_addrs: '[]',
-          bcc_addrs: '[]',
-          reply_to: '[]',
-          envelope_from: null,
           subject: `message ${i}`,
           body_text: words.join(' '),
-          body_html: null,
-          body_markdown: null,
-          extracted_text: null,
-          message_id_header: null,
-          in_reply_to: null,
-          references_ids: '[]',
           labels: i % 6 === 0 ? '["billing"]' : '[]',
-          metadata: '{}',
-          auth: null,
-          injection_score: null,
-          injection_categories: '[]',
-          injection_signals: '[]',
-          raw_hash: null,
-          size_bytes: 10,
-          acked_at: null,
-          archived_at: null,
-          trashed_at: null,
-          scheduled_at: null,
-          sent_at: null,
-          delivered_at: null,
           received_at: created,
           created_at: created,
-          approval_policy_id: null,
-          approval_reason: null,
-          decided_by: null,
-          decided_at: null,
-          decision_reason: null,
-          automated: 0,
-          automation_reasons: '[]',
-          hops: null,
-          approval_detail: null,
-          request_id: null,
-        } as MessageRow,
+        }),
         { addresses: '', body: words.join(' ') },
       );
     }

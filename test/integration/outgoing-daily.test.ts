@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Db } from '../../server/db/open.js';
-import { MessagesRepo, type MessageRow } from '../../server/db/repos/messages.js';
+import { MessagesRepo } from '../../server/db/repos/messages.js';
+import { messageRow } from '../harness/message-row.js';
 
 /**
  * The daily send limit reads a per-org, per-day counter that triggers keep (migration 0020). Whatever
@@ -101,57 +102,16 @@ describe('outgoing messages per org and day', () => {
             const id = `m-${n++}`;
             ids.push(id);
             messages.insert(
-              {
+              messageRow({
                 id,
-                public_id: `msg_${id}`,
                 org_id: org,
                 mailbox_id: `mb-${org}`,
                 agent_id: `agent-${org}`,
                 thread_id: `thread-${org}`,
-                inbound_id: null,
                 direction: o.outgoing ? 'outgoing' : 'incoming',
                 status: o.outgoing ? STATUSES[o.status]! : 'received',
-                from_addr: null,
-                to_addrs: '[]',
-                cc_addrs: '[]',
-                bcc_addrs: '[]',
-                reply_to: '[]',
-                envelope_from: null,
-                subject: 's',
-                body_text: '',
-                body_html: null,
-                body_markdown: null,
-                extracted_text: null,
-                message_id_header: null,
-                in_reply_to: null,
-                references_ids: '[]',
-                labels: '[]',
-                metadata: '{}',
-                auth: null,
-                injection_score: null,
-                injection_categories: '[]',
-                injection_signals: '[]',
-                raw_hash: null,
-                size_bytes: 10,
-                acked_at: null,
-                archived_at: null,
-                trashed_at: null,
-                scheduled_at: null,
-                sent_at: null,
-                delivered_at: null,
-                received_at: null,
                 created_at: `${DAYS[o.day]!}T12:00:00.000Z`,
-                approval_policy_id: null,
-                approval_reason: null,
-                decided_by: null,
-                decided_at: null,
-                decision_reason: null,
-                automated: 0,
-                automation_reasons: '[]',
-                hops: null,
-                approval_detail: null,
-                request_id: null,
-              } as MessageRow,
+              }),
               { addresses: '', body: '' },
             );
           } else if (ids.length > 0) {
