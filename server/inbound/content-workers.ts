@@ -100,13 +100,13 @@ class ThreadPool implements WorkerPool {
     }
   }
 
-  /** Runs a task on a worker, stopping the worker if it hangs; rejects when the task failed there. */
-  private async run(name: 'examine', task: Task): Promise<Result> {
+  /** Examines on a worker, stopping the worker if it hangs; rejects when the task failed there. */
+  private async run(task: ExamineTask): Promise<Result> {
     const abort = new AbortController();
     const hangMs = this.options.hangMs ?? this.options.parseDeadlineMs + HANG_GRACE_MS;
     const timer = setTimeout(() => abort.abort(), hangMs).unref();
     try {
-      return await this.pool.run(task, { name, signal: abort.signal });
+      return await this.pool.run(task, { name: 'examine', signal: abort.signal });
     } catch (err) {
       throw abort.signal.aborted ? new WorkerHung(hangMs) : err;
     } finally {
@@ -117,7 +117,7 @@ class ThreadPool implements WorkerPool {
   async examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings> {
     const task: ExamineTask = { raw, envelopeFrom, parseDeadlineMs: this.options.parseDeadlineMs };
     try {
-      const findings = await this.run('examine', task);
+      const findings = await this.run(task);
       if (!findings) throw new Error('the worker returned no findings');
       return revived(findings);
     } catch (err) {
