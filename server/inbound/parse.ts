@@ -1,5 +1,5 @@
 import { simpleParser, type AddressObject, type Attachment, type ParsedMail } from 'mailparser';
-import { headerBlock } from './raw.js';
+import { headerBlock, headerFields } from './raw.js';
 
 export interface ParsedAddress {
   address: string;
@@ -88,20 +88,25 @@ function fromParsed(parsed: ParsedMail): ParsedMessage {
   };
 }
 
-/** What we can still read when the parser gives up: the subject line and the bytes after the header. */
+/**
+ * What we can still read when the parser gives up: the subject line, the threading headers (so a reply
+ * that could not be parsed still joins its thread) and the bytes after the header.
+ */
 export function fallbackParse(raw: Buffer): ParsedMessage {
   const header = headerBlock(raw);
   const subject = /^Subject:[ \t]*(.*(?:\r\n[ \t].*)*)/im.exec(header)?.[1] ?? '';
   const body = raw.subarray(Buffer.byteLength(header, 'latin1') + 2, 1024 * 1024).toString('utf8');
+  const fields = headerFields(header);
+  const field = (name: string) => fields.find((f) => f.name === name)?.value;
   return {
     subject: clean(subject.replace(/\r\n[ \t]/g, ' ')),
     from: null,
     to: [],
     cc: [],
     replyTo: [],
-    messageId: null,
-    inReplyTo: null,
-    references: [],
+    messageId: firstId(field('message-id')),
+    inReplyTo: firstId(field('in-reply-to')),
+    references: messageIds(field('references')),
     text: body,
     html: null,
     attachments: [],

@@ -164,13 +164,28 @@ describe('parsing hostile input never crashes', () => {
       part({ 'Content-Type': 'application/octet-stream', 'Content-Transfer-Encoding': 'base64' }, attachment),
     ]);
     const raw = message(
-      { Subject: 'large', 'MIME-Version': '1.0', 'Content-Type': mixed.contentType },
+      {
+        Subject: 'large',
+        'Message-ID': '<big@sender.test>',
+        'In-Reply-To': '<q@loftbox.test>',
+        References: '<root@loftbox.test>\r\n <q@loftbox.test>',
+        'MIME-Version': '1.0',
+        'Content-Type': mixed.contentType,
+      },
       mixed.body,
     );
     expect((await parseMessage(raw)).degraded).toBe(false);
     // 8 MiB decode in many stream chunks, one event-loop turn each; a 1 ms deadline fires first.
     const late = await parseMessage(raw, 1);
-    expect(late).toMatchObject({ degraded: true, subject: 'large', attachments: [] });
+    // The direct reading still threads: a reply the parser gave up on joins the conversation it answers.
+    expect(late).toMatchObject({
+      degraded: true,
+      subject: 'large',
+      attachments: [],
+      messageId: '<big@sender.test>',
+      inReplyTo: '<q@loftbox.test>',
+      references: ['<root@loftbox.test>', '<q@loftbox.test>'],
+    });
   });
 
   it('strips NUL and control characters from header values', async () => {

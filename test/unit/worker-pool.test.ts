@@ -77,6 +77,10 @@ describe('worker pool: examining inbound mail', () => {
       for (const id of ['inbound-1', 'inbound-2']) {
         const findings = await pool.examine(HOSTILE, 'partner@sender.test', id);
         expect(findings.parsed.degraded).toBe(true);
+        expect(findings.parsed).toMatchObject({
+          messageId: '<m1@sender.test>',
+          inReplyTo: '<m0@loftbox.localhost>',
+        });
         expect(findings.risk.score).toBeGreaterThan(0.5);
         expect(findings.automation.reasons).toContain('auto_submitted');
       }
