@@ -14,10 +14,10 @@ import { pathToFileURL } from 'node:url';
 import { startDnsServer } from '../test/harness/dns.js';
 import { smtpLoad, smtpTool } from './lib/load.js';
 import { table, type Row } from './lib/report.js';
-import { startBaseline, startLoftbox, type StartOptions } from './lib/system.js';
+import { startBaseline, startLoftbox, type StartOptions, type System } from './lib/system.js';
 
 const SENDER = 'bench@sender.test';
-const BODY_BYTES = 7200;
+export const BODY_BYTES = 7200;
 
 export interface InboundOptions {
   messages: number;
@@ -40,16 +40,37 @@ async function bare(options: InboundOptions): Promise<number> {
   }
 }
 
-export async function loftboxInbound(
-  options: InboundOptions,
-): Promise<{ processed: number; accepted: number; rssMb: number }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'loftbox-bench-'));
+/** The built server with one unclaimed agent mailbox to load, read back through its database. */
+export interface ReceivingLoftbox {
+  server: System;
+  /** Its RSS once started, before anything was asked of it. */
+  idleMb: number;
+  /** Its MX port. */
+  port: number;
+  /** The mailbox the load goes to; the sender is its owner, whose SPF passes in the test zone. */
+  to: string;
+  from: string;
+  /** Incoming messages stored so far. */
+  stored(): number;
+  stop(): Promise<void>;
+}
+
+export async function receivingLoftbox(name: string, loftbox?: StartOptions): Promise<ReceivingLoftbox> {
+  const dataDir = mkdtempSync(join(tmpdir(), `loftbox-bench-${name}-`));
   const dns = await startDnsServer({ 'sender.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] } });
   const server = await startLoftbox(
     { LOFTBOX_DATA_DIR: dataDir, LOFTBOX_DNS_SERVERS: dns.server, LOFTBOX_SIGNUP_LIMIT_PER_IP: '1000' },
-    options.loftbox,
+    loftbox,
   );
+  const db = new Database(join(dataDir, 'loftbox.db'), { readonly: true });
+  const stop = async () => {
+    db.close();
+    await server.stop();
+    await dns.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   try {
+    const idleMb = server.rssMb();
     const port = await server.port('smtp');
     // An unclaimed agent account receives from its owner only, so the owner is the sender.
     const signup = (await (
@@ -59,27 +80,48 @@ export async function loftboxInbound(
         body: JSON.stringify({ owner_email: SENDER }),
       })
     ).json()) as { mailbox_address: string };
-    const load = { port, total: options.messages, sessions: options.sessions, bodyBytes: BODY_BYTES };
-    options.onLoad?.();
-    const sent = await smtpLoad({ ...load, from: SENDER, to: signup.mailbox_address });
-    const db = new Database(join(dataDir, 'loftbox.db'), { readonly: true });
     const count = db.prepare("SELECT COUNT(*) AS n FROM messages WHERE direction = 'incoming'");
+    return {
+      server,
+      idleMb,
+      port,
+      to: signup.mailbox_address,
+      from: SENDER,
+      stored: () => (count.get() as { n: number }).n,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export async function loftboxInbound(
+  options: InboundOptions,
+): Promise<{ processed: number; accepted: number; rssMb: number }> {
+  const target = await receivingLoftbox('in', options.loftbox);
+  try {
+    const load = {
+      port: target.port,
+      total: options.messages,
+      sessions: options.sessions,
+      bodyBytes: BODY_BYTES,
+    };
+    options.onLoad?.();
+    const sent = await smtpLoad({ ...load, from: target.from, to: target.to });
     const deadline = Date.now() + 120_000;
-    while ((count.get() as { n: number }).n < sent.accepted) {
+    while (target.stored() < sent.accepted) {
       if (Date.now() > deadline) throw new Error('inbound: messages not processed within 120 s');
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const processedAt = performance.timeOrigin + performance.now();
-    db.close();
     return {
       processed: sent.accepted / ((processedAt - sent.start) / 1000),
       accepted: sent.accepted / ((sent.end - sent.start) / 1000),
-      rssMb: server.rssMb(),
+      rssMb: target.server.rssMb(),
     };
   } finally {
-    await server.stop();
-    await dns.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await target.stop();
   }
 }
 

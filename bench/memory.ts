@@ -9,18 +9,13 @@
  * Prints a table and writes its rows into bench/results.json, replacing this benchmark's rows from an
  * earlier run and keeping the other benchmarks' rows.
  */
-import Database from 'better-sqlite3';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { startDnsServer } from '../test/harness/dns.js';
+import { BODY_BYTES, receivingLoftbox } from './inbound.js';
 import { smtpLoad, smtpTool } from './lib/load.js';
 import { machine, machineLine, met, ratio, table, writeResults, type Row } from './lib/report.js';
-import { startLoftbox } from './lib/system.js';
 
-const SENDER = 'bench@sender.test';
-const BODY_BYTES = 7200;
 const SAMPLE_MS = 1000;
 /** This benchmark's rows in results.json, which a later run replaces (not the inbound bench's RSS row). */
 const OWN_ROW = /^server RSS (idle|peak while receiving|after [\d,]+ stored messages)/;
@@ -37,32 +32,14 @@ interface Sample {
 }
 
 export async function memory(options: MemoryOptions): Promise<Row[]> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'loftbox-bench-memory-'));
-  const dns = await startDnsServer({ 'sender.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] } });
-  const server = await startLoftbox({
-    LOFTBOX_DATA_DIR: dataDir,
-    LOFTBOX_DNS_SERVERS: dns.server,
-    LOFTBOX_SIGNUP_LIMIT_PER_IP: '1000',
-  });
-  const db = new Database(join(dataDir, 'loftbox.db'), { readonly: true });
+  const target = await receivingLoftbox('memory');
+  const { server } = target;
   const samples: Sample[] = [];
   let timer: NodeJS.Timeout | undefined;
   try {
-    const idleMb = server.rssMb();
-    const port = await server.port('smtp');
-    // An unclaimed agent account receives from its owner only, so the owner is the sender.
-    const signup = (await (
-      await fetch(`${server.url}/v1/auth/agent-signup`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ owner_email: SENDER }),
-      })
-    ).json()) as { mailbox_address: string };
-    const count = db.prepare("SELECT COUNT(*) AS n FROM messages WHERE direction = 'incoming'");
-    const stored = () => (count.get() as { n: number }).n;
     const started = Date.now();
     const sample = () => {
-      samples.push({ atMs: Date.now() - started, stored: stored(), rssMb: server.rssMb() });
+      samples.push({ atMs: Date.now() - started, stored: target.stored(), rssMb: server.rssMb() });
     };
     let reported = 0;
     timer = setInterval(() => {
@@ -75,15 +52,15 @@ export async function memory(options: MemoryOptions): Promise<Row[]> {
       }
     }, SAMPLE_MS);
     const sent = await smtpLoad({
-      port,
+      port: target.port,
       total: options.messages,
       sessions: options.sessions,
       bodyBytes: BODY_BYTES,
-      from: SENDER,
-      to: signup.mailbox_address,
+      from: target.from,
+      to: target.to,
     });
     const deadline = Date.now() + Math.max(300_000, options.messages * 20);
-    while (stored() < sent.accepted) {
+    while (target.stored() < sent.accepted) {
       if (Date.now() > deadline) throw new Error('memory: messages not stored in time');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -93,7 +70,7 @@ export async function memory(options: MemoryOptions): Promise<Row[]> {
     const peakMb = Math.max(...samples.map((s) => s.rssMb));
     const n = options.messages.toLocaleString('en-US');
     return [
-      { figure: `server RSS idle (after start, fresh data directory)`, value: idleMb, unit: 'MB' },
+      { figure: `server RSS idle (after start, fresh data directory)`, value: target.idleMb, unit: 'MB' },
       { figure: `server RSS peak while receiving ${n} messages (${smtpTool})`, value: peakMb, unit: 'MB' },
       {
         figure: `server RSS after ${n} stored messages`,
@@ -104,10 +81,7 @@ export async function memory(options: MemoryOptions): Promise<Row[]> {
     ];
   } finally {
     clearInterval(timer);
-    db.close();
-    await server.stop();
-    await dns.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await target.stop();
   }
 }
 

@@ -65,9 +65,27 @@ async function bareKoa(options: OutboundOptions, durable: boolean): Promise<numb
   }
 }
 
-export async function loftboxOutbound(options: OutboundOptions): Promise<{ api: number; endToEnd: number }> {
+/** The built server sending direct to a sink, onboarded, with one message already delivered. */
+export interface SendingLoftbox {
+  server: System;
+  sink: Awaited<ReturnType<typeof startSink>>;
+  key: string;
+  /** The bench message, from the onboarded mailbox. */
+  message: typeof message & { mailbox_id: string };
+  stop(): Promise<void>;
+}
+
+/**
+ * LoftBox delivering direct (DKIM, queue, SMTP) to a fresh sink, `concurrency` deliveries per domain and
+ * `pool` SMTP connections kept for reuse. One message is sent and delivered first, so the queue and the
+ * DKIM key are warm, as they are for the baselines' sink.
+ */
+export async function sendingLoftbox(
+  name: string,
+  options: { concurrency: number; pool: number; loftbox?: StartOptions },
+): Promise<SendingLoftbox> {
   const sink = await startSink();
-  const dataDir = mkdtempSync(join(tmpdir(), 'loftbox-bench-out-'));
+  const dataDir = mkdtempSync(join(tmpdir(), `loftbox-bench-${name}-`));
   const dns = await startDnsServer({
     'sink.test': { MX: [{ exchange: 'mx.sink.test', priority: 10 }] },
     'mx.sink.test': { A: ['127.0.0.1'] },
@@ -83,33 +101,50 @@ export async function loftboxOutbound(options: OutboundOptions): Promise<{ api: 
       LOFTBOX_DAILY_SEND_LIMIT: '1000000',
       LOFTBOX_MAILBOX_SEND_RATE: '1000000',
       LOFTBOX_DOMAIN_CONCURRENCY: String(options.concurrency),
-      // Connections kept for reuse, as many as the nodemailer baseline's pool (maxConnections).
-      LOFTBOX_OUTBOUND_POOL_SIZE: String(options.concurrency),
+      LOFTBOX_OUTBOUND_POOL_SIZE: String(options.pool),
       LOFTBOX_QUEUE_POLL: '50ms',
     },
     options.loftbox,
   );
-  try {
-    const { key, mailboxId } = await onboard(server, { email: 'bench@bench.test', localPart: 'bench' });
-    // One message first, so the queue and the DKIM key are warm as they are for the baselines' sink.
-    await apiJson(`${server.url}/v1/messages`, { key, body: { mailbox_id: mailboxId, ...message } });
-    await sink.arrived(1);
-    options.onLoad?.();
-    const result = await autocannon({
-      url: `${server.url}/v1/messages`,
-      connections: options.concurrency,
-      amount: options.messages,
-      headers: { authorization: `Bearer ${key}` },
-      body: { mailbox_id: mailboxId, ...message },
-    });
-    if (result.failed > 0) throw new Error(`outbound: ${result.failed} sends were not accepted`);
-    const delivered = await sink.arrived(options.messages + 1);
-    return { api: result.rate, endToEnd: (options.messages / (delivered - result.start)) * 1000 };
-  } finally {
+  const stop = async () => {
     await server.stop();
     await sink.system.stop();
     await dns.close();
     rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const { key, mailboxId } = await onboard(server, { email: 'bench@bench.test', localPart: 'bench' });
+    const own = { mailbox_id: mailboxId, ...message };
+    await apiJson(`${server.url}/v1/messages`, { key, body: own });
+    await sink.arrived(1);
+    return { server, sink, key, message: own, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export async function loftboxOutbound(options: OutboundOptions): Promise<{ api: number; endToEnd: number }> {
+  // Connections kept for reuse, as many as the nodemailer baseline's pool (maxConnections).
+  const sending = await sendingLoftbox('out', {
+    concurrency: options.concurrency,
+    pool: options.concurrency,
+    loftbox: options.loftbox,
+  });
+  try {
+    options.onLoad?.();
+    const result = await autocannon({
+      url: `${sending.server.url}/v1/messages`,
+      connections: options.concurrency,
+      amount: options.messages,
+      headers: { authorization: `Bearer ${sending.key}` },
+      body: sending.message,
+    });
+    if (result.failed > 0) throw new Error(`outbound: ${result.failed} sends were not accepted`);
+    const delivered = await sending.sink.arrived(options.messages + 1);
+    return { api: result.rate, endToEnd: (options.messages / (delivered - result.start)) * 1000 };
+  } finally {
+    await sending.stop();
   }
 }
 
