@@ -159,6 +159,25 @@ const MINTED_SECRET_WORDS = [
   'passwords',
 ] as const;
 const CREATE_SECRET_WORDS = ['create', 'generate', 'issue', 'mint', 'provision', 'make'] as const;
+/** Words one of which every `SECRET` holds: the minted kinds, and the ones only asked for. */
+const NAMED_SECRET_WORDS = [
+  ...MINTED_SECRET_WORDS,
+  'passphrase',
+  'passphrases',
+  'passcode',
+  'passcodes',
+  'details',
+  'secret',
+  'secrets',
+  'code',
+  'codes',
+  'file',
+  'files',
+  'json',
+  'env',
+  'variables',
+  'vars',
+] as const;
 
 /*
  * Content rules run on normalised text (NFKC, invisible characters removed) and on the de-obfuscated
@@ -629,34 +648,7 @@ const CONTENT_RULES: readonly ContentRule[] = [
     ),
   ),
   needs(
-    [
-      'key',
-      'keys',
-      'api_key',
-      'api_keys',
-      'apikey',
-      'apikeys',
-      'token',
-      'tokens',
-      'password',
-      'passwords',
-      'passphrase',
-      'passphrases',
-      'passcode',
-      'passcodes',
-      'credentials',
-      'details',
-      'secret',
-      'secrets',
-      'code',
-      'codes',
-      'file',
-      'files',
-      'json',
-      'env',
-      'variables',
-      'vars',
-    ],
+    NAMED_SECRET_WORDS,
     requestRule(
       'send_secret',
       'secret_request',
