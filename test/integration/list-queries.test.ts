@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Db } from '../../server/db/open.js';
 import { MessagesRepo, type MessageFilter, type MessageRow } from '../../server/db/repos/messages.js';
 import { ThreadsRepo } from '../../server/db/repos/threads.js';
-import { messageRow } from '../harness/message-row.js';
+import { insertMailbox, insertOrgWithAgent, messageRow } from '../harness/store-rows.js';
 
 /**
  * The message and thread lists pick their SQL by the filters given and, for a search, by how common the
@@ -57,22 +57,8 @@ beforeAll(() => {
   messages = new MessagesRepo(db);
   threads = new ThreadsRepo(db);
   const now = '2030-01-01T00:00:00Z';
-  for (const org of ORGS) {
-    db.prepare(
-      `INSERT INTO organizations (id, name, slug, owner_email, origin, signup_status, created_at)
-       VALUES (?, ?, ?, 'owner@example.com', 'owner_signup', 'verified', ?)`,
-    ).run(org, org, org, now);
-    db.prepare(
-      'INSERT INTO agents (id, org_id, name, slug, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
-    ).run(`agent-${org}`, org, org, org, now, now);
-  }
-  for (const box of MAILBOXES) {
-    const org = box.startsWith('mb-a') ? 'org-a' : 'org-b';
-    db.prepare(
-      `INSERT INTO mailboxes (id, public_id, org_id, agent_id, address, local_part, domain, retention_days,
-         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'example.com', 30, ?, ?)`,
-    ).run(box, `mb_${box}`, org, `agent-${org}`, `${box}@example.com`, box, now, now);
-  }
+  for (const org of ORGS) insertOrgWithAgent(db, org, now);
+  for (const box of MAILBOXES) insertMailbox(db, box.startsWith('mb-a') ? 'org-a' : 'org-b', box, now);
   // Ids follow creation time; rows are inserted in a shuffled order, so rowid order is not id order (as
   // when concurrent pipelines mint ids before their inserts commit).
   const random = fc.sample(fc.integer({ min: 0, max: 999 }), { numRuns: MESSAGES * 8, seed: 42 });

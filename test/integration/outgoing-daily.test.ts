@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Db } from '../../server/db/open.js';
 import { MessagesRepo } from '../../server/db/repos/messages.js';
-import { messageRow } from '../harness/message-row.js';
+import { insertMailbox, insertOrgWithAgent, messageRow } from '../harness/store-rows.js';
 
 /**
  * The daily send limit reads a per-org, per-day counter that triggers keep (migration 0020). Whatever
@@ -44,17 +44,8 @@ afterAll(() => {
 
 function seedOrg(org: string): void {
   const now = '2030-01-01T00:00:00.000Z';
-  db.prepare(
-    `INSERT INTO organizations (id, name, slug, owner_email, origin, signup_status, created_at)
-     VALUES (?, ?, ?, 'owner@example.com', 'owner_signup', 'verified', ?)`,
-  ).run(org, org, org, now);
-  db.prepare(
-    'INSERT INTO agents (id, org_id, name, slug, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
-  ).run(`agent-${org}`, org, org, org, now, now);
-  db.prepare(
-    `INSERT INTO mailboxes (id, public_id, org_id, agent_id, address, local_part, domain, retention_days,
-       created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'example.com', 30, ?, ?)`,
-  ).run(`mb-${org}`, `mb_${org}`, org, `agent-${org}`, `${org}@example.com`, org, now, now);
+  insertOrgWithAgent(db, org, now);
+  insertMailbox(db, org, `mb-${org}`, now);
   db.prepare(
     `INSERT INTO threads (id, org_id, mailbox_id, subject, subject_key, participants, message_count,
        last_message_at, created_at) VALUES (?, ?, ?, 's', 's', '[]', 0, ?, ?)`,

@@ -1,9 +1,31 @@
+import type { Db } from '../../server/db/open.js';
 import type { MessageRow } from '../../server/db/repos/messages.js';
 
-/**
- * A complete `messages` row for tests that fill the table through the repo without the pipeline: what
- * the test cares about is given, every other column is empty.
+/*
+ * Rows for tests that fill a migrated database through the repos or SQL, without the API or the
+ * pipeline: what a test cares about is given, every other column is empty.
  */
+
+/** An organization `org` with its agent `agent-<org>`. */
+export function insertOrgWithAgent(db: Db, org: string, at: string): void {
+  db.prepare(
+    `INSERT INTO organizations (id, name, slug, owner_email, origin, signup_status, created_at)
+     VALUES (?, ?, ?, 'owner@example.com', 'owner_signup', 'verified', ?)`,
+  ).run(org, org, org, at);
+  db.prepare(
+    'INSERT INTO agents (id, org_id, name, slug, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+  ).run(`agent-${org}`, org, org, org, at, at);
+}
+
+/** Mailbox `box` (`<box>@example.com`) of `org`'s agent. */
+export function insertMailbox(db: Db, org: string, box: string, at: string): void {
+  db.prepare(
+    `INSERT INTO mailboxes (id, public_id, org_id, agent_id, address, local_part, domain, retention_days,
+       created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'example.com', 30, ?, ?)`,
+  ).run(box, `mb_${box}`, org, `agent-${org}`, `${box}@example.com`, box, at, at);
+}
+
+/** A complete `messages` row. */
 export function messageRow(
   row: Pick<MessageRow, 'id' | 'org_id' | 'mailbox_id' | 'agent_id' | 'thread_id'> & Partial<MessageRow>,
 ): MessageRow {
