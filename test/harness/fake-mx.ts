@@ -132,6 +132,10 @@ export async function startFakeMx(
     const port = socket.remotePort ?? 0;
     sockets.set(port, socket);
     mx.open += 1;
+    // smtp-server listens for a socket's errors only once the session is set up (after its reverse
+    // lookup of the client): a client that resets the connection before then, as a sending server
+    // being stopped may do to a connection it just opened, must not be an uncaught exception here.
+    socket.on('error', () => {});
     socket.once('close', () => {
       sockets.delete(port);
       mx.open -= 1;
