@@ -10,7 +10,8 @@ export interface ExamineTask {
   parseDeadlineMs: number;
 }
 
-const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** A Buffer view of bytes that crossed the thread boundary (no copy). */
+export const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 export function examine(task: ExamineTask): Promise<ContentFindings> {
   return examineContent(asBuffer(task.raw), task.envelopeFrom, task.parseDeadlineMs);

@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { degradedFindings, examineContent, type ContentFindings } from './content.js';
-import type { ExamineTask } from './content-tasks.js';
+import { asBuffer, type ExamineTask } from './content-tasks.js';
 
 /**
  * The CPU-heavy, independent steps of the inbound pipeline (DESIGN §8), run on worker threads so the
@@ -142,7 +142,7 @@ class ThreadPool implements WorkerPool {
 function revived(findings: ContentFindings): ContentFindings {
   const attachments = findings.parsed.attachments.map((a) => ({
     ...a,
-    content: Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength),
+    content: asBuffer(a.content),
   }));
   return { ...findings, parsed: { ...findings.parsed, attachments } };
 }
