@@ -129,10 +129,21 @@ async function profiled(
   await drive(['--cpu-prof', '--cpu-prof-dir', dir], () => {
     loadStartUs = Number(process.hrtime.bigint() / 1000n);
   });
-  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) throw new Error(`${name}: the server wrote no profile`);
-  renameSync(`${dir}/${file}`, `${outDir}${name}.cpuprofile`);
+  // Node names each thread's profile CPU.<date>.<time>.<pid>.<thread id>.<seq>: thread 0 is the main
+  // thread, the others are the content workers.
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => ({ f, thread: Number(f.split('.')[4]) }))
+    .sort((a, b) => a.thread - b.thread);
+  if (files.length === 0) throw new Error(`${name}: the server wrote no profile`);
+  for (const [i, { f }] of files.entries()) {
+    report(i === 0 ? name : `${name}-worker-${i}`, `${dir}/${f}`, loadStartUs);
+  }
   rmSync(dir, { recursive: true, force: true });
+}
+
+function report(name: string, file: string, loadStartUs: number): void {
+  renameSync(file, `${outDir}${name}.cpuprofile`);
   const profile = JSON.parse(readFileSync(`${outDir}${name}.cpuprofile`, 'utf8')) as CpuProfile;
   const summary = summarise(profile, loadStartUs);
   writeFileSync(`${outDir}${name}.folded`, `${summary.folded}\n`);

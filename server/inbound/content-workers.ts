@@ -47,6 +47,13 @@ class WorkerHung extends Error {
 }
 /** One hostile message may exhaust a worker's heap, never the server's. */
 const WORKER_HEAP_MB = 512;
+/**
+ * A worker's young generation. V8's default (three 16 MB semi-spaces at full size) is sized for
+ * allocation-heavy single-threaded programs; a worker's objects are one message's parse and die with its
+ * task, so a small nursery collects them as well, and the default's growth under load was tens of MB of
+ * resident memory per worker (bench/PROFILE.md, memory).
+ */
+const WORKER_YOUNG_GENERATION_MB = 8;
 
 /**
  * Under the test runner the server runs from TypeScript source, so the workers load content-tasks.ts
@@ -88,7 +95,10 @@ class ThreadPool implements WorkerPool {
       // otherwise be paid by the first message after every quiet spell, and by all queued behind it.
       minThreads: options.workers,
       maxThreads: options.workers,
-      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+      resourceLimits: {
+        maxOldGenerationSizeMb: WORKER_HEAP_MB,
+        maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB,
+      },
       recordTiming: false,
     });
     for (let i = 0; i < options.workers; i++) {

@@ -4,7 +4,7 @@ import { defaultFetch } from '../../cli/client.js';
 import { memoryConfigStore } from '../../cli/config.js';
 import type { CliDeps } from '../../cli/context.js';
 import { EXIT } from '../../cli/exit-codes.js';
-import { runCli } from '../../cli/main.js';
+import { runCli } from '../../cli/program.js';
 import { startTestServer, type Json, type TestServer } from '../harness/server.js';
 
 /** `loftbox audit` (issue 14 D) in process, against a real server over loopback HTTP. */

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FetchLike } from '../../cli/client.js';
 import { memoryConfigStore, type ConfigStore, type StoredConfig } from '../../cli/config.js';
 import type { CliDeps, ParsedCall, Prompts, StdinKind } from '../../cli/context.js';
-import { runCli } from '../../cli/main.js';
+import { runCli } from '../../cli/program.js';
 
 export interface FakeRequest {
   method: string;
