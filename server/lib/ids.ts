@@ -1,14 +1,31 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomFillSync, randomInt } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { Clock } from './clock.js';
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
+/**
+ * CSPRNG bytes drawn 4 KiB at a time and handed out once each, as crypto.randomUUID buffers its entropy:
+ * an OpenSSL call per id (uuid's own generator makes one per UUID) was 2 % of the event loop while storing
+ * mail (bench/PROFILE.md). The view is only valid until the next call.
+ */
+const pool = Buffer.alloc(4096);
+let used = pool.length;
+
+function pooledRandom(length: number): Uint8Array {
+  if (length > pool.length) return randomFillSync(new Uint8Array(length));
+  if (used + length > pool.length) {
+    randomFillSync(pool);
+    used = 0;
+  }
+  used += length;
+  return pool.subarray(used - length, used);
+}
+
 /** Lower-case base32 random string: safe in mailbox local parts, URLs and file names. */
 export function randomBase32(length: number): string {
-  const bytes = randomBytes(length);
   let out = '';
-  for (const byte of bytes) out += BASE32[byte & 31];
+  for (const byte of pooledRandom(length)) out += BASE32[byte & 31];
   return out;
 }
 
@@ -42,7 +59,7 @@ export class IdFactory {
       this.lastMs += 1;
       this.seq = 0;
     }
-    return uuidv7({ msecs: this.lastMs, seq: this.seq });
+    return uuidv7({ msecs: this.lastMs, seq: this.seq, random: pooledRandom(16) });
   }
   publicId(prefix: PublicIdPrefix): string {
     return `${prefix}_${randomBase32(24)}`;

@@ -3,7 +3,7 @@ import { LOCAL_PART_RE, slugify } from '../../server/accounts/names.js';
 import { decodeCursor, encodeCursor, toPage } from '../../server/db/page.js';
 import { ManualClock } from '../../server/lib/clock.js';
 import { ApiError } from '../../server/lib/errors.js';
-import { IdFactory, isUuid, sixDigitCode } from '../../server/lib/ids.js';
+import { IdFactory, isUuid, randomBase32, sixDigitCode } from '../../server/lib/ids.js';
 import { RateLimiter } from '../../server/policy/rate-limit.js';
 
 describe('ids', () => {
@@ -19,6 +19,21 @@ describe('ids', () => {
     expect(minted.every(isUuid)).toBe(true);
     expect([...minted].sort()).toEqual(minted);
     expect(new Set(minted).size).toBe(minted.length);
+  });
+
+  it('draws random ids from the pooled generator without ever handing out the same bytes twice', () => {
+    const ids = new IdFactory(new ManualClock('2030-01-01T00:00:00Z'));
+    // Enough draws of 24 and 16 bytes to refill the 4 KiB pool many times, crossing its end at every offset.
+    const drawn = Array.from({ length: 3000 }, (_, i) => (i % 2 ? randomBase32(24) : ids.uuid()));
+    expect(new Set(drawn).size).toBe(drawn.length);
+    expect(drawn.filter((_, i) => i % 2).every((id) => /^[a-z2-7]{24}$/.test(id))).toBe(true);
+    // The random half of a UUIDv7 (after version and variant bits) differs between ids of one millisecond.
+    const tails = drawn.filter((_, i) => i % 2 === 0).map((id) => id.slice(24));
+    expect(new Set(tails).size).toBe(tails.length);
+    // Longer than the pool: drawn directly, still uniform over the alphabet.
+    const long = randomBase32(10_000);
+    expect(long).toMatch(/^[a-z2-7]{10000}$/);
+    expect(new Set(long).size).toBe(32);
   });
 
   it('makes six-digit codes', () => {
