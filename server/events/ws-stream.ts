@@ -221,7 +221,9 @@ function follow(deps: Deps, ws: WebSocket, ctx: StreamContext, frameOf: FrameOf)
       return;
     }
     pumping = true;
-    setImmediate(step);
+    // A microtask, not the next turn: the append notices of one commit are all queued before it, so one
+    // step still sends them all, and the frame leaves in the turn that committed the event.
+    queueMicrotask(step);
   };
 
   const onAppended = (orgId: string) => {

@@ -292,14 +292,18 @@ export class InboundProcessor {
     // After a failed batch, messages are stored one at a time until one succeeds, so a message that
     // breaks every transaction it is in is found and set aside instead of holding up the rest.
     let isolate = false;
+    let woken = false;
     while (this.queue.length > 0) {
-      // One more turn of the event loop lets the messages about to finish preparing join the batch.
-      await new Promise((resolve) => setImmediate(resolve));
+      // One more turn of the event loop lets the messages about to finish preparing join the batch;
+      // woken by the last one in preparation, there is nothing to wait for (the latency of a lone message).
+      if (!woken || this.active > 0) await new Promise((resolve) => setImmediate(resolve));
+      woken = false;
       const batch = this.nextBatch(isolate ? 1 : STORE_BATCH);
       if (batch.length === 0) {
         // On shutdown, what is still preparing stays `accepted` and is resumed at the next start.
         if (this.stopping) return;
         await this.changed();
+        woken = true;
         continue;
       }
       try {
