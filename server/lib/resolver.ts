@@ -126,15 +126,40 @@ function cachedResolve(
     }
     if (entry.negative) throw negativeError(entry.negative, name, rrtype);
     // Callers own what they get back (they sort and slice it): never hand out the cached arrays.
-    return structuredClone(entry.values ?? []);
+    return copyAnswer(entry.values ?? []);
   };
 }
 
-/** The same shape node:dns throws, so callers (mailauth, delivery) read `code` as before. */
+/**
+ * A copy of a cached answer. node:dns answers are at most two levels deep (TXT: arrays of strings; MX,
+ * SRV, SOA, CAA: flat records; the rest strings), so this is a deep copy without structuredClone's
+ * serialisation, which showed in the inbound profile.
+ */
+function copyAnswer(values: unknown[]): unknown[] {
+  return values.map((value) =>
+    Array.isArray(value)
+      ? [...(value as unknown[])]
+      : typeof value === 'object' && value !== null
+        ? { ...value }
+        : value,
+  );
+}
+
+/**
+ * The same shape node:dns throws, so callers (mailauth, delivery) read `code` as before. Without a stack
+ * trace: a cached NXDOMAIN or NODATA is thrown on every message from a domain without DMARC, and capturing
+ * the stack was most of its cost; nothing reads it.
+ */
 function negativeError(code: string, name: string, rrtype: string): Error {
-  return Object.assign(new Error(`query${rrtype} ${code} ${name}`), {
-    code,
-    syscall: `query${rrtype}`,
-    hostname: name,
-  });
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return Object.assign(new Error(`query${rrtype} ${code} ${name}`), {
+      code,
+      syscall: `query${rrtype}`,
+      hostname: name,
+    });
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }

@@ -141,6 +141,12 @@ describe('DNS answer cache', () => {
     first[0]!.priority = 99;
     first.push({ priority: 1 });
     expect(await resolve('copy.cache.test', 'MX')).toEqual([{ exchange: 'in.copy.cache.test', priority: 5 }]);
+    // TXT answers are arrays of strings (one record split into chunks): the inner arrays are copies too.
+    dns.set('txt.copy.cache.test', { TXT: ['v=spf1 -all'] });
+    const txt = (await resolve('txt.copy.cache.test', 'TXT')) as string[][];
+    txt[0]![0] = 'v=spf1 +all';
+    txt[0]!.push('include:evil.test');
+    expect(await resolve('txt.copy.cache.test', 'TXT')).toEqual([['v=spf1 -all']]);
   });
 
   it('asks every time with a size of 0', async () => {
