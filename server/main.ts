@@ -141,7 +141,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log,
   );
   const tls = certificates.current();
-  const mx = createMxServer(deps, { acceptQueue, onAccepted: (id) => inbound.enqueue(id), tls });
+  const mx = createMxServer(deps, {
+    acceptQueue,
+    onAccepted: (message) => inbound.enqueue(message.id, message),
+    tls,
+  });
   const mxAddress = await listen(
     mx,
     () => mx.server.address() as AddressInfo,
@@ -262,7 +266,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   }
 
   const queue = new DeliveryQueue(deps, {
-    local: localTransport(deps, acceptQueue, (id) => inbound.enqueue(id)),
+    local: localTransport(deps, acceptQueue, (message) => inbound.enqueue(message.id, message)),
     remote: remoteTransport(deps),
   });
   queue.start();

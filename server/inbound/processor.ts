@@ -15,6 +15,10 @@ import { withAuthHeader } from './raw.js';
 import { storeIncoming } from './store.js';
 import type { ContentFindings } from './content.js';
 import type { WorkerPool } from './content-workers.js';
+import type { Accepted } from './accept.js';
+
+/** What the acceptance hands over with the id: the bytes it just committed and where they go. */
+type Handoff = Pick<Accepted, 'raw' | 'recipients'>;
 
 /** A message that fails this often is parked as `failed` for the operator instead of retried forever. */
 const MAX_ATTEMPTS = 5;
@@ -73,13 +77,20 @@ function loadRaw(deps: Deps, row: InboundRow): Buffer {
 
 /**
  * Steps 1–5: load; authenticate (DNS, on this thread) while a content worker parses, extracts the reply,
- * scores injection risk and classifies automated mail, both within the prepare deadline.
+ * scores injection risk and classifies automated mail, both within the prepare deadline. Bytes handed
+ * over by the acceptance that just committed them are used as they are; only a message read back (after
+ * a restart, a backlog, a retry) is loaded and checked against its hash.
  */
-async function prepare(deps: Deps, workers: WorkerPool, id: string): Promise<Prepared | null> {
+async function prepare(
+  deps: Deps,
+  workers: WorkerPool,
+  id: string,
+  handed: Buffer | undefined,
+): Promise<Prepared | null> {
   const row = deps.repos.inbound.get(id);
   if (!row || row.state !== 'accepted') return null;
   const recipients = recipientsOf(row);
-  const raw = loadRaw(deps, row);
+  const raw = handed ?? loadRaw(deps, row);
   const deadlineMs = deps.config.inboundPrepareTimeoutMs;
   const authenticating = authenticateMessage(deps, raw, row, deadlineMs);
   const content = await workers.examine(raw, row.mail_from, row.id);
@@ -143,6 +154,9 @@ function store(deps: Deps, prepared: Prepared): void {
   deps.repos.inbound.markProcessed(row.id, toIso(deps.clock.now()), stored?.hash ?? row.raw_hash);
 }
 
+/** A message keeps its order with the others for the same mailbox, or the same report address. */
+const orderKey = (r: InboundRecipient) => r.mailbox_id ?? `address:${r.address}`;
+
 /** How many messages may be authenticated and parsed at once (DNS waits overlap). */
 const PREPARE_CONCURRENCY = 16;
 /** Most messages stored in one transaction (one fsync for the lot). */
@@ -205,7 +219,7 @@ export class InboundProcessor {
    * pipeline catches up: the MX accepts faster than messages are processed, and without this bound a
    * sustained flood held every accepted message, prepared, in memory.
    */
-  enqueue(id: string): void {
+  enqueue(id: string, handoff?: Handoff): void {
     if (this.stopping || this.queued.has(id)) return;
     if (this.backlogged || this.queue.length >= this.deps.config.inboundQueue) {
       if (!this.backlogged) {
@@ -217,13 +231,14 @@ export class InboundProcessor {
       this.backlogged = true;
       return;
     }
-    this.admit(id);
+    this.admit(id, handoff);
   }
 
-  private admit(id: string): void {
+  private admit(id: string, handoff?: Handoff): void {
     this.queued.add(id);
-    const entry: Pending = { id, keys: this.orderKeys(id), settled: false, storeFailures: 0 };
-    void this.slot(() => prepare(this.deps, this.workers, id))
+    const keys = handoff ? handoff.recipients.map(orderKey) : this.orderKeys(id);
+    const entry: Pending = { id, keys, settled: false, storeFailures: 0 };
+    void this.slot(() => prepare(this.deps, this.workers, id, handoff?.raw))
       .then(
         (prepared) => {
           entry.prepared = prepared;
@@ -252,7 +267,7 @@ export class InboundProcessor {
   private orderKeys(id: string): string[] {
     try {
       const row = this.deps.repos.inbound.get(id);
-      return row ? recipientsOf(row).map((r) => r.mailbox_id ?? `address:${r.address}`) : [];
+      return row ? recipientsOf(row).map(orderKey) : [];
     } catch {
       // An unreadable row orders with nothing; preparing it reports the fault and parks it.
       return [];

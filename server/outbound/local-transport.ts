@@ -1,5 +1,5 @@
 import type { Deps } from '../deps.js';
-import type { AcceptQueue } from '../inbound/accept.js';
+import type { AcceptQueue, Accepted } from '../inbound/accept.js';
 import { receivedHeader } from '../inbound/raw.js';
 import { currentRequestId } from '../lib/request-context.js';
 import { routeRecipient } from '../smtp/routing.js';
@@ -13,7 +13,7 @@ import type { Transport } from './transports.js';
 export function localTransport(
   deps: Deps,
   accept: AcceptQueue,
-  onAccepted: (inboundId: string) => void,
+  onAccepted: (message: Accepted) => void,
 ): Transport {
   return {
     async deliver(job) {
@@ -35,7 +35,7 @@ export function localTransport(
         recipient: job.recipient,
         date: deps.clock.now(),
       });
-      await accept.accept({
+      const accepted: Accepted = {
         id,
         raw: Buffer.concat([Buffer.from(trace, 'latin1'), job.raw]),
         mailFrom: job.envelopeFrom,
@@ -46,8 +46,9 @@ export function localTransport(
         helo: deps.mxHost,
         secure: true,
         requestId: currentRequestId(),
-      });
-      onAccepted(id);
+      };
+      await accept.accept(accepted);
+      onAccepted(accepted);
       return {
         outcome: 'delivered',
         category: 'ok',

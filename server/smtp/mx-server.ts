@@ -1,7 +1,7 @@
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { InboundRecipient } from '../db/repos/inbound.js';
 import type { Deps } from '../deps.js';
-import type { AcceptQueue } from '../inbound/accept.js';
+import type { AcceptQueue, Accepted } from '../inbound/accept.js';
 import {
   countReceived,
   headerBlock,
@@ -22,8 +22,8 @@ export const MAX_RECEIVED_HEADERS = 25;
 export interface MxServerOptions {
   /** The durable acceptance point, shared with local delivery. */
   acceptQueue: AcceptQueue;
-  /** Called with the inbound id after the 250, to start the pipeline. */
-  onAccepted(inboundId: string): void;
+  /** Called with the accepted message after the 250, to start the pipeline. */
+  onAccepted(message: Accepted): void;
   /** The certificate offered with STARTTLS (RFC 3207); `updateSecureContext` swaps it for new sessions. */
   tls: TlsMaterial;
 }
@@ -155,40 +155,36 @@ export function createMxServer(deps: Deps, options: MxServerOptions): SMTPServer
             neutraliseForgedAuthResults(original, deps.mxHost),
           ]);
           routes.delete(session.id);
-          acceptQueue
-            .accept({
-              id,
-              raw,
-              mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address.toLowerCase() : '',
-              recipients,
-              remoteIp,
-              helo,
-              secure: session.secure,
-              requestId: session.id,
-            })
-            .then(
-              () => {
-                log.info(
-                  {
-                    event: 'smtp.accepted',
-                    session: session.id,
-                    inbound_id: id,
-                    size: raw.length,
-                    recipients: recipients.length,
-                  },
-                  'message accepted',
-                );
-                callback(null, `2.0.0 Ok: queued as ${id}`);
-                options.onAccepted(id);
-              },
-              (err: unknown) => {
-                log.error(
-                  { event: 'smtp.accept_failed', session: session.id, err },
-                  'could not store message',
-                );
-                callback(smtpError(REPLIES.storageBusy));
-              },
-            );
+          const accepted: Accepted = {
+            id,
+            raw,
+            mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address.toLowerCase() : '',
+            recipients,
+            remoteIp,
+            helo,
+            secure: session.secure,
+            requestId: session.id,
+          };
+          acceptQueue.accept(accepted).then(
+            () => {
+              log.info(
+                {
+                  event: 'smtp.accepted',
+                  session: session.id,
+                  inbound_id: id,
+                  size: raw.length,
+                  recipients: recipients.length,
+                },
+                'message accepted',
+              );
+              callback(null, `2.0.0 Ok: queued as ${id}`);
+              options.onAccepted(accepted);
+            },
+            (err: unknown) => {
+              log.error({ event: 'smtp.accept_failed', session: session.id, err }, 'could not store message');
+              callback(smtpError(REPLIES.storageBusy));
+            },
+          );
         },
         (err: Error) => {
           guard.dataEnded(session);
