@@ -10,6 +10,8 @@ export interface Row {
   baseline?: { label: string; value: number };
   /** What the target constrains: the figure itself or its ratio to the baseline. */
   target?: { on: 'value' | 'ratio'; atLeast?: number; below?: number; note?: string };
+  /** Set when the benchmark ran several times: this row is the median run's, beside the figure's range. */
+  runs?: { count: number; min: number; max: number };
 }
 
 export const ratio = (row: Row): number | undefined =>
@@ -35,6 +37,28 @@ function targetText(row: Row): string {
   return t.note ? `${what} (${t.note})` : what;
 }
 
+/**
+ * The median run of each figure over several runs of one benchmark (rows matched by figure). A figure and
+ * its baseline stay the pair measured side by side in one run: the row kept is the run whose ratio (or
+ * figure, when it has no baseline) is the median, so nothing is mixed across runs. Odd run counts give a
+ * true median; with an even count the upper middle run is kept.
+ */
+export function medianRuns(runs: Row[][]): Row[] {
+  return (runs[0] ?? []).map(({ figure }) => {
+    const all = runs.flatMap((rows) => rows.filter((row) => row.figure === figure));
+    // A run that measured nothing (NaN) ranks as the worst: lowest where more is better, highest otherwise.
+    const key = (row: Row) => {
+      const k = ratio(row) ?? row.value;
+      if (!Number.isNaN(k)) return k;
+      return row.target?.atLeast !== undefined ? -Infinity : Infinity;
+    };
+    const median = [...all].sort((a, b) => key(a) - key(b))[Math.floor(all.length / 2)] as Row;
+    if (all.length < 2) return median;
+    const values = all.map((row) => row.value);
+    return { ...median, runs: { count: all.length, min: Math.min(...values), max: Math.max(...values) } };
+  });
+}
+
 /** The table as Markdown: what `npm run bench` prints and README's Performance section shows. */
 export function table(rows: Row[]): string {
   const lines = [
@@ -45,7 +69,11 @@ export function table(rows: Row[]): string {
     const r = ratio(row);
     const ok = met(row);
     lines.push(
-      `| ${row.figure} | ${number(row.value, row.unit)} | ${
+      `| ${row.figure} | ${number(row.value, row.unit)}${
+        row.runs
+          ? ` (median of ${row.runs.count} runs; ${number(row.runs.min, '').trim()}–${number(row.runs.max, row.unit)})`
+          : ''
+      } | ${
         row.baseline ? `${row.baseline.label}: ${number(row.baseline.value, row.unit)}` : '—'
       } | ${r === undefined ? '—' : r.toFixed(2)} | ${targetText(row)} | ${ok === undefined ? '—' : ok ? 'yes' : 'no'} |`,
     );
