@@ -691,6 +691,12 @@ export const settings = {
     128,
     'Accepted messages the inbound pipeline holds in memory; while more wait, they stay in the database and are read back in order.',
   ),
+  inboundQueueBytes: setting(
+    'LOFTBOX_INBOUND_QUEUE_BYTES',
+    positiveInt,
+    67_108_864,
+    'Bytes of accepted mail the inbound pipeline holds in memory (always at least one message); past it, as past LOFTBOX_INBOUND_QUEUE, messages wait in the database.',
+  ),
   inboundRetryMs: setting(
     'LOFTBOX_INBOUND_RETRY_MS',
     positiveInt,

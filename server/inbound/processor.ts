@@ -164,6 +164,8 @@ const STORE_BATCH = 64;
 
 interface Pending {
   id: string;
+  /** Its accepted size, counted against LOFTBOX_INBOUND_QUEUE_BYTES while it is held. */
+  size: number;
   /** What this message keeps its order with: its recipient mailboxes (or report addresses). */
   keys: string[];
   settled: boolean;
@@ -194,6 +196,8 @@ export class InboundProcessor {
   private stopping = false;
   /** Set while accepted messages wait in the database because the in-memory queue is full. */
   private backlogged = false;
+  /** Accepted bytes of the messages in `queue`. */
+  private queuedBytes = 0;
   /** Messages that failed every store: the resume job, not the backlog refill, tries them again. */
   private readonly setAside = new Set<string>();
 
@@ -214,30 +218,41 @@ export class InboundProcessor {
   }
 
   /**
-   * Takes an accepted message into the pipeline. Past `LOFTBOX_INBOUND_QUEUE` messages in memory it is
-   * left in the database (it is durable there since its 250) and read back in acceptance order as the
-   * pipeline catches up: the MX accepts faster than messages are processed, and without this bound a
-   * sustained flood held every accepted message, prepared, in memory.
+   * Takes an accepted message into the pipeline. Past `LOFTBOX_INBOUND_QUEUE` messages or
+   * `LOFTBOX_INBOUND_QUEUE_BYTES` bytes in memory it is left in the database (it is durable there since
+   * its 250) and read back in acceptance order as the pipeline catches up: the MX accepts faster than
+   * messages are processed, and without this bound a sustained flood held every accepted message,
+   * prepared, in memory. The byte bound matters for large mail: 128 messages near the size limit are
+   * gigabytes.
    */
   enqueue(id: string, handoff?: Handoff): void {
     if (this.stopping || this.queued.has(id)) return;
-    if (this.backlogged || this.queue.length >= this.deps.config.inboundQueue) {
+    const size = handoff ? handoff.raw.length : (this.deps.repos.inbound.get(id)?.size ?? 0);
+    if (this.backlogged || !this.fits(size)) {
       if (!this.backlogged) {
         this.deps.log.warn(
-          { event: 'inbound.backlog', in_memory: this.queue.length },
+          { event: 'inbound.backlog', in_memory: this.queue.length, bytes_in_memory: this.queuedBytes },
           'inbound pipeline behind; later messages wait in the database',
         );
       }
       this.backlogged = true;
       return;
     }
-    this.admit(id, handoff);
+    this.admit(id, size, handoff);
   }
 
-  private admit(id: string, handoff?: Handoff): void {
+  /** Room for one more message of `size` bytes; an empty queue always takes one, however large. */
+  private fits(size: number): boolean {
+    const { inboundQueue, inboundQueueBytes } = this.deps.config;
+    if (this.queue.length >= inboundQueue) return false;
+    return this.queue.length === 0 || this.queuedBytes + size <= inboundQueueBytes;
+  }
+
+  private admit(id: string, size: number, handoff?: Handoff): void {
     this.queued.add(id);
+    this.queuedBytes += size;
     const keys = handoff ? handoff.recipients.map(orderKey) : this.orderKeys(id);
-    const entry: Pending = { id, keys, settled: false, storeFailures: 0 };
+    const entry: Pending = { id, size, keys, settled: false, storeFailures: 0 };
     void this.slot(() => prepare(this.deps, this.workers, id, handoff?.raw))
       .then(
         (prepared) => {
@@ -338,7 +353,15 @@ export class InboundProcessor {
         continue;
       }
       this.forget(batch);
-      if (this.backlogged && this.queue.length <= this.deps.config.inboundQueue / 2) this.refill();
+      const { inboundQueue, inboundQueueBytes } = this.deps.config;
+      // Refilled once half is free, by count and by bytes, not after every batch.
+      if (
+        this.backlogged &&
+        this.queue.length <= inboundQueue / 2 &&
+        this.queuedBytes <= inboundQueueBytes / 2
+      ) {
+        this.refill();
+      }
     }
   }
 
@@ -352,14 +375,19 @@ export class InboundProcessor {
     const limit = room + this.queue.length + this.setAside.size;
     const rows = this.deps.repos.inbound.pending(limit);
     const waiting = rows.filter((row) => !this.queued.has(row.id) && !this.setAside.has(row.id));
-    for (const row of waiting.slice(0, room)) this.admit(row.id);
-    if (rows.length < limit && waiting.length <= room) this.backlogged = false;
+    let admitted = 0;
+    for (const row of waiting) {
+      if (!this.fits(row.size)) break;
+      this.admit(row.id, row.size);
+      admitted += 1;
+    }
+    if (rows.length < limit && admitted === waiting.length) this.backlogged = false;
   }
 
   private forget(entries: Pending[]): void {
     const done = new Set(entries);
     this.queue = this.queue.filter((entry) => !done.has(entry));
-    for (const entry of entries) this.queued.delete(entry.id);
+    for (const entry of entries) if (this.queued.delete(entry.id)) this.queuedBytes -= entry.size;
   }
 
   /**
