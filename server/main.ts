@@ -20,7 +20,7 @@ import { captureTransport, directTransport, relayTransport, type Transport } fro
 import { idempotencyPurge } from './jobs/idempotency.js';
 import { domainChecks } from './jobs/domain-checks.js';
 import { postmasterDesk } from './jobs/postmaster-desk.js';
-import { eventRetentionPurge, retentionPurge } from './jobs/retention.js';
+import { eventRetentionPurge, retentionPurge, sendCountPurge } from './jobs/retention.js';
 import { auditRetentionPurge } from './jobs/audit-retention.js';
 import { keyExpirySessions } from './jobs/key-expiry.js';
 import { createMxServer } from './smtp/mx-server.js';
@@ -278,6 +278,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       unclaimedOrgPurge(deps),
       retentionPurge(deps),
       eventRetentionPurge(deps),
+      sendCountPurge(deps),
       auditRetentionPurge(deps),
       keyExpirySessions(deps),
       idempotencyPurge(deps),

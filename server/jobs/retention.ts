@@ -72,3 +72,18 @@ export function eventRetentionPurge(deps: Deps): Job {
     },
   };
 }
+
+/**
+ * The daily send limit reads one counter row per org and UTC day (migration 0020); the triggers add a row
+ * for every day an org sends, and nothing else needs the old ones. The day before is kept so a limit check
+ * that started just before midnight still finds its row.
+ */
+export function sendCountPurge(deps: Deps): Job {
+  return {
+    name: 'send_count_purge',
+    run() {
+      const keepFrom = toIso(addMs(deps.clock.now(), -DAY_MS)).slice(0, 10);
+      return { deleted: deps.repos.messages.pruneSentCounts(keepFrom) };
+    },
+  };
+}

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Db } from '../../server/db/open.js';
 import { MessagesRepo } from '../../server/db/repos/messages.js';
+import { sendCountPurge } from '../../server/jobs/retention.js';
+import { startTestServer } from '../harness/server.js';
 import { insertMailbox, insertOrgWithAgent, messageRow } from '../harness/store-rows.js';
 
 /**
@@ -140,5 +142,40 @@ describe('outgoing messages per org and day', () => {
         .all('org-b', DAYS[0]) as { detail: string }[]
     ).map((r) => r.detail);
     expect(plan.join('\n')).toMatch(/SEARCH outgoing_daily USING PRIMARY KEY \(org_id=\? AND day=\?\)/);
+  });
+
+  it('keeps only the current and the previous day: the housekeeping job drops older counts', async () => {
+    const server = await startTestServer();
+    try {
+      const box = await server.mailbox('daily');
+      const send = async (subject: string) => {
+        const res = await server.api('POST', '/v1/messages', {
+          key: box.key,
+          body: { mailbox_id: box.mailboxId, to: ['someone@dest.test'], subject, body_text: 'Hi' },
+        });
+        expect(res.status, res.text).toBe(201);
+      };
+      const day = () => server.clock.now().toISOString().slice(0, 10);
+      const days: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        days.push(day());
+        await send(`day ${i}`);
+        server.clock.advance(24 * 60 * 60 * 1000);
+      }
+      const repo = server.deps.repos.messages;
+      expect(days.map((d) => repo.sentOn(box.orgId, d))).toEqual([1, 1, 1]);
+      // Now is the day after the last send: that day and the one before it stay.
+      // (The system org's sign-up mail of day 0 is counted too.)
+      expect(sendCountPurge(server.deps).run()).toEqual({ deleted: 3 });
+      const left = server.deps.db.prepare('SELECT MIN(day) AS first FROM outgoing_daily').get() as {
+        first: string;
+      };
+      expect(left.first).toBe(days[2]);
+      expect(days.map((d) => repo.sentOn(box.orgId, d))).toEqual([0, 0, 1]);
+      await send('today');
+      expect(repo.sentOn(box.orgId, day())).toBe(1);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -447,6 +447,11 @@ export class MessagesRepo {
     return row?.sent ?? 0;
   }
 
+  /** Drops the per-day send counts of days before `day` (`YYYY-MM-DD`); only the current day's is read. */
+  pruneSentCounts(day: string): number {
+    return this.db.prepare('DELETE FROM outgoing_daily WHERE day < ?').run(day).changes;
+  }
+
   /**
    * Outgoing messages since `since` from every unclaimed agent-signup org naming `ownerEmail` as owner:
    * the one deliberate cross-org count, because they all mail that one person.
