@@ -126,6 +126,10 @@ export async function startFakeMx(
     },
   };
   const server = new SMTPServer(config);
+  // A client resetting the connection mid-transaction (a sending server stopped during a delivery) is
+  // re-emitted by smtp-server on the server itself: with no listener it was an uncaught exception in the
+  // test process. A remote MX only loses that transaction.
+  server.on('error', () => {});
   // Raw sockets by client port, so the playbook can hang up on a session.
   const sockets = new Map<number, Socket>();
   server.server.on('connection', (socket: Socket) => {
