@@ -101,6 +101,12 @@ class ThreadPool implements WorkerPool {
       },
       recordTiming: false,
     });
+    // Errors of a worker outside any task (its module failing to load, an exception escaping a task after
+    // it answered) come to the pool; unheard, they were an uncaught exception that stopped the server.
+    // Piscina replaces the worker; a task it was running still fails or hits the hang backstop.
+    this.pool.on('error', (err: unknown) => {
+      if (!this.closed) options.log.error({ event: 'worker.error', err }, 'a worker thread failed');
+    });
     for (let i = 0; i < options.workers; i++) {
       void this.pool.run(null, { name: 'warmUp' }).catch((err: unknown) => {
         if (!this.closed) {

@@ -92,6 +92,25 @@ describe('worker pool: examining inbound mail', () => {
     },
   );
 
+  it('when the worker module cannot load, logs it, keeps the process up and reads the message directly', async () => {
+    const logs = captureLogs();
+    pool = workerPool({
+      workers: 1,
+      parseDeadlineMs: 30_000,
+      hangMs: 300,
+      log: logs.log,
+      module: fixture('fails-to-load'),
+    });
+    const findings = await pool.examine(HOSTILE, 'partner@sender.test', 'inbound-1');
+    expect(findings.parsed.degraded).toBe(true);
+    expect(findings.risk.score).toBeGreaterThan(0.5);
+    // Before the pool had an error listener this was an uncaught exception: the server stopped.
+    expect(logs.lines.some((l) => l.event === 'worker.error')).toBe(true);
+    expect(logs.lines.filter((l) => l.event === 'inbound.examine_failed')).toMatchObject([
+      { inbound_id: 'inbound-1', timed_out: true },
+    ]);
+  });
+
   it('with no workers examines on the calling thread', async () => {
     pool = workerPool({ workers: 0, parseDeadlineMs: 30_000, log: captureLogs().log });
     expect(await pool.examine(HOSTILE, 'partner@sender.test', 'inbound-1')).toEqual(
