@@ -101,9 +101,9 @@ class ThreadPool implements WorkerPool {
       },
       recordTiming: false,
     });
-    // Errors of a worker outside any task (its module failing to load, an exception escaping a task after
-    // it answered) come to the pool; unheard, they were an uncaught exception that stopped the server.
-    // Piscina replaces the worker; a task it was running still fails or hits the hang backstop.
+    // Errors a worker raises outside any task (its module failing to load, for one) come to the pool;
+    // unheard, they were an uncaught exception that stopped the server. Piscina replaces the worker; a
+    // task waiting for it still fails or hits the hang backstop.
     this.pool.on('error', (err: unknown) => {
       if (!this.closed) options.log.error({ event: 'worker.error', err }, 'a worker thread failed');
     });
