@@ -157,6 +157,28 @@ function store(deps: Deps, prepared: Prepared): void {
 /** A message keeps its order with the others for the same mailbox, or the same report address. */
 const orderKey = (r: InboundRecipient) => r.mailbox_id ?? `address:${r.address}`;
 
+/** A message as the queue takes it: its size, what it orders with, and its bytes when handed over. */
+interface Arrival {
+  id: string;
+  size: number;
+  keys: string[];
+  raw?: Buffer;
+}
+
+/**
+ * A message known by its row. The row is read when the message is queued, so it holds its place in its
+ * mailboxes while it prepares.
+ */
+function readBack(id: string, row: InboundRow | undefined): Arrival {
+  let keys: string[] = [];
+  try {
+    keys = row ? recipientsOf(row).map(orderKey) : [];
+  } catch {
+    // An unreadable row orders with nothing; preparing it reports the fault and parks it.
+  }
+  return { id, size: row?.size ?? 0, keys };
+}
+
 /** How many messages may be authenticated and parsed at once (DNS waits overlap). */
 const PREPARE_CONCURRENCY = 16;
 /** Most messages stored in one transaction (one fsync for the lot). */
@@ -226,9 +248,16 @@ export class InboundProcessor {
    * gigabytes.
    */
   enqueue(id: string, handoff?: Handoff): void {
-    if (this.stopping || this.queued.has(id)) return;
-    const size = handoff ? handoff.raw.length : (this.deps.repos.inbound.get(id)?.size ?? 0);
-    if (this.backlogged || !this.fits(size)) {
+    this.offer(
+      handoff
+        ? { id, size: handoff.raw.length, keys: handoff.recipients.map(orderKey), raw: handoff.raw }
+        : readBack(id, this.deps.repos.inbound.get(id)),
+    );
+  }
+
+  private offer(arrival: Arrival): void {
+    if (this.stopping || this.queued.has(arrival.id)) return;
+    if (this.backlogged || !this.fits(arrival.size)) {
       if (!this.backlogged) {
         this.deps.log.warn(
           { event: 'inbound.backlog', in_memory: this.queue.length, bytes_in_memory: this.queuedBytes },
@@ -238,7 +267,7 @@ export class InboundProcessor {
       this.backlogged = true;
       return;
     }
-    this.admit(id, size, handoff);
+    this.admit(arrival);
   }
 
   /** Room for one more message of `size` bytes; an empty queue always takes one, however large. */
@@ -248,12 +277,11 @@ export class InboundProcessor {
     return this.queue.length === 0 || this.queuedBytes + size <= inboundQueueBytes;
   }
 
-  private admit(id: string, size: number, handoff?: Handoff): void {
+  private admit({ id, size, keys, raw }: Arrival): void {
     this.queued.add(id);
     this.queuedBytes += size;
-    const keys = handoff ? handoff.recipients.map(orderKey) : this.orderKeys(id);
     const entry: Pending = { id, size, keys, settled: false, storeFailures: 0 };
-    void this.slot(() => prepare(this.deps, this.workers, id, handoff?.raw))
+    void this.slot(() => prepare(this.deps, this.workers, id, raw))
       .then(
         (prepared) => {
           entry.prepared = prepared;
@@ -276,17 +304,6 @@ export class InboundProcessor {
       .finally(() => {
         this.draining = null;
       });
-  }
-
-  /** Read when the message is queued, so it holds its place in its mailboxes while it prepares. */
-  private orderKeys(id: string): string[] {
-    try {
-      const row = this.deps.repos.inbound.get(id);
-      return row ? recipientsOf(row).map(orderKey) : [];
-    } catch {
-      // An unreadable row orders with nothing; preparing it reports the fault and parks it.
-      return [];
-    }
   }
 
   private notify(): void {
@@ -378,7 +395,7 @@ export class InboundProcessor {
     let admitted = 0;
     for (const row of waiting) {
       if (!this.fits(row.size)) break;
-      this.admit(row.id, row.size);
+      this.admit(readBack(row.id, row));
       admitted += 1;
     }
     if (rows.length < limit && admitted === waiting.length) this.backlogged = false;
@@ -463,7 +480,7 @@ export class InboundProcessor {
   resumePending(): number {
     this.setAside.clear();
     const pending = this.deps.repos.inbound.pending(1000);
-    for (const row of pending) this.enqueue(row.id);
+    for (const row of pending) this.offer(readBack(row.id, row));
     return pending.length;
   }
 
