@@ -1,3 +1,4 @@
+import { threadId } from 'node:worker_threads';
 import { examineContent, type ContentFindings } from './content.js';
 
 /**
@@ -8,12 +9,31 @@ export interface ExamineTask {
   raw: Uint8Array;
   envelopeFrom: string;
   parseDeadlineMs: number;
+  /** Shared with the pool's watchdog (content-workers.ts): see `claim`. */
+  progress: BigInt64Array;
+}
+
+/** Slots of `ExamineTask.progress`; both stay 0 until a worker starts the task. */
+export const RUNNING_ON = 0;
+export const STARTED_AT = 1;
+
+/** Wall-clock milliseconds comparable across threads (each thread's performance.now() has its own origin). */
+export const wallMs = () => Math.round(performance.timeOrigin + performance.now());
+
+/**
+ * Tells the watchdog which thread runs the task and since when, through shared memory, which it can
+ * still read while this thread is stuck. The start is stored first: once the thread is visible, so is it.
+ */
+export function claim(progress: BigInt64Array): void {
+  Atomics.store(progress, STARTED_AT, BigInt(wallMs()));
+  Atomics.store(progress, RUNNING_ON, BigInt(threadId));
 }
 
 /** A Buffer view of bytes that crossed the thread boundary (no copy). */
 export const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 export function examine(task: ExamineTask): Promise<ContentFindings> {
+  claim(task.progress);
   return examineContent(asBuffer(task.raw), task.envelopeFrom, task.parseDeadlineMs);
 }
 

@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { degradedFindings, examineContent, type ContentFindings } from './content.js';
-import { asBuffer, type ExamineTask } from './content-tasks.js';
+import { asBuffer, RUNNING_ON, STARTED_AT, wallMs, type ExamineTask } from './content-tasks.js';
 
 /**
  * The CPU-heavy, independent steps of the inbound pipeline (DESIGN §8), run on worker threads so the
@@ -37,11 +37,18 @@ interface WorkerModule {
 }
 
 const HANG_GRACE_MS = 60_000;
+/**
+ * Tasks posted to one worker before it has finished the first. The worker then goes from one message to
+ * the next on its own; with one task at a time it sat idle after each until the main thread, busy
+ * committing a batch, got round to posting the next (bench/PROFILE.md, the pipeline stall). The
+ * inbound queue's byte budget bounds what these messages can hold in memory.
+ */
+const TASKS_PER_WORKER = 16;
 
-/** A worker stopped because it was still on one task past the hang backstop. */
+/** A task past the hang backstop: its worker was stopped, or no worker ever started it. */
 class WorkerHung extends Error {
-  constructor(ms: number) {
-    super(`the worker was still on the task after ${ms} ms and was stopped`);
+  constructor(message: string) {
+    super(message);
     this.name = 'WorkerHung';
   }
 }
@@ -87,6 +94,12 @@ type Result = ContentFindings | undefined;
 class ThreadPool implements WorkerPool {
   private readonly pool: Piscina<Task, Result>;
   private closed = false;
+  /** Settles when every worker has warmed up or failed to; messages wait for it, not beside it. */
+  private readonly ready: Promise<void>;
+  /** Set when no worker could warm up: mail is then examined on the main thread. */
+  private inline = false;
+  /** Workers the watchdog has stopped: a task failing after one may have been on it. */
+  private stops = 0;
 
   constructor(private readonly options: PoolOptions) {
     this.pool = new Piscina({
@@ -100,6 +113,9 @@ class ThreadPool implements WorkerPool {
         maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB,
       },
       recordTiming: false,
+      // Piscina posts a task with an AbortSignal only to an otherwise idle worker, so the hang backstop
+      // is the watchdog below, not a signal.
+      concurrentTasksPerWorker: TASKS_PER_WORKER,
     });
     // Errors a worker raises outside any task (its module failing to load, for one) come to the pool;
     // unheard, they were an uncaught exception that stopped the server. Piscina replaces the worker; a
@@ -107,33 +123,91 @@ class ThreadPool implements WorkerPool {
     this.pool.on('error', (err: unknown) => {
       if (!this.closed) options.log.error({ event: 'worker.error', err }, 'a worker thread failed');
     });
-    for (let i = 0; i < options.workers; i++) {
-      void this.pool.run(null, { name: 'warmUp' }).catch((err: unknown) => {
-        if (!this.closed) {
-          options.log.warn({ event: 'worker.warm_up_failed', err }, 'a worker thread failed to warm up');
-        }
-      });
+    const warmUps = Array.from({ length: options.workers }, () => this.pool.run(null, { name: 'warmUp' }));
+    this.ready = Promise.allSettled(warmUps).then((settled) => {
+      const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (this.closed || failures.length === 0) return;
+      // A worker that cannot examine the made-up message (its module missing from a broken install, say)
+      // will not examine real ones: each would fail there, or wait for a worker that never starts.
+      if (failures.length === settled.length) this.inline = true;
+      options.log.error(
+        { event: this.inline ? 'worker.unavailable' : 'worker.warm_up_failed', err: failures[0]?.reason },
+        this.inline
+          ? 'worker threads cannot examine mail; examining inbound mail on the main thread'
+          : 'a worker thread failed to warm up',
+      );
+    });
+  }
+
+  /**
+   * Examines on a worker; rejects when the task failed there or hung. A task that ran past the hang
+   * backstop has its worker stopped (Piscina starts another), and the tasks that were waiting on that
+   * worker through no fault of their own are run once more.
+   */
+  private async run(task: Omit<ExamineTask, 'progress'>, retried = false): Promise<Result> {
+    const stopsBefore = this.stops;
+    const progress = new BigInt64Array(new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT));
+    try {
+      return await this.watched(this.pool.run({ ...task, progress }, { name: 'examine' }), progress);
+    } catch (err) {
+      const bystander = !(err instanceof WorkerHung) && this.stops > stopsBefore && !this.closed;
+      if (bystander && !retried) return this.run(task, true);
+      throw err;
     }
   }
 
-  /** Examines on a worker, stopping the worker if it hangs; rejects when the task failed there. */
-  private async run(task: ExamineTask): Promise<Result> {
-    const abort = new AbortController();
+  private watched(running: Promise<Result>, progress: BigInt64Array): Promise<Result> {
     const hangMs = this.options.hangMs ?? this.options.parseDeadlineMs + HANG_GRACE_MS;
-    const timer = setTimeout(() => abort.abort(), hangMs).unref();
-    try {
-      return await this.pool.run(task, { name: 'examine', signal: abort.signal });
-    } catch (err) {
-      throw abort.signal.aborted ? new WorkerHung(hangMs) : err;
-    } finally {
-      clearTimeout(timer);
-    }
+    return new Promise<Result>((resolve, reject) => {
+      const posted = wallMs();
+      const check = () => {
+        const thread = Number(Atomics.load(progress, RUNNING_ON));
+        if (thread === 0) {
+          // Still waiting on a worker behind another task. If that one hangs, its own check stops the
+          // worker first and this one is run again; only a task no worker takes in twice the backstop
+          // is given up.
+          if (wallMs() - posted < 2 * hangMs) timer = setTimeout(check, hangMs).unref();
+          else reject(new WorkerHung(`no worker started the task in ${2 * hangMs} ms`));
+          return;
+        }
+        const left = Number(Atomics.load(progress, STARTED_AT)) + hangMs - wallMs();
+        if (left > 0) {
+          timer = setTimeout(check, left).unref();
+          return;
+        }
+        // The task fails when its worker is gone, so the next one cannot be handed to that worker.
+        hung = true;
+        this.stop(thread);
+      };
+      let hung = false;
+      let timer = setTimeout(check, hangMs).unref();
+      running
+        .then(resolve, (err: unknown) =>
+          reject(
+            hung
+              ? new WorkerHung(`the worker was still on the task after ${hangMs} ms and was stopped`)
+              : err,
+          ),
+        )
+        .finally(() => clearTimeout(timer));
+    });
+  }
+
+  /** Stops a worker stuck on a task; the tasks it held fail and Piscina replaces it. */
+  private stop(thread: number): void {
+    const worker = this.pool.threads.find((w) => w.threadId === thread);
+    if (!worker) return;
+    this.stops += 1;
+    this.options.log.warn({ event: 'worker.stopped', thread }, 'stopped a worker thread stuck on a task');
+    void worker.terminate();
   }
 
   async examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings> {
-    const task: ExamineTask = { raw, envelopeFrom, parseDeadlineMs: this.options.parseDeadlineMs };
+    const inline = () => examineContent(raw, envelopeFrom, this.options.parseDeadlineMs);
+    await this.ready;
+    if (this.inline) return inline();
     try {
-      const findings = await this.run(task);
+      const findings = await this.run({ raw, envelopeFrom, parseDeadlineMs: this.options.parseDeadlineMs });
       if (!findings) throw new Error('the worker returned no findings');
       return revived(findings);
     } catch (err) {
