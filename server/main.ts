@@ -126,6 +126,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const workers = workerPool({
     workers: config.workerThreads,
     parseDeadlineMs: config.inboundPrepareTimeoutMs,
+    resolve: deps.resolve,
     log,
   });
   const inbound = new InboundProcessor(deps, workers);

@@ -1,7 +1,18 @@
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
-import { degradedFindings, examineContent, type ContentFindings } from './content.js';
-import { asBuffer, RUNNING_ON, STARTED_AT, wallMs, type ExamineTask } from './content-tasks.js';
+import { serveDns } from '../lib/dns-port.js';
+import type { DnsResolve } from '../lib/resolver.js';
+import { checkAuthentication, type AuthInput } from './authenticate.js';
+import { degradedFindings, examineContent } from './content.js';
+import {
+  asBuffer,
+  RUNNING_ON,
+  STARTED_AT,
+  wallMs,
+  type DnsOffer,
+  type Examination,
+  type ExamineTask,
+} from './content-tasks.js';
 
 /**
  * The CPU-heavy, independent steps of the inbound pipeline (DESIGN §8), run on worker threads so the
@@ -11,15 +22,28 @@ import { asBuffer, RUNNING_ON, STARTED_AT, wallMs, type ExamineTask } from './co
  * turn of its own and committed alone (bench/PROFILE.md).
  */
 export interface WorkerPool {
-  /** Inbound: parse, extract the reply, score injection risk, classify automation (content.ts). */
-  examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings>;
+  /**
+   * Inbound: parse, extract the reply, score injection risk, classify automation (content.ts), and
+   * check SPF, DKIM, DMARC and ARC (authenticate.ts) with DNS from the pool's resolver.
+   */
+  examine(raw: Buffer, message: ExamineInput): Promise<Examination>;
   /** Ends the workers; a task still running rejects. */
   close(): Promise<void>;
+}
+
+/** A message to examine besides its bytes. */
+export interface ExamineInput {
+  /** Its inbound id, for the log. */
+  id: string;
+  envelopeFrom: string;
+  auth: AuthInput;
 }
 
 export interface PoolOptions {
   /** Worker threads; 0 runs every task on the calling thread. */
   workers: number;
+  /** Answers the workers' DNS questions: the server's resolver, with its cache. */
+  resolve: DnsResolve;
   /** The inbound parse's own deadline, kept inside the task (content.ts). */
   parseDeadlineMs: number;
   log: Logger;
@@ -79,17 +103,26 @@ function workerModule(): WorkerModule {
 
 export function workerPool(options: PoolOptions): WorkerPool {
   if (options.workers === 0) {
-    return {
-      examine: (raw, envelopeFrom) => examineContent(raw, envelopeFrom, options.parseDeadlineMs),
-      close: () => Promise.resolve(),
-    };
+    return { examine: (raw, message) => examineHere(options, raw, message), close: () => Promise.resolve() };
   }
   return new ThreadPool(options);
 }
 
+/** On the calling thread: what a worker would do, or what it does when no worker can. */
+async function examineHere(options: PoolOptions, raw: Buffer, message: ExamineInput): Promise<Examination> {
+  const [findings, auth] = await Promise.all([
+    examineContent(raw, message.envelopeFrom, options.parseDeadlineMs),
+    checkAuthentication(options.resolve, raw, message.auth),
+  ]);
+  return { ...findings, auth };
+}
+
 /** Tasks are messages, or null for the warm-up (content-tasks.ts `warmUp`), which returns nothing. */
 type Task = ExamineTask | null;
-type Result = ContentFindings | undefined;
+type Result = Examination | undefined;
+
+const isDnsOffer = (message: unknown): message is DnsOffer =>
+  typeof message === 'object' && message !== null && 'loftboxDnsPort' in message;
 
 class ThreadPool implements WorkerPool {
   private readonly pool: Piscina<Task, Result>;
@@ -120,6 +153,11 @@ class ThreadPool implements WorkerPool {
     // Errors a worker raises outside any task (its module failing to load, for one) come to the pool;
     // unheard, they were an uncaught exception that stopped the server. Piscina replaces the worker; a
     // task waiting for it still fails or hits the hang backstop.
+    // Each worker offers a port for its DNS questions (content-tasks.ts); Piscina passes on what a
+    // worker posts outside its tasks.
+    this.pool.on('message', (message: unknown) => {
+      if (isDnsOffer(message)) serveDns(message.loftboxDnsPort, options.resolve);
+    });
     this.pool.on('error', (err: unknown) => {
       if (!this.closed) options.log.error({ event: 'worker.error', err }, 'a worker thread failed');
     });
@@ -202,23 +240,36 @@ class ThreadPool implements WorkerPool {
     void worker.terminate();
   }
 
-  async examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings> {
-    const inline = () => examineContent(raw, envelopeFrom, this.options.parseDeadlineMs);
+  async examine(raw: Buffer, message: ExamineInput): Promise<Examination> {
     await this.ready;
-    if (this.inline) return inline();
+    if (this.inline) return examineHere(this.options, raw, message);
+    const { envelopeFrom, auth } = message;
     try {
-      const findings = await this.run({ raw, envelopeFrom, parseDeadlineMs: this.options.parseDeadlineMs });
-      if (!findings) throw new Error('the worker returned no findings');
-      return revived(findings);
+      const found = await this.run({
+        raw,
+        envelopeFrom,
+        auth,
+        parseDeadlineMs: this.options.parseDeadlineMs,
+      });
+      if (!found) throw new Error('the worker returned no findings');
+      return revived(found);
     } catch (err) {
       if (this.closed) throw err;
       // A worker that crashed, ran out of heap or time on this message: the message is still stored,
       // read directly and scored, and flagged degraded like one the parser could not read.
       this.options.log.warn(
-        { event: 'inbound.examine_failed', inbound_id: id, timed_out: err instanceof WorkerHung, err },
+        {
+          event: 'inbound.examine_failed',
+          inbound_id: message.id,
+          timed_out: err instanceof WorkerHung,
+          err,
+        },
         'examining the message on a worker failed; storing it from the direct reading',
       );
-      return degradedFindings(raw, envelopeFrom);
+      return {
+        ...degradedFindings(raw, envelopeFrom),
+        auth: await checkAuthentication(this.options.resolve, raw, auth),
+      };
     }
   }
 
@@ -229,7 +280,7 @@ class ThreadPool implements WorkerPool {
 }
 
 /** Buffers cross the thread boundary as plain Uint8Arrays; the pipeline stores Buffers. */
-function revived(findings: ContentFindings): ContentFindings {
+function revived(findings: Examination): Examination {
   const attachments = findings.parsed.attachments.map((a) => ({
     ...a,
     content: asBuffer(a.content),
