@@ -37,6 +37,7 @@ import type { Logger } from './lib/logger.js';
 import { GroupCommit } from './db/group-commit.js';
 import type { DnsResolve } from './lib/resolver.js';
 import type { SystemMailer } from './mail/system-mailer.js';
+import { composeHere, type MessageComposer } from './outbound/compose-signed.js';
 import { LoginGuard } from './policy/login-guard.js';
 import { RateLimiter } from './policy/rate-limit.js';
 
@@ -84,6 +85,8 @@ export interface Deps {
   loginGuard: LoginGuard;
   /** Every DNS lookup goes through this seam (LOFTBOX_DNS_SERVERS). */
   resolve: DnsResolve;
+  /** Composes and DKIM-signs outgoing mail: on the server's worker threads, or here. */
+  composer: MessageComposer;
   /** Our MX host name: SMTP greeting, Received headers, Authentication-Results. */
   mxHost: string;
   /** Host of the VERP bounce addresses. */
@@ -116,6 +119,8 @@ export interface DepsInput {
   secret: Buffer;
   publicUrl(): string;
   resolve: DnsResolve;
+  /** Default: on the calling thread. */
+  composer?: MessageComposer;
   /** Builds the system mailer from the finished deps (it sends through the same pipeline as tenants). */
   mailer: (deps: Deps) => SystemMailer;
   dialer?: Dispatcher;
@@ -154,6 +159,7 @@ export function buildDeps(input: DepsInput): Deps {
   const { mailer, ...seams } = input;
   const deps: Omit<Deps, 'mailer'> & { mailer?: SystemMailer } = {
     ...seams,
+    composer: input.composer ?? composeHere,
     ids,
     repos,
     mxHost: config.mxHost ?? `mx.${config.mailDomain}`,

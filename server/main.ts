@@ -110,6 +110,15 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const secret = loadOrCreateSecret(dataDir.root);
 
   let httpUrl = '';
+  const resolve =
+    options.resolve ??
+    createResolver(config.dnsServers, undefined, { maxEntries: config.dnsCacheSize, clock });
+  const workers = workerPool({
+    workers: config.workerThreads,
+    parseDeadlineMs: config.inboundPrepareTimeoutMs,
+    resolve,
+    log,
+  });
   const deps = buildDeps({
     config: { ...config, dataDir: dataDir.root },
     db,
@@ -117,18 +126,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     log,
     secret,
     publicUrl: () => (config.publicUrl ?? httpUrl).replace(/\/+$/, ''),
-    resolve:
-      options.resolve ??
-      createResolver(config.dnsServers, undefined, { maxEntries: config.dnsCacheSize, clock }),
+    resolve,
+    composer: workers,
     mailer: (built) => options.mailer ?? new PipelineSystemMailer(built),
   });
 
-  const workers = workerPool({
-    workers: config.workerThreads,
-    parseDeadlineMs: config.inboundPrepareTimeoutMs,
-    resolve: deps.resolve,
-    log,
-  });
   const inbound = new InboundProcessor(deps, workers);
   const acceptQueue = new AcceptQueue(deps);
   const certificates = await LiveTls.load(

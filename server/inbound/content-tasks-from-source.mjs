@@ -4,4 +4,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-export const { examine, warmUp } = await import('./content-tasks.ts');
+export const { examine, composeSigned, warmUp } = await import('./content-tasks.ts');

@@ -1,6 +1,9 @@
 import { MessageChannel, parentPort, threadId, type MessagePort } from 'node:worker_threads';
 import { resolveOverPort } from '../lib/dns-port.js';
 import type { DnsResolve } from '../lib/resolver.js';
+import { composeSigned as composeSignedHere } from '../outbound/compose-signed.js';
+import type { Composition } from '../outbound/compose.js';
+import type { SigningKey } from '../outbound/dkim-sign.js';
 import { checkAuthentication, type AuthInput, type AuthOutcome } from './authenticate.js';
 import { examineContent, type ContentFindings } from './content.js';
 
@@ -17,7 +20,14 @@ export interface ExamineTask {
   progress: BigInt64Array;
 }
 
-/** Slots of `ExamineTask.progress`; both stay 0 until a worker starts the task. */
+/** An outgoing message to compose and sign (compose-signed.ts). A KeyObject crosses threads as a copy. */
+export interface ComposeTask {
+  message: Composition;
+  key: SigningKey;
+  progress: BigInt64Array;
+}
+
+/** Slots of a task's `progress`; both stay 0 until a worker starts the task. */
 export const RUNNING_ON = 0;
 export const STARTED_AT = 1;
 
@@ -65,6 +75,12 @@ export async function examine(task: ExamineTask): Promise<Examination> {
     checkAuthentication(workerResolve(), raw, task.auth),
   ]);
   return { ...findings, auth };
+}
+
+export function composeSigned(task: ComposeTask): Promise<Buffer> {
+  claim(task.progress);
+  const attachments = task.message.attachments.map((a) => ({ ...a, content: asBuffer(a.content) }));
+  return composeSignedHere({ ...task.message, attachments }, task.key);
 }
 
 /**

@@ -2,6 +2,9 @@ import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { serveDns } from '../lib/dns-port.js';
 import type { DnsResolve } from '../lib/resolver.js';
+import { composeSigned, type MessageComposer } from '../outbound/compose-signed.js';
+import type { Composition } from '../outbound/compose.js';
+import type { SigningKey } from '../outbound/dkim-sign.js';
 import { checkAuthentication, type AuthInput } from './authenticate.js';
 import { degradedFindings, examineContent } from './content.js';
 import {
@@ -9,19 +12,18 @@ import {
   RUNNING_ON,
   STARTED_AT,
   wallMs,
+  type ComposeTask,
   type DnsOffer,
   type Examination,
   type ExamineTask,
 } from './content-tasks.js';
 
 /**
- * The CPU-heavy, independent steps of the inbound pipeline (DESIGN §8), run on worker threads so the
+ * The CPU-heavy, independent steps of the mail pipelines (DESIGN §8), run on worker threads so the
  * event loop that answers SMTP and HTTP and commits to SQLite does not wait for them; with no workers
- * they run on the calling thread. Composing and DKIM-signing outbound mail stay on the main thread: moved
- * here they made API sends slower on the 2-core machine, because each finished send then arrived on a
- * turn of its own and committed alone (bench/PROFILE.md).
+ * they run on the calling thread: examining inbound mail, composing and signing outbound mail.
  */
-export interface WorkerPool {
+export interface WorkerPool extends MessageComposer {
   /**
    * Inbound: parse, extract the reply, score injection risk, classify automation (content.ts), and
    * check SPF, DKIM, DMARC and ARC (authenticate.ts) with DNS from the pool's resolver.
@@ -103,7 +105,11 @@ function workerModule(): WorkerModule {
 
 export function workerPool(options: PoolOptions): WorkerPool {
   if (options.workers === 0) {
-    return { examine: (raw, message) => examineHere(options, raw, message), close: () => Promise.resolve() };
+    return {
+      examine: (raw, message) => examineHere(options, raw, message),
+      composeSigned,
+      close: () => Promise.resolve(),
+    };
   }
   return new ThreadPool(options);
 }
@@ -118,8 +124,12 @@ async function examineHere(options: PoolOptions, raw: Buffer, message: ExamineIn
 }
 
 /** Tasks are messages, or null for the warm-up (content-tasks.ts `warmUp`), which returns nothing. */
-type Task = ExamineTask | null;
-type Result = Examination | undefined;
+type Task = ExamineTask | ComposeTask | null;
+type Result = Examination | Uint8Array | undefined;
+/** A task as the pool is given it; `progress` is added per attempt. */
+type Work =
+  | { name: 'examine'; task: Omit<ExamineTask, 'progress'> }
+  | { name: 'composeSigned'; task: Omit<ComposeTask, 'progress'> };
 
 const isDnsOffer = (message: unknown): message is DnsOffer =>
   typeof message === 'object' && message !== null && 'loftboxDnsPort' in message;
@@ -182,14 +192,15 @@ class ThreadPool implements WorkerPool {
    * backstop has its worker stopped (Piscina starts another), and the tasks that were waiting on that
    * worker through no fault of their own are run once more.
    */
-  private async run(task: Omit<ExamineTask, 'progress'>, retried = false): Promise<Result> {
+  private async run(work: Work, retried = false): Promise<Result> {
     const stopsBefore = this.stops;
     const progress = new BigInt64Array(new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT));
     try {
-      return await this.watched(this.pool.run({ ...task, progress }, { name: 'examine' }), progress);
+      const running = this.pool.run({ ...work.task, progress }, { name: work.name });
+      return await this.watched(running, progress);
     } catch (err) {
       const bystander = !(err instanceof WorkerHung) && this.stops > stopsBefore && !this.closed;
-      if (bystander && !retried) return this.run(task, true);
+      if (bystander && !retried) return this.run(work, true);
       throw err;
     }
   }
@@ -245,13 +256,9 @@ class ThreadPool implements WorkerPool {
     if (this.inline) return examineHere(this.options, raw, message);
     const { envelopeFrom, auth } = message;
     try {
-      const found = await this.run({
-        raw,
-        envelopeFrom,
-        auth,
-        parseDeadlineMs: this.options.parseDeadlineMs,
-      });
-      if (!found) throw new Error('the worker returned no findings');
+      const task = { raw, envelopeFrom, auth, parseDeadlineMs: this.options.parseDeadlineMs };
+      const found = await this.run({ name: 'examine', task });
+      if (!found || found instanceof Uint8Array) throw new Error('the worker returned no findings');
       return revived(found);
     } catch (err) {
       if (this.closed) throw err;
@@ -270,6 +277,28 @@ class ThreadPool implements WorkerPool {
         ...degradedFindings(raw, envelopeFrom),
         auth: await checkAuthentication(this.options.resolve, raw, auth),
       };
+    }
+  }
+
+  /**
+   * The same bytes as composing here. Should the worker fail, the message is composed here: a failure
+   * that is the message's own (a header nodemailer refuses) then fails here too, and only that is thrown.
+   */
+  async composeSigned(message: Composition, key: SigningKey): Promise<Buffer> {
+    await this.ready;
+    if (this.inline) return composeSigned(message, key);
+    try {
+      const raw = await this.run({ name: 'composeSigned', task: { message, key } });
+      if (!(raw instanceof Uint8Array)) throw new Error('the worker returned no message');
+      return asBuffer(raw);
+    } catch (err) {
+      if (this.closed) throw err;
+      const raw = await composeSigned(message, key);
+      this.options.log.warn(
+        { event: 'outbound.compose_failed', timed_out: err instanceof WorkerHung, err },
+        'composing the message on a worker failed; composed it on the main thread',
+      );
+      return raw;
     }
   }
 

@@ -14,10 +14,9 @@ import { randomBase32 } from '../lib/ids.js';
 import { storeAttachments } from '../messages/attachments.js';
 import { messageView } from '../messages/views.js';
 import { subjectKey } from '../inbound/threading.js';
-import { compose, type OutgoingAttachment } from './compose.js';
+import type { OutgoingAttachment } from './compose.js';
 import { renderBodies } from './render-bodies.js';
 import { signingKey } from './dkim.js';
-import { signMessage } from './dkim-sign.js';
 import { evaluatePolicies, withLoopHold, type PolicyVerdict } from './policies.js';
 import { checkLoop, nextHops } from './loop-guard.js';
 import {
@@ -389,8 +388,8 @@ async function composeSigned(deps: Deps, mailbox: MailboxRow, request: SendReque
     html: request.body_html,
     markdown: request.body_markdown,
   });
-  const raw = await signMessage(
-    await compose({
+  const raw = await deps.composer.composeSigned(
+    {
       from: { address: mailbox.address, name: mailbox.display_name },
       to: request.to,
       cc: request.cc,
@@ -405,7 +404,7 @@ async function composeSigned(deps: Deps, mailbox: MailboxRow, request: SendReque
       references: thread.references,
       date: now,
       hops: thread.hops,
-    }),
+    },
     signingKey(deps, mailbox.domain),
   );
   if (raw.length > deps.config.maxMessageBytes) {

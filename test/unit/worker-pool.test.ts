@@ -1,8 +1,12 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { dkimVerify } from 'mailauth';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkAuthentication } from '../../server/inbound/authenticate.js';
 import { examineContent } from '../../server/inbound/content.js';
 import { workerPool, type ExamineInput, type WorkerPool } from '../../server/inbound/content-workers.js';
 import type { DnsResolve } from '../../server/lib/resolver.js';
+import type { Composition } from '../../server/outbound/compose.js';
+import type { SigningKey } from '../../server/outbound/dkim-sign.js';
 import { captureLogs } from '../harness/logs.js';
 
 /** The worker threads (LOFTBOX_WORKER_THREADS): the real ones, and ones that fail in each way a worker can. */
@@ -192,5 +196,82 @@ describe('worker pool: examining inbound mail', () => {
   it('with no workers examines on the calling thread', async () => {
     pool = workerPool({ workers: 0, parseDeadlineMs: 30_000, resolve: zone, log: captureLogs().log });
     expect(await pool.examine(HOSTILE, message('inbound-1'))).toEqual(await direct(HOSTILE));
+  });
+});
+
+describe('worker pool: composing and signing outgoing mail', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const key: SigningKey = {
+    domain: 'agents.test',
+    selector: 'lb1',
+    privateKey,
+    dnsRecord: `v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`,
+  };
+  const outgoing: Composition = {
+    from: { address: 'agent@agents.test', name: 'Agent' },
+    to: ['partner@sender.test'],
+    cc: [],
+    replyTo: [],
+    subject: 'The signed contract',
+    text: 'Attached, signed.',
+    html: null,
+    attachments: [
+      {
+        filename: 'data.bin',
+        contentType: 'application/octet-stream',
+        content: Buffer.from([0, 1, 250]),
+        contentId: null,
+        inline: false,
+      },
+    ],
+    headers: {},
+    messageId: '<out-1@agents.test>',
+    inReplyTo: null,
+    references: [],
+    date: new Date('2026-12-03T10:00:00Z'),
+    hops: 1,
+  };
+  const keyRecord: DnsResolve = (name) =>
+    name === 'lb1._domainkey.agents.test'
+      ? Promise.resolve([[key.dnsRecord]])
+      : Promise.reject(Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' }));
+  const verdict = async (raw: Buffer) =>
+    (await dkimVerify(raw, { resolver: keyRecord as never })).results.map((r) => [
+      r.signingDomain,
+      r.status.result,
+    ]);
+
+  it('on a worker thread: a message whose DKIM signature verifies, its attachment intact', async () => {
+    const logs = captureLogs();
+    pool = workerPool({ workers: 1, parseDeadlineMs: 30_000, resolve: zone, log: logs.log });
+    const raw = await pool.composeSigned(outgoing, key);
+    expect(Buffer.isBuffer(raw)).toBe(true);
+    expect(await verdict(raw)).toEqual([['agents.test', 'pass']]);
+    const examined = await examineContent(raw, 'agent@agents.test', 30_000);
+    expect(examined.parsed.attachments[0]?.content).toEqual(Buffer.from([0, 1, 250]));
+    expect(examined.parsed.messageId).toBe('<out-1@agents.test>');
+    expect(logs.lines.filter((l) => l.event === 'outbound.compose_failed')).toEqual([]);
+  });
+
+  it('when the worker cannot compose, composes on the calling thread and logs it', async () => {
+    const logs = captureLogs();
+    pool = workerPool({
+      workers: 1,
+      parseDeadlineMs: 30_000,
+      resolve: zone,
+      log: logs.log,
+      module: fixture('throws'),
+    });
+    expect(await verdict(await pool.composeSigned(outgoing, key))).toEqual([['agents.test', 'pass']]);
+    expect(logs.lines.filter((l) => l.event === 'outbound.compose_failed')).toHaveLength(1);
+  });
+
+  it("throws a failure that is the message's own, as composing here would", async () => {
+    const logs = captureLogs();
+    pool = workerPool({ workers: 1, parseDeadlineMs: 30_000, resolve: zone, log: logs.log });
+    // A body nodemailer cannot encode fails on a worker and here alike.
+    const unencodable = { ...outgoing, text: {} as unknown as string };
+    await expect(pool.composeSigned(unencodable, key)).rejects.toThrow(/chunk/);
+    expect(logs.lines.filter((l) => l.event === 'outbound.compose_failed')).toEqual([]);
   });
 });
