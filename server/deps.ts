@@ -36,8 +36,9 @@ import { createGuardedDispatcher } from './events/ssrf.js';
 import type { Logger } from './lib/logger.js';
 import { GroupCommit } from './db/group-commit.js';
 import type { DnsResolve } from './lib/resolver.js';
+import type { Composition } from './outbound/compose.js';
+import type { SigningKey } from './outbound/dkim-sign.js';
 import type { SystemMailer } from './mail/system-mailer.js';
-import { composeHere, type MessageComposer } from './outbound/compose-signed.js';
 import { LoginGuard } from './policy/login-guard.js';
 import { RateLimiter } from './policy/rate-limit.js';
 
@@ -67,6 +68,15 @@ export interface Repos {
   mtaStsPolicies: MtaStsPoliciesRepo;
   postmaster: PostmasterRepo;
   audit: AuditRepo;
+}
+
+/**
+ * Composes an outgoing message and DKIM-signs it: the CPU-heavy part of a send, which the server hands to
+ * its worker threads (inbound/content-workers.ts); outbound/compose-signed.ts does it on the calling
+ * thread. The bytes are the same wherever it runs.
+ */
+export interface MessageComposer {
+  composeSigned(message: Composition, key: SigningKey): Promise<Buffer>;
 }
 
 /** Everything a request handler, job or pipeline step may touch. Seams are injected here, once. */
@@ -119,8 +129,7 @@ export interface DepsInput {
   secret: Buffer;
   publicUrl(): string;
   resolve: DnsResolve;
-  /** Default: on the calling thread. */
-  composer?: MessageComposer;
+  composer: MessageComposer;
   /** Builds the system mailer from the finished deps (it sends through the same pipeline as tenants). */
   mailer: (deps: Deps) => SystemMailer;
   dialer?: Dispatcher;
@@ -159,7 +168,6 @@ export function buildDeps(input: DepsInput): Deps {
   const { mailer, ...seams } = input;
   const deps: Omit<Deps, 'mailer'> & { mailer?: SystemMailer } = {
     ...seams,
-    composer: input.composer ?? composeHere,
     ids,
     repos,
     mxHost: config.mxHost ?? `mx.${config.mailDomain}`,

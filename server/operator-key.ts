@@ -7,6 +7,7 @@ import { systemClock } from './lib/clock.js';
 import { createLogger } from './lib/logger.js';
 import { createResolver } from './lib/resolver.js';
 import { mintOperatorKey } from './mail/postmaster.js';
+import { composeHere } from './outbound/compose-signed.js';
 
 /**
  * `loftbox server operator-key`: whoever can read the data directory is the operator. Mints a
@@ -31,6 +32,7 @@ export function operatorKeyFromDataDir(config: ServerConfig): {
       secret: loadOrCreateSecret(dataDir.root),
       publicUrl: () => config.publicUrl ?? '',
       resolve: createResolver(config.dnsServers),
+      composer: composeHere,
       mailer: (built) => new PipelineSystemMailer(built),
     });
     const { key, mailbox } = mintOperatorKey(deps);
