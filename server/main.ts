@@ -116,7 +116,6 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const workers = workerPool({
     workers: config.workerThreads,
     parseDeadlineMs: config.inboundPrepareTimeoutMs,
-    resolve,
     log,
   });
   const deps = buildDeps({

@@ -1,7 +1,6 @@
 import { authenticate } from 'mailauth';
-import type { Logger } from 'pino';
 import type { InboundRow } from '../db/repos/inbound.js';
-import type { DnsResolve } from '../lib/resolver.js';
+import type { Deps } from '../deps.js';
 import type { TlsHop } from '../lib/tls.js';
 import { tlsOfOwnReceived } from './raw.js';
 
@@ -17,78 +16,45 @@ export interface AuthSummary {
   tls: TlsHop | null;
 }
 
-/** What the checks need besides the bytes. Plain data, so a content worker can run them (content-tasks.ts). */
-export interface AuthInput {
-  ip: string;
-  helo: string | null;
-  sender: string;
-  /** Our MX host name, the authserv-id of the header we write. */
-  mta: string;
-  /** It came into our MX over STARTTLS. */
-  secure: boolean;
-  deadlineMs: number;
-}
-
-/** The verdicts, and when DNS trouble made them temperror, what the trouble was (for the caller to log). */
-export interface AuthOutcome {
-  summary: AuthSummary;
-  trouble: null | { kind: 'deadline' } | { kind: 'error'; err: { message: string; code?: string } };
-}
-
-export function authInput(row: InboundRow, mta: string, deadlineMs: number): AuthInput {
-  return {
-    ip: row.remote_ip,
-    helo: row.helo,
-    sender: row.mail_from,
-    mta,
-    secure: row.secure === 1,
-    deadlineMs,
-  };
-}
-
 /**
- * SPF, DKIM, DMARC and ARC through `resolve`, within the input's deadline. DNS trouble is not the
+ * SPF, DKIM, DMARC and ARC through the injected resolver, within `deadlineMs`. DNS trouble is not the
  * sender's fault, so a failure or a lookup that outlives the deadline records temperror (RFC 8601
  * §2.7.1, RFC 7208 §2.6.6) instead of failing or holding up the message.
  */
-export async function checkAuthentication(
-  resolve: DnsResolve,
+export async function authenticateMessage(
+  deps: Deps,
   raw: Buffer,
-  input: AuthInput,
-): Promise<AuthOutcome> {
-  const tls = input.secure ? tlsOfOwnReceived(raw) : null;
+  row: InboundRow,
+  deadlineMs: number,
+): Promise<AuthSummary> {
+  const tls = row.secure === 1 ? tlsOfOwnReceived(raw) : null;
+  return { ...(await verdicts(deps, raw, row, deadlineMs)), tls };
+}
+
+async function verdicts(
+  deps: Deps,
+  raw: Buffer,
+  row: InboundRow,
+  deadlineMs: number,
+): Promise<Omit<AuthSummary, 'tls'>> {
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<'deadline'>((done) => {
+  const deadline = new Promise<'deadline'>((resolve) => {
     // unref: an abandoned check must not keep a stopping process alive.
-    timer = setTimeout(() => done('deadline'), input.deadlineMs).unref();
+    timer = setTimeout(() => resolve('deadline'), deadlineMs).unref();
   });
-  let trouble: AuthOutcome['trouble'];
   try {
-    const outcome = await Promise.race([runChecks(resolve, raw, input), deadline]);
-    if (outcome !== 'deadline') return { summary: { ...outcome, tls }, trouble: null };
-    trouble = { kind: 'deadline' };
+    const outcome = await Promise.race([runChecks(deps, raw, row), deadline]);
+    if (outcome !== 'deadline') return outcome;
+    deps.log.warn(
+      { event: 'inbound.auth_deadline', inbound_id: row.id, deadline_ms: deadlineMs },
+      'authentication checks outlived their deadline',
+    );
   } catch (err) {
-    const { message, code } = err as { message?: string; code?: string };
-    trouble = { kind: 'error', err: { message: message ?? String(err), ...(code ? { code } : {}) } };
+    deps.log.warn({ event: 'inbound.auth_error', inbound_id: row.id, err }, 'authentication checks failed');
   } finally {
     clearTimeout(timer);
   }
-  return { summary: { ...temperror(input.mta), tls }, trouble };
-}
-
-export function logAuthTrouble(log: Logger, inboundId: string, input: AuthInput, outcome: AuthOutcome): void {
-  const { trouble } = outcome;
-  if (trouble?.kind === 'deadline') {
-    log.warn(
-      { event: 'inbound.auth_deadline', inbound_id: inboundId, deadline_ms: input.deadlineMs },
-      'authentication checks outlived their deadline',
-    );
-  } else if (trouble?.kind === 'error') {
-    log.warn(
-      { event: 'inbound.auth_error', inbound_id: inboundId, err: trouble.err },
-      'authentication checks failed',
-    );
-  }
+  return temperror(deps.mxHost);
 }
 
 /** RFC 8601 §2.7.1 and RFC 7489 §11.2 define temperror for these; ARC (RFC 8617) has none to write. */
@@ -103,17 +69,13 @@ function temperror(mxHost: string): Omit<AuthSummary, 'tls'> {
   };
 }
 
-async function runChecks(
-  resolve: DnsResolve,
-  raw: Buffer,
-  input: AuthInput,
-): Promise<Omit<AuthSummary, 'tls'>> {
+async function runChecks(deps: Deps, raw: Buffer, row: InboundRow): Promise<Omit<AuthSummary, 'tls'>> {
   const result = await authenticate(raw, {
-    ip: input.ip,
-    ...(input.helo ? { helo: input.helo } : {}),
-    sender: input.sender,
-    mta: input.mta,
-    resolver: resolve as never,
+    ip: row.remote_ip,
+    ...(row.helo ? { helo: row.helo } : {}),
+    sender: row.mail_from,
+    mta: deps.mxHost,
+    resolver: deps.resolve as never,
     disableBimi: true,
     trustReceived: false,
   });

@@ -1,10 +1,7 @@
-import { MessageChannel, parentPort, threadId, type MessagePort } from 'node:worker_threads';
-import { resolveOverPort } from '../lib/dns-port.js';
-import type { DnsResolve } from '../lib/resolver.js';
+import { threadId } from 'node:worker_threads';
 import { composeSigned as composeSignedHere } from '../outbound/compose-signed.js';
 import type { Composition } from '../outbound/compose.js';
 import type { SigningKey } from '../outbound/dkim-sign.js';
-import { checkAuthentication, type AuthInput, type AuthOutcome } from './authenticate.js';
 import { examineContent, type ContentFindings } from './content.js';
 
 /**
@@ -15,7 +12,6 @@ export interface ExamineTask {
   raw: Uint8Array;
   envelopeFrom: string;
   parseDeadlineMs: number;
-  auth: AuthInput;
   /** Shared with the pool's watchdog (content-workers.ts): see `claim`. */
   progress: BigInt64Array;
 }
@@ -46,35 +42,9 @@ export function claim(progress: BigInt64Array): void {
 /** A Buffer view of bytes that crossed the thread boundary (no copy). */
 export const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-/** What a worker learns about a message: its content, and the verdicts of mail authentication. */
-export interface Examination extends ContentFindings {
-  auth: AuthOutcome;
-}
-
-/** Sent to the pool (content-workers.ts) with the port this worker asks its DNS questions on. */
-export interface DnsOffer {
-  loftboxDnsPort: MessagePort;
-}
-
-let resolve: DnsResolve | undefined;
-
-/** The main thread's resolver, over a port offered to it on this worker's first question. */
-function workerResolve(): DnsResolve {
-  if (resolve) return resolve;
-  const { port1, port2 } = new MessageChannel();
-  parentPort?.postMessage({ loftboxDnsPort: port2 } satisfies DnsOffer, [port2]);
-  resolve = resolveOverPort(port1);
-  return resolve;
-}
-
-export async function examine(task: ExamineTask): Promise<Examination> {
+export function examine(task: ExamineTask): Promise<ContentFindings> {
   claim(task.progress);
-  const raw = asBuffer(task.raw);
-  const [findings, auth] = await Promise.all([
-    examineContent(raw, task.envelopeFrom, task.parseDeadlineMs),
-    checkAuthentication(workerResolve(), raw, task.auth),
-  ]);
-  return { ...findings, auth };
+  return examineContent(asBuffer(task.raw), task.envelopeFrom, task.parseDeadlineMs);
 }
 
 export function composeSigned(task: ComposeTask): Promise<Buffer> {

@@ -1,21 +1,16 @@
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
-import { serveDns } from '../lib/dns-port.js';
-import type { DnsResolve } from '../lib/resolver.js';
 import type { MessageComposer } from '../deps.js';
 import { composeSigned } from '../outbound/compose-signed.js';
 import type { Composition } from '../outbound/compose.js';
 import type { SigningKey } from '../outbound/dkim-sign.js';
-import { checkAuthentication, type AuthInput } from './authenticate.js';
-import { degradedFindings, examineContent } from './content.js';
+import { degradedFindings, examineContent, type ContentFindings } from './content.js';
 import {
   asBuffer,
   RUNNING_ON,
   STARTED_AT,
   wallMs,
   type ComposeTask,
-  type DnsOffer,
-  type Examination,
   type ExamineTask,
 } from './content-tasks.js';
 
@@ -25,28 +20,15 @@ import {
  * they run on the calling thread: examining inbound mail, composing and signing outbound mail.
  */
 export interface WorkerPool extends MessageComposer {
-  /**
-   * Inbound: parse, extract the reply, score injection risk, classify automation (content.ts), and
-   * check SPF, DKIM, DMARC and ARC (authenticate.ts) with DNS from the pool's resolver.
-   */
-  examine(raw: Buffer, message: ExamineInput): Promise<Examination>;
+  /** Inbound: parse, extract the reply, score injection risk, classify automation (content.ts). */
+  examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings>;
   /** Ends the workers; a task still running rejects. */
   close(): Promise<void>;
-}
-
-/** A message to examine besides its bytes. */
-export interface ExamineInput {
-  /** Its inbound id, for the log. */
-  id: string;
-  envelopeFrom: string;
-  auth: AuthInput;
 }
 
 export interface PoolOptions {
   /** Worker threads; 0 runs every task on the calling thread. */
   workers: number;
-  /** Answers the workers' DNS questions: the server's resolver, with its cache. */
-  resolve: DnsResolve;
   /** The inbound parse's own deadline, kept inside the task (content.ts). */
   parseDeadlineMs: number;
   log: Logger;
@@ -107,7 +89,7 @@ function workerModule(): WorkerModule {
 export function workerPool(options: PoolOptions): WorkerPool {
   if (options.workers === 0) {
     return {
-      examine: (raw, message) => examineHere(options, raw, message),
+      examine: (raw, envelopeFrom) => examineContent(raw, envelopeFrom, options.parseDeadlineMs),
       composeSigned,
       close: () => Promise.resolve(),
     };
@@ -115,25 +97,13 @@ export function workerPool(options: PoolOptions): WorkerPool {
   return new ThreadPool(options);
 }
 
-/** On the calling thread: what a worker would do, or what it does when no worker can. */
-async function examineHere(options: PoolOptions, raw: Buffer, message: ExamineInput): Promise<Examination> {
-  const [findings, auth] = await Promise.all([
-    examineContent(raw, message.envelopeFrom, options.parseDeadlineMs),
-    checkAuthentication(options.resolve, raw, message.auth),
-  ]);
-  return { ...findings, auth };
-}
-
 /** Tasks are messages, or null for the warm-up (content-tasks.ts `warmUp`), which returns nothing. */
 type Task = ExamineTask | ComposeTask | null;
-type Result = Examination | Uint8Array | undefined;
+type Result = ContentFindings | Uint8Array | undefined;
 /** A task as the pool is given it; `progress` is added per attempt. */
 type Work =
   | { name: 'examine'; task: Omit<ExamineTask, 'progress'> }
   | { name: 'composeSigned'; task: Omit<ComposeTask, 'progress'> };
-
-const isDnsOffer = (message: unknown): message is DnsOffer =>
-  typeof message === 'object' && message !== null && 'loftboxDnsPort' in message;
 
 class ThreadPool implements WorkerPool {
   private readonly pool: Piscina<Task, Result>;
@@ -164,11 +134,6 @@ class ThreadPool implements WorkerPool {
     // Errors a worker raises outside any task (its module failing to load, for one) come to the pool;
     // unheard, they were an uncaught exception that stopped the server. Piscina replaces the worker; a
     // task waiting for it still fails or hits the hang backstop.
-    // Each worker offers a port for its DNS questions (content-tasks.ts); Piscina passes on what a
-    // worker posts outside its tasks.
-    this.pool.on('message', (message: unknown) => {
-      if (isDnsOffer(message)) serveDns(message.loftboxDnsPort, options.resolve);
-    });
     this.pool.on('error', (err: unknown) => {
       if (!this.closed) options.log.error({ event: 'worker.error', err }, 'a worker thread failed');
     });
@@ -252,12 +217,11 @@ class ThreadPool implements WorkerPool {
     void worker.terminate();
   }
 
-  async examine(raw: Buffer, message: ExamineInput): Promise<Examination> {
+  async examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings> {
     await this.ready;
-    if (this.inline) return examineHere(this.options, raw, message);
-    const { envelopeFrom, auth } = message;
+    if (this.inline) return examineContent(raw, envelopeFrom, this.options.parseDeadlineMs);
     try {
-      const task = { raw, envelopeFrom, auth, parseDeadlineMs: this.options.parseDeadlineMs };
+      const task = { raw, envelopeFrom, parseDeadlineMs: this.options.parseDeadlineMs };
       const found = await this.run({ name: 'examine', task });
       if (!found || found instanceof Uint8Array) throw new Error('the worker returned no findings');
       return revived(found);
@@ -266,18 +230,10 @@ class ThreadPool implements WorkerPool {
       // A worker that crashed, ran out of heap or time on this message: the message is still stored,
       // read directly and scored, and flagged degraded like one the parser could not read.
       this.options.log.warn(
-        {
-          event: 'inbound.examine_failed',
-          inbound_id: message.id,
-          timed_out: err instanceof WorkerHung,
-          err,
-        },
+        { event: 'inbound.examine_failed', inbound_id: id, timed_out: err instanceof WorkerHung, err },
         'examining the message on a worker failed; storing it from the direct reading',
       );
-      return {
-        ...degradedFindings(raw, envelopeFrom),
-        auth: await checkAuthentication(this.options.resolve, raw, auth),
-      };
+      return degradedFindings(raw, envelopeFrom);
     }
   }
 
@@ -310,7 +266,7 @@ class ThreadPool implements WorkerPool {
 }
 
 /** Buffers cross the thread boundary as plain Uint8Arrays; the pipeline stores Buffers. */
-function revived(findings: Examination): Examination {
+function revived(findings: ContentFindings): ContentFindings {
   const attachments = findings.parsed.attachments.map((a) => ({
     ...a,
     content: asBuffer(a.content),

@@ -3,7 +3,7 @@ import type { InboundRecipient, InboundRow } from '../db/repos/inbound.js';
 import { storageFault } from '../db/storage-faults.js';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
-import { authInput, logAuthTrouble, type AuthSummary } from './authenticate.js';
+import { authenticateMessage, type AuthSummary } from './authenticate.js';
 import { applyReport, verpToken } from '../outbound/bounces.js';
 import { parseReport, type ParsedReport } from '../outbound/reports.js';
 import { ingestDmarcMail, storeDmarcReports } from '../domains/dmarc-ingest.js';
@@ -76,9 +76,8 @@ function loadRaw(deps: Deps, row: InboundRow): Buffer {
 }
 
 /**
- * Steps 1–5: load; then a content worker authenticates (its DNS answered by this thread's resolver) while
- * it parses, extracts the reply, scores injection risk and classifies automated mail, both within the
- * prepare deadline. Bytes handed
+ * Steps 1–5: load; authenticate (DNS, on this thread) while a content worker parses, extracts the reply,
+ * scores injection risk and classifies automated mail, both within the prepare deadline. Bytes handed
  * over by the acceptance that just committed them are used as they are; only a message read back (after
  * a restart, a backlog, a retry) is loaded and checked against its hash.
  */
@@ -92,15 +91,11 @@ async function prepare(
   if (!row || row.state !== 'accepted') return null;
   const recipients = recipientsOf(row);
   const raw = handed ?? loadRaw(deps, row);
-  const input = authInput(row, deps.mxHost, deps.config.inboundPrepareTimeoutMs);
-  const { auth: authOutcome, ...content } = await workers.examine(raw, {
-    id: row.id,
-    envelopeFrom: row.mail_from,
-    auth: input,
-  });
-  logAuthTrouble(deps.log, row.id, input, authOutcome);
+  const deadlineMs = deps.config.inboundPrepareTimeoutMs;
+  const authenticating = authenticateMessage(deps, raw, row, deadlineMs);
+  const content = await workers.examine(raw, row.mail_from, row.id);
   const { parsed } = content;
-  const auth = authOutcome.summary;
+  const auth = await authenticating;
   const toReturnPath = recipients.some((r) => r.mailbox_id === null && verpToken(r.address));
   const toDmarc = recipients.some((r) => r.mailbox_id === null && r.address === dmarcAddress(deps));
   const toTlsRpt = recipients.some((r) => r.mailbox_id === null && r.address === tlsRptAddress(deps));
