@@ -683,7 +683,7 @@ export const settings = {
     'LOFTBOX_WORKER_THREADS',
     z.coerce.number().int().min(0).max(64),
     Math.max(1, Math.min(4, availableParallelism() - 1)),
-    'Worker threads that parse, score and classify inbound mail off the main thread (0: all on it). Default: cores - 1, 1 to 4.',
+    'Worker threads that parse, score and classify inbound mail and compose and sign outgoing mail, off the main thread (0: all on it). Default: cores - 1, 1 to 4.',
   ),
   inboundQueue: setting(
     'LOFTBOX_INBOUND_QUEUE',
