@@ -2,8 +2,8 @@
  * `npm run bench`: every benchmark, one table (figure, baseline from the same run, ratio, DESIGN §8
  * target, met?), written to bench/results.json with the machine it ran on.
  *
- *   npm run bench -- [--inbound 2000] [--outbound 500] [--events 100] [--concurrency 20] [--store 1000000]
- *                    [--memory 100000] [--runs 3]
+ *   npm run bench -- [--inbound 2000] [--outbound 500] [--outbound-seconds 5] [--events 100]
+ *                    [--concurrency 20] [--store 1000000] [--memory 100000] [--runs 3]
  *
  * The inbound, outbound and event benchmarks run `--runs` times each and report their median run with the
  * range: on a shared 2-core machine one run of a throughput figure moved by a quarter or more between
@@ -27,6 +27,7 @@ const { values } = parseArgs({
   options: {
     inbound: { type: 'string', default: '2000' },
     outbound: { type: 'string', default: '500' },
+    'outbound-seconds': { type: 'string', default: '5' },
     events: { type: 'string', default: '100' },
     concurrency: { type: 'string', default: '20' },
     store: { type: 'string', default: '1000000' },
@@ -47,7 +48,9 @@ async function repeated(benchmark: () => Promise<Row[]>): Promise<Row[]> {
 
 const rows: Row[] = [
   ...(await repeated(() => inbound({ messages: Number(values.inbound), sessions: concurrency }))),
-  ...(await repeated(() => outbound({ messages: Number(values.outbound), concurrency }))),
+  ...(await repeated(() =>
+    outbound({ messages: Number(values.outbound), seconds: Number(values['outbound-seconds']), concurrency }),
+  )),
   ...(await repeated(() => events({ perRun: Number(values.events) }))),
   ...(Number(values.store) > 0
     ? await storeScale({ large: Number(values.store), small: 1000, samples: 300 })
