@@ -57,5 +57,13 @@ export async function signMessage(raw: Buffer, key: SigningKey): Promise<Buffer>
   }).sign(raw);
   const chunks: Buffer[] = [];
   for await (const chunk of signed) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  const out = Buffer.concat(chunks);
+  // nodemailer's signer does not fail when the key cannot sign: it passes the message on unsigned, which
+  // would go out and fail DMARC without a word in our log.
+  if (!out.subarray(0, SIGNATURE_FIELD.length).equals(SIGNATURE_FIELD)) {
+    throw new Error(`DKIM signing for ${key.domain} failed: the key could not sign`);
+  }
+  return out;
 }
+
+const SIGNATURE_FIELD = Buffer.from('DKIM-Signature:');

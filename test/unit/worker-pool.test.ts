@@ -238,6 +238,10 @@ describe('worker pool: composing and signing outgoing mail', () => {
     // A body nodemailer cannot encode fails on a worker and here alike.
     const unencodable = { ...outgoing, text: {} as unknown as string };
     await expect(pool.composeSigned(unencodable, key)).rejects.toThrow(/chunk/);
+    // So does a key that cannot sign: nodemailer would pass the message on unsigned.
+    await expect(pool.composeSigned(outgoing, { ...key, privateKey: publicKey })).rejects.toThrow(
+      'DKIM signing for agents.test failed: the key could not sign',
+    );
     expect(logs.lines.filter((l) => l.event === 'outbound.compose_failed')).toEqual([]);
   });
 });
