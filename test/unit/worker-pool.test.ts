@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { dkimVerify } from 'mailauth';
+import type { Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { examineContent } from '../../server/inbound/content.js';
 import { workerPool, type WorkerPool } from '../../server/inbound/content-workers.js';
@@ -43,6 +44,10 @@ const fixture = (name: string) => ({
   filename: new URL(`../fixtures/workers/${name}.mjs`, import.meta.url).href,
 });
 
+/** One worker running the fixture module `name`, stopped past `hangMs` on one task. */
+const fixturePool = (name: string, hangMs: number, log: Logger) =>
+  workerPool({ workers: 1, parseDeadlineMs: 30_000, hangMs, log, module: fixture(name) });
+
 let pool: WorkerPool | undefined;
 afterEach(async () => {
   await pool?.close();
@@ -74,15 +79,9 @@ describe('worker pool: examining inbound mail', () => {
     'when the worker %s, reads the message directly, still scores it, logs it and goes on',
     async (name, timedOut) => {
       const logs = captureLogs();
-      pool = workerPool({
-        workers: 1,
-        parseDeadlineMs: 30_000,
-        // Only the hanging worker is meant to run out of time; a replacement worker's start (loading
-        // TypeScript through tsx, slow on a busy machine) must not.
-        hangMs: timedOut ? 1_000 : 60_000,
-        log: logs.log,
-        module: fixture(name),
-      });
+      // Only the hanging worker is meant to run out of time; a replacement worker's start (loading
+      // TypeScript through tsx, slow on a busy machine) must not.
+      pool = fixturePool(name, timedOut ? 1_000 : 60_000, logs.log);
       for (const id of ['inbound-1', 'inbound-2']) {
         const findings = await pool.examine(HOSTILE, 'partner@sender.test', id);
         expect(findings.parsed.degraded).toBe(true);
@@ -105,13 +104,7 @@ describe('worker pool: examining inbound mail', () => {
 
   it('stops a worker stuck on one message and examines the messages waiting on that worker again', async () => {
     const logs = captureLogs();
-    pool = workerPool({
-      workers: 1,
-      parseDeadlineMs: 30_000,
-      hangMs: 1_000,
-      log: logs.log,
-      module: fixture('spins-on-marker'),
-    });
+    pool = fixturePool('spins-on-marker', 1_000, logs.log);
     const spinning = Buffer.concat([Buffer.from('X-Spin: yes\r\n'), HOSTILE]);
     // Both go to the one worker; the second waits there behind the first, which never lets go.
     const [stuck, waiting] = await Promise.all([
@@ -143,13 +136,7 @@ describe('worker pool: examining inbound mail', () => {
   it('when the worker module cannot load, examines on the calling thread at once and keeps the process up', async () => {
     const logs = captureLogs();
     // A backstop longer than the test's own timeout: waiting it out would fail the test.
-    pool = workerPool({
-      workers: 1,
-      parseDeadlineMs: 30_000,
-      hangMs: 60_000,
-      log: logs.log,
-      module: fixture('fails-to-load'),
-    });
+    pool = fixturePool('fails-to-load', 60_000, logs.log);
     const inline = await direct(HOSTILE);
     // The first may be handed to the failing worker before its warm-up has failed; none is degraded.
     for (const id of ['inbound-1', 'inbound-2', 'inbound-3']) {
@@ -222,12 +209,7 @@ describe('worker pool: composing and signing outgoing mail', () => {
 
   it('when the worker cannot compose, composes on the calling thread and logs it', async () => {
     const logs = captureLogs();
-    pool = workerPool({
-      workers: 1,
-      parseDeadlineMs: 30_000,
-      log: logs.log,
-      module: fixture('throws'),
-    });
+    pool = fixturePool('throws', 60_000, logs.log);
     expect(await verdict(await pool.composeSigned(outgoing, key))).toEqual([['agents.test', 'pass']]);
     expect(logs.lines.filter((l) => l.event === 'outbound.compose_failed')).toHaveLength(1);
   });
