@@ -164,9 +164,11 @@ export async function outbound(options: OutboundOptions): Promise<Row[]> {
   const koa = await bareKoa(options, false);
   const koaDurable = await bareKoa(options, true);
   const real = await loftboxOutbound(options);
+  const load = options.seconds ? `${options.seconds} s` : `${options.messages} msgs`;
+  const concurrent = `${options.concurrency} concurrent`;
   const size = options.seconds
-    ? `${options.seconds} s of API load, ${options.concurrency} concurrent; nodemailer ${options.messages} msgs`
-    : `${options.messages} msgs, ${options.concurrency} concurrent`;
+    ? `${load} of API load, ${concurrent}; nodemailer ${options.messages} msgs`
+    : `${load}, ${concurrent}`;
   return [
     {
       figure: `API accept → delivered, DKIM (${size})`,
@@ -176,7 +178,7 @@ export async function outbound(options: OutboundOptions): Promise<Row[]> {
       target: { on: 'value', atLeast: 900 },
     },
     {
-      figure: `POST /v1/messages, durable 201 (${options.seconds ? `${options.seconds} s` : `${options.messages} msgs`}, ${options.concurrency} concurrent, autocannon)`,
+      figure: `POST /v1/messages, durable 201 (${load}, ${concurrent}, autocannon)`,
       value: real.api,
       unit: 'req/s',
       baseline: { label: 'bare Koa, same JSON', value: koa },
