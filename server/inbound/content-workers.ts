@@ -110,7 +110,7 @@ class ThreadPool implements WorkerPool {
   private closed = false;
   /** Settles when every worker has warmed up or failed to; messages wait for it, not beside it. */
   private readonly ready: Promise<void>;
-  /** Set when no worker could warm up: mail is then examined on the main thread. */
+  /** Set when no worker could warm up: mail is then examined and composed on the main thread. */
   private inline = false;
   /** Workers the watchdog has stopped: a task failing after one may have been on it. */
   private stops = 0;
@@ -142,19 +142,19 @@ class ThreadPool implements WorkerPool {
       const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
       if (this.closed || failures.length === 0) return;
       // A worker that cannot examine the made-up message (its module missing from a broken install, say)
-      // will not examine real ones: each would fail there, or wait for a worker that never starts.
+      // will not take real work either: each task would fail there, or wait for a worker that never starts.
       if (failures.length === settled.length) this.inline = true;
       options.log.error(
         { event: this.inline ? 'worker.unavailable' : 'worker.warm_up_failed', err: failures[0]?.reason },
         this.inline
-          ? 'worker threads cannot examine mail; examining inbound mail on the main thread'
+          ? 'worker threads cannot start; examining and composing mail on the main thread'
           : 'a worker thread failed to warm up',
       );
     });
   }
 
   /**
-   * Examines on a worker; rejects when the task failed there or hung. A task that ran past the hang
+   * Runs a task on a worker; rejects when it failed there or hung. A task that ran past the hang
    * backstop has its worker stopped (Piscina starts another), and the tasks that were waiting on that
    * worker through no fault of their own are run once more.
    */
