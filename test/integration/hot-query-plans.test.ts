@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Db } from '../../server/db/open.js';
+import { plansOf } from '../harness/query-plans.js';
 import { EventsRepo } from '../../server/db/repos/events.js';
 import { MessagesRepo } from '../../server/db/repos/messages.js';
 
@@ -25,40 +26,9 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs `use` on a repo built over a recording database and returns the plan of each statement it ran. */
-function plansOf<R>(Repo: new (db: Db) => R, use: (repo: R) => void): { sql: string; plan: string }[] {
-  const captured: { sql: string; args: unknown[] }[] = [];
-  const recording = new Proxy(db, {
-    get(target, prop, receiver) {
-      if (prop !== 'prepare') return Reflect.get(target, prop, receiver) as unknown;
-      return (sql: string) => {
-        const statement = target.prepare(sql);
-        const record =
-          (run: (...args: unknown[]) => unknown) =>
-          (...args: unknown[]) => {
-            captured.push({ sql, args });
-            return run(...args);
-          };
-        return {
-          all: record((...a) => statement.all(...a)),
-          get: record((...a) => statement.get(...a)),
-          run: record((...a) => statement.run(...a)),
-        };
-      };
-    },
-  });
-  use(new Repo(recording));
-  return captured.map(({ sql, args }) => ({
-    sql,
-    plan: (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[])
-      .map((r) => r.detail)
-      .join('\n'),
-  }));
-}
-
 describe('per-message statements seek an index', () => {
   it("finds a mailbox's messages by Message-ID through the Message-ID index, not by walking the mailbox", () => {
-    const plans = plansOf(MessagesRepo, (messages) => {
+    const plans = plansOf(db, MessagesRepo, (messages) => {
       messages.byMessageIds('org-1', 'mb-1', ['<a@example.com>', '<b@example.com>']);
     });
     expect(plans).toHaveLength(1);
@@ -68,7 +38,7 @@ describe('per-message statements seek an index', () => {
   });
 
   it("deletes events' webhook jobs through an index on the event sequence", () => {
-    const plans = plansOf(EventsRepo, (events) => {
+    const plans = plansOf(db, EventsRepo, (events) => {
       events.deleteOlderThan('2030-01-01T00:00:00.000Z', 100);
       events.deleteAbout(['m-1'], ['t-1']);
     });

@@ -18,6 +18,7 @@ import outboundTls from './0017_outbound_tls.sql';
 import storeScaleIndexes from './0018_store_scale_indexes.sql';
 import hotPathIndexes from './0019_hot_path_indexes.sql';
 import outgoingDaily from './0020_outgoing_daily.sql';
+import waitingDeliveries from './0021_waiting_deliveries.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
 export const migrations: { version: number; name: string; sql: string }[] = [
@@ -41,4 +42,5 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 18, name: 'store_scale_indexes', sql: storeScaleIndexes },
   { version: 19, name: 'hot_path_indexes', sql: hotPathIndexes },
   { version: 20, name: 'outgoing_daily', sql: outgoingDaily },
+  { version: 21, name: 'waiting_deliveries', sql: waitingDeliveries },
 ];

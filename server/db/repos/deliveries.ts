@@ -97,6 +97,11 @@ export class DeliveriesRepo {
    * (counting the `busyOrgs` turns it has already had) comes before anyone's (n+1)-th — so one tenant's
    * backlog or one slow destination cannot take every slot. Deliveries `inFlight` in this process are never leased
    * twice, even when their lease has run out.
+   *
+   * It reads what it can lease, not the backlog: only a pair's earliest deliveries can win its domain's free
+   * slots (a later one of the same organization has a later turn), so those are the candidates, found per
+   * organization and domain by index; a candidate's turn is its organization's due deliveries ahead of it,
+   * counted by index.
    */
   lease(
     now: string,
@@ -109,40 +114,112 @@ export class DeliveriesRepo {
       inFlight: string[];
     },
   ): DeliveryRow[] {
+    const inFlight = JSON.stringify(options.inFlight);
+    this.returnExpiredLeases(now, inFlight);
+    const candidates: { row: DeliveryRow; turn: number }[] = [];
+    for (const pair of this.waitingPairs()) {
+      const free = Math.min(options.limit, options.perDomain - (options.busyDomains[pair.domain] ?? 0));
+      if (free <= 0) continue;
+      for (const row of this.earliestDue(pair, now, inFlight, free)) {
+        candidates.push({
+          row,
+          turn: (options.busyOrgs[row.org_id] ?? 0) + 1 + this.dueAhead(row, inFlight),
+        });
+      }
+    }
+    const order = (a: (typeof candidates)[number], b: (typeof candidates)[number]) =>
+      a.turn - b.turn ||
+      compare(a.row.next_attempt_at ?? '', b.row.next_attempt_at ?? '') ||
+      compare(a.row.id, b.row.id);
+    const slots = new Map<string, number>(Object.entries(options.busyDomains));
+    const chosen: DeliveryRow[] = [];
+    for (const { row } of candidates.sort(order)) {
+      if (chosen.length >= options.limit) break;
+      const slot = (slots.get(row.domain) ?? 0) + 1;
+      if (slot > options.perDomain) continue;
+      slots.set(row.domain, slot);
+      chosen.push(row);
+    }
+    if (chosen.length === 0) return [];
+    const leased = new Map(
+      (
+        this.db
+          .prepare(
+            `UPDATE deliveries SET status = 'sending', lease_until = ?, updated_at = ?
+             WHERE id IN (SELECT value FROM json_each(?)) RETURNING *`,
+          )
+          .all(leaseUntil, now, JSON.stringify(chosen.map((row) => row.id))) as DeliveryRow[]
+      ).map((row) => [row.id, row]),
+    );
+    return chosen.flatMap((row) => leased.get(row.id) ?? []);
+  }
+
+  /**
+   * A lease that ran out and is held by no attempt of this process: the delivery waits again, due at once
+   * (its next attempt time is already past), as at start-up (`reclaimLeases`).
+   */
+  private returnExpiredLeases(now: string, inFlight: string): void {
+    this.db
+      .prepare(
+        `UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END,
+           next_attempt_at = COALESCE(next_attempt_at, @now), lease_until = NULL, updated_at = @now
+         WHERE status = 'sending' AND lease_until < @now AND id NOT IN (SELECT value FROM json_each(@inFlight))`,
+      )
+      .run({ now, inFlight });
+  }
+
+  /**
+   * Each organization and recipient domain with waiting deliveries, skipping through the index: the next
+   * domain of the same organization, else the next organization's first. (A row-value `(org_id, domain) >`
+   * would walk every waiting delivery of the pair it starts from.)
+   */
+  private *waitingPairs(): Generator<{ org_id: string; domain: string }> {
+    const nextDomain = this.db.prepare(
+      `SELECT org_id, domain FROM deliveries INDEXED BY deliveries_waiting_pair
+       WHERE status IN ('queued', 'deferred') AND org_id = ? AND domain > ? ORDER BY domain LIMIT 1`,
+    );
+    const nextOrg = this.db.prepare(
+      `SELECT org_id, domain FROM deliveries INDEXED BY deliveries_waiting_pair
+       WHERE status IN ('queued', 'deferred') AND org_id > ? ORDER BY org_id, domain LIMIT 1`,
+    );
+    type Pair = { org_id: string; domain: string };
+    for (
+      let pair = nextOrg.get('') as Pair | undefined;
+      pair;
+      pair = (nextDomain.get(pair.org_id, pair.domain) ?? nextOrg.get(pair.org_id)) as Pair | undefined
+    ) {
+      yield pair;
+    }
+  }
+
+  /** A pair's `count` earliest due deliveries not held by this process. */
+  private earliestDue(
+    pair: { org_id: string; domain: string },
+    now: string,
+    inFlight: string,
+    count: number,
+  ): DeliveryRow[] {
     return this.db
       .prepare(
-        `UPDATE deliveries SET status = 'sending', lease_until = @leaseUntil, updated_at = @now
-         WHERE id IN (
-           SELECT id FROM (
-             SELECT due.id, due.next_attempt_at, due.org_turn,
-               ROW_NUMBER() OVER (PARTITION BY due.domain ORDER BY due.org_turn, due.next_attempt_at, due.id)
-                 + COALESCE(busy_domain.n, 0) AS domain_slot
-             FROM (
-               SELECT d.id, d.domain, d.next_attempt_at,
-                 ROW_NUMBER() OVER (PARTITION BY d.org_id ORDER BY d.next_attempt_at, d.id)
-                   + COALESCE(busy_org.n, 0) AS org_turn
-               FROM deliveries d
-               LEFT JOIN (SELECT key AS name, value AS n FROM json_each(@busyOrgs)) busy_org
-                 ON busy_org.name = d.org_id
-               WHERE ((d.status IN ('queued', 'deferred') AND d.next_attempt_at <= @now)
-                   OR (d.status = 'sending' AND d.lease_until < @now))
-                 AND d.id NOT IN (SELECT value FROM json_each(@inFlight))) due
-             LEFT JOIN (SELECT key AS name, value AS n FROM json_each(@busyDomains)) busy_domain
-               ON busy_domain.name = due.domain)
-           WHERE domain_slot <= @perDomain
-           ORDER BY org_turn, next_attempt_at, id
-           LIMIT @limit)
-         RETURNING *`,
+        `SELECT * FROM deliveries INDEXED BY deliveries_waiting_pair
+         WHERE status IN ('queued', 'deferred') AND org_id = ? AND domain = ? AND next_attempt_at <= ?
+           AND id NOT IN (SELECT value FROM json_each(?))
+         ORDER BY next_attempt_at, id LIMIT ?`,
       )
-      .all({
-        now,
-        leaseUntil,
-        limit: options.limit,
-        perDomain: options.perDomain,
-        busyDomains: JSON.stringify(options.busyDomains),
-        busyOrgs: JSON.stringify(options.busyOrgs),
-        inFlight: JSON.stringify(options.inFlight),
-      }) as DeliveryRow[];
+      .all(pair.org_id, pair.domain, now, inFlight, count) as DeliveryRow[];
+  }
+
+  /** How many of its organization's due deliveries (not held by this process) come before `row`. */
+  private dueAhead(row: DeliveryRow, inFlight: string): number {
+    return (
+      this.db
+        .prepare(
+          `SELECT COUNT(*) AS n FROM deliveries INDEXED BY deliveries_waiting_org
+           WHERE status IN ('queued', 'deferred') AND org_id = ? AND (next_attempt_at, id) < (?, ?)
+             AND id NOT IN (SELECT value FROM json_each(?))`,
+        )
+        .get(row.org_id, row.next_attempt_at, row.id, inFlight) as { n: number }
+    ).n;
   }
 
   /**
@@ -258,3 +335,5 @@ export class DeliveriesRepo {
       .all(deliveryId) as AttemptRow[];
   }
 }
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

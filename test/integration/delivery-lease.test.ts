@@ -1,0 +1,214 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, openDatabase, type Db } from '../../server/db/open.js';
+import { DeliveriesRepo, type DeliveryStatus } from '../../server/db/repos/deliveries.js';
+import { plansOf } from '../harness/query-plans.js';
+
+/**
+ * The lease reads only the deliveries it could lease. Its choice must be exactly that of ranking every due
+ * delivery at once (the rule in DeliveriesRepo.lease: per-domain slots, organizations taking turns), which
+ * is written out here as one SQL statement over the whole backlog and compared on random queues.
+ */
+let dir: string;
+let db: Db;
+let repo: DeliveriesRepo;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'loftbox-lease-'));
+  db = openDatabase(join(dir, 'loftbox.db'));
+  migrate(db);
+  // Deliveries alone: the organizations and messages they belong to do not take part in leasing.
+  db.pragma('foreign_keys = OFF');
+  repo = new DeliveriesRepo(db);
+});
+
+afterAll(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Options {
+  limit: number;
+  perDomain: number;
+  busyDomains: Record<string, number>;
+  busyOrgs: Record<string, number>;
+  inFlight: string[];
+}
+
+/** Every due delivery ranked in one statement: the rule the lease must follow. */
+function rankedOverEverything(now: string, options: Options): string[] {
+  return (
+    db
+      .prepare(
+        `SELECT id FROM (
+           SELECT due.id, due.next_attempt_at, due.org_turn,
+             ROW_NUMBER() OVER (PARTITION BY due.domain ORDER BY due.org_turn, due.next_attempt_at, due.id)
+               + COALESCE(busy_domain.n, 0) AS domain_slot
+           FROM (
+             SELECT d.id, d.domain, d.next_attempt_at,
+               ROW_NUMBER() OVER (PARTITION BY d.org_id ORDER BY d.next_attempt_at, d.id)
+                 + COALESCE(busy_org.n, 0) AS org_turn
+             FROM deliveries d
+             LEFT JOIN (SELECT key AS name, value AS n FROM json_each(@busyOrgs)) busy_org ON busy_org.name = d.org_id
+             WHERE ((d.status IN ('queued', 'deferred') AND d.next_attempt_at <= @now)
+                 OR (d.status = 'sending' AND d.lease_until < @now))
+               AND d.id NOT IN (SELECT value FROM json_each(@inFlight))) due
+           LEFT JOIN (SELECT key AS name, value AS n FROM json_each(@busyDomains)) busy_domain
+             ON busy_domain.name = due.domain)
+         WHERE domain_slot <= @perDomain
+         ORDER BY org_turn, next_attempt_at, id
+         LIMIT @limit`,
+      )
+      .all({
+        now,
+        limit: options.limit,
+        perDomain: options.perDomain,
+        busyDomains: JSON.stringify(options.busyDomains),
+        busyOrgs: JSON.stringify(options.busyOrgs),
+        inFlight: JSON.stringify(options.inFlight),
+      }) as { id: string }[]
+  ).map((row) => row.id);
+}
+
+/** A small seeded generator (mulberry32), so a failing queue can be rebuilt from its seed. */
+function random(seed: number): (n: number) => number {
+  let a = seed;
+  return (n) => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+const NOW = '2026-12-03T12:00:30.000Z';
+const at = (second: number) => `2026-12-03T12:00:${String(second).padStart(2, '0')}.000Z`;
+const STATUSES: DeliveryStatus[] = [
+  'queued',
+  'queued',
+  'deferred',
+  'deferred',
+  'sending',
+  'held',
+  'delivered',
+];
+
+/** A random queue: few organizations, domains and times, so turns, slots and ties all come up. */
+function fill(pick: (n: number) => number): Options {
+  return db.transaction(() => fillNow(pick))();
+}
+
+function fillNow(pick: (n: number) => number): Options {
+  db.exec('DELETE FROM deliveries');
+  const count = pick(60);
+  const sending: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = `d${String(pick(1000)).padStart(3, '0')}-${i}`;
+    const status = STATUSES[pick(STATUSES.length)]!;
+    if (status === 'sending') sending.push(id);
+    repo.insert({
+      id,
+      org_id: `org${pick(3)}`,
+      message_id: `m${i}`,
+      recipient: `r${i}@x`,
+      domain: `d${pick(4)}.test`,
+      verp_token: `v${i}`,
+      status,
+      attempts: pick(3),
+      // Some waiting deliveries are not due yet, some have no time at all; a leased one was due when leased.
+      next_attempt_at: status === 'sending' ? at(pick(31)) : pick(10) === 0 ? null : at(pick(40)),
+      lease_until: status === 'sending' ? at(pick(60)) : null,
+      last_response: null,
+      last_status: null,
+      created_at: at(0),
+      updated_at: at(0),
+    });
+  }
+  const busy = (names: string[]) =>
+    Object.fromEntries(names.filter(() => pick(2) === 0).map((name) => [name, pick(4)]));
+  return {
+    limit: 1 + pick(8),
+    perDomain: 1 + pick(4),
+    busyDomains: busy(['d0.test', 'd1.test', 'd2.test', 'd3.test']),
+    busyOrgs: busy(['org0', 'org1', 'org2']),
+    inFlight: sending.filter(() => pick(2) === 0),
+  };
+}
+
+describe('the delivery lease', () => {
+  it('chooses exactly what ranking the whole backlog chooses, on 400 random queues', () => {
+    for (let seed = 1; seed <= 400; seed++) {
+      const options = fill(random(seed));
+      const expected = rankedOverEverything(NOW, options);
+      const leased = db.transaction(() => repo.lease(NOW, '2026-12-03T12:05:30.000Z', options))();
+      expect({ seed, leased: leased.map((row) => row.id) }).toEqual({ seed, leased: expected });
+      for (const row of leased) {
+        expect(row.status).toBe('sending');
+        expect(row.lease_until).toBe('2026-12-03T12:05:30.000Z');
+      }
+    }
+  });
+
+  it('gives a lapsed lease back to the queue, held by no attempt, and leases it again', () => {
+    db.exec('DELETE FROM deliveries');
+    const row = (id: string, attempts: number) => ({
+      id,
+      org_id: 'org0',
+      message_id: `m-${id}`,
+      recipient: `${id}@x`,
+      domain: 'd0.test',
+      verp_token: `v-${id}`,
+      status: 'sending' as const,
+      attempts,
+      next_attempt_at: at(1),
+      lease_until: at(2),
+      last_response: null,
+      last_status: null,
+      created_at: at(0),
+      updated_at: at(0),
+    });
+    repo.insert(row('never-tried', 0));
+    repo.insert(row('tried-once', 1));
+    repo.insert(row('ours', 1));
+    const leased = repo.lease(NOW, at(50), {
+      limit: 1,
+      perDomain: 1,
+      busyDomains: {},
+      busyOrgs: {},
+      inFlight: ['ours'],
+    });
+    expect(leased.map((r) => r.id)).toEqual(['never-tried']);
+    const status = (id: string) =>
+      db.prepare('SELECT status, lease_until FROM deliveries WHERE id = ?').get(id) as object | undefined;
+    expect(status('tried-once')).toEqual({ status: 'deferred', lease_until: null });
+    expect(status('ours')).toEqual({ status: 'sending', lease_until: at(2) });
+  });
+
+  it('reads deliveries only by seeking an index: no statement walks the waiting deliveries', () => {
+    fill(random(33));
+    const plans = plansOf(db, DeliveriesRepo, (deliveries) =>
+      deliveries.lease(NOW, at(50), {
+        limit: 8,
+        perDomain: 4,
+        busyDomains: {},
+        busyOrgs: {},
+        inFlight: ['x'],
+      }),
+    );
+    const reads = new Set(
+      plans.flatMap(({ plan }) => plan.split('\n').filter((line) => / deliveries /.test(line))),
+    );
+    // Lapsed leases are found among the `sending` rows (as many as attempts in flight), leased rows by id;
+    // a row-value `(org_id, domain) > (?, ?)` would show here too, and walks the pair it starts from.
+    expect([...reads].sort()).toEqual([
+      'SEARCH deliveries USING COVERING INDEX sqlite_autoindex_deliveries_1 (id=?)',
+      'SEARCH deliveries USING INDEX deliveries_due (status=?)',
+      'SEARCH deliveries USING INDEX deliveries_waiting_org (org_id=? AND (next_attempt_at,id)<(?,?))',
+      'SEARCH deliveries USING INDEX deliveries_waiting_pair (org_id=? AND domain=? AND next_attempt_at<?)',
+      'SEARCH deliveries USING INDEX deliveries_waiting_pair (org_id=? AND domain>?)',
+      'SEARCH deliveries USING INDEX deliveries_waiting_pair (org_id>?)',
+    ]);
+  });
+});
