@@ -26,9 +26,10 @@ const FANOUT_CLIENTS = 50;
 const WARM_UP_MESSAGES = 50;
 const now = () => performance.timeOrigin + performance.now();
 
+/** Nearest rank: of 100 values the p99 is the 99th smallest, not the largest. */
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 };
 
 interface FanoutResult {
