@@ -29,16 +29,14 @@ import type { Clock } from './lib/clock.js';
 import type { TlsStatus } from './lib/certificate-info.js';
 import { IdFactory } from './lib/ids.js';
 import type { Dispatcher } from 'undici';
-import { KeyRevocations } from './accounts/key-revocations.js';
-import { EventBus } from './events/bus.js';
-import { ByteBudget } from './smtp/data-limits.js';
-import { createGuardedDispatcher } from './events/ssrf.js';
+import { KeyRevocations } from './lib/key-revocations.js';
+import { EventBus } from './lib/event-bus.js';
+import { ByteBudget } from './lib/byte-budget.js';
+import { createGuardedDispatcher } from './lib/ssrf.js';
 import type { Logger } from './lib/logger.js';
 import { GroupCommit } from './db/group-commit.js';
 import type { DnsResolve } from './lib/resolver.js';
-import type { Composition } from './outbound/compose.js';
-import type { SigningKey } from './outbound/dkim-sign.js';
-import type { SystemMailer } from './mail/system-mailer.js';
+import type { MessageComposer, SystemMailer } from './seams.js';
 import { LoginGuard } from './policy/login-guard.js';
 import { RateLimiter } from './policy/rate-limit.js';
 
@@ -68,15 +66,6 @@ export interface Repos {
   mtaStsPolicies: MtaStsPoliciesRepo;
   postmaster: PostmasterRepo;
   audit: AuditRepo;
-}
-
-/**
- * Composes an outgoing message and DKIM-signs it: the CPU-heavy part of a send, which the server hands to
- * its worker threads (inbound/content-workers.ts); outbound/compose-signed.ts does it on the calling
- * thread. The bytes are the same wherever it runs.
- */
-export interface MessageComposer {
-  composeSigned(message: Composition, key: SigningKey): Promise<Buffer>;
 }
 
 /** Everything a request handler, job or pipeline step may touch. Seams are injected here, once. */

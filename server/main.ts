@@ -37,7 +37,7 @@ import { createImapServer } from './imap/server.js';
 import { attachEventStream } from './events/ws-stream.js';
 import { WebhookDispatcher } from './events/webhook-dispatcher.js';
 import { PipelineSystemMailer } from './mail/pipeline-mailer.js';
-import type { SystemMailer } from './mail/system-mailer.js';
+import type { SystemMailer } from './seams.js';
 
 export interface StartOptions {
   config: ServerConfig;

@@ -4,7 +4,7 @@ import { toIso } from '../lib/clock.js';
 import { ApiError, notFound } from '../lib/errors.js';
 import { seal } from '../lib/seal.js';
 import { newWebhookSecret } from './signing.js';
-import { checkWebhookUrl, ForbiddenTargetError } from './ssrf.js';
+import { checkWebhookUrl, ForbiddenTargetError } from '../lib/ssrf.js';
 import { SECRET_PURPOSE } from './webhook-dispatcher.js';
 
 /*

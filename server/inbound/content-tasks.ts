@@ -1,7 +1,6 @@
 import { threadId } from 'node:worker_threads';
 import { composeSigned as composeSignedHere } from '../outbound/compose-signed.js';
-import type { Composition } from '../outbound/compose.js';
-import type { SigningKey } from '../outbound/dkim-sign.js';
+import type { Composition, SigningKey } from '../seams.js';
 import { examineContent, type ContentFindings } from './content.js';
 
 /**

@@ -1,9 +1,7 @@
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
-import type { MessageComposer } from '../deps.js';
 import { composeSigned } from '../outbound/compose-signed.js';
-import type { Composition } from '../outbound/compose.js';
-import type { SigningKey } from '../outbound/dkim-sign.js';
+import type { Composition, MessageComposer, SigningKey } from '../seams.js';
 import { degradedFindings, examineContent, type ContentFindings } from './content.js';
 import {
   asBuffer,

@@ -1,6 +1,6 @@
 import type { Deps } from '../deps.js';
 import { sendSystemMessage } from '../outbound/send.js';
-import type { SystemMail, SystemMailer } from './system-mailer.js';
+import type { SystemMail, SystemMailer } from '../seams.js';
 
 /**
  * System mail goes through the outbound pipeline like any message: durable once queued, DKIM-signed,

@@ -1,6 +1,6 @@
 import type { AttachmentRow } from '../db/repos/attachments.js';
 import type { Deps } from '../deps.js';
-import type { AttachmentInput } from './attachment-input.js';
+import type { AttachmentInput } from '../seams.js';
 
 /** Stores a message's attachments: bytes content-addressed (never by the sender's name), rows in order. */
 export function storeAttachments(

@@ -1,6 +1,6 @@
-import type { MessageComposer } from '../deps.js';
-import { compose, type Composition } from './compose.js';
-import { signMessage, type SigningKey } from './dkim-sign.js';
+import type { Composition, MessageComposer, SigningKey } from '../seams.js';
+import { compose } from './compose.js';
+import { signMessage } from './dkim-sign.js';
 
 /** Composes and DKIM-signs on the calling thread; the worker threads run this too (content-tasks.ts). */
 export async function composeSigned(message: Composition, key: SigningKey): Promise<Buffer> {

@@ -1,27 +1,9 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { normaliseLineEndings } from '../inbound/raw.js';
-import type { AttachmentInput } from '../messages/attachment-input.js';
+import type { AttachmentInput, Composition } from '../seams.js';
 import { HOPS_HEADER } from '../inbound/automation.js';
 
 export type OutgoingAttachment = AttachmentInput;
-
-export interface Composition {
-  from: { address: string; name: string | null };
-  to: string[];
-  cc: string[];
-  replyTo: string[];
-  subject: string;
-  text: string | null;
-  html: string | null;
-  attachments: OutgoingAttachment[];
-  headers: Record<string, string>;
-  messageId: string;
-  inReplyTo: string | null;
-  references: string[];
-  date: Date;
-  /** Agent mail: its X-LoftBox-Hops. Null for the server's own mail, which sets its headers itself. */
-  hops: number | null;
-}
 
 /**
  * Builds the RFC 5322 message with nodemailer's MailComposer: it encodes headers (RFC 2047), folds

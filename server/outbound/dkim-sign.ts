@@ -1,13 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 import DKIM from 'nodemailer/lib/dkim';
+import type { SigningKey } from '../seams.js';
 
-export interface SigningKey {
-  domain: string;
-  selector: string;
-  privateKey: KeyObject;
-  /** The DNS TXT value to publish at <selector>._domainkey.<domain>. */
-  dnsRecord: string;
-}
 
 /**
  * The header fields signed: RFC 6376 §5.4.1's recommended set, plus the loop guard's own headers

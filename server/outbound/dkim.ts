@@ -2,7 +2,7 @@ import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
 import { seal, unseal } from '../lib/seal.js';
-import type { SigningKey } from './dkim-sign.js';
+import type { SigningKey } from '../seams.js';
 
 const SEAL_PURPOSE = 'dkim-private-key';
 

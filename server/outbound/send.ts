@@ -24,7 +24,7 @@ import {
   checkSendConstraints,
   recordBudgetedSend,
   type BudgetedSend,
-} from '../policy/key-constraints.js';
+} from './send-constraints.js';
 import { systemMailbox } from '../mail/system-identity.js';
 import { isUnknownHostedRecipient } from '../smtp/routing.js';
 

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Deps } from '../deps.js';
-import { createGuardedDispatcher, isForbiddenAddress } from '../events/ssrf.js';
+import { createGuardedDispatcher, isForbiddenAddress } from '../lib/ssrf.js';
 import { toIso } from '../lib/clock.js';
 import { classifyError, classifyReply, type Classification, type SmtpStage } from './classify.js';
 import { createMtaStsDiscovery } from './mta-sts-discovery.js';
@@ -453,7 +453,7 @@ interface DomainSecurity {
  * message; under `testing` the shortfall is recorded and the message delivered all the same.
  */
 export function directTransport(deps: Deps): Transport {
-  // Like webhooks (events/ssrf.ts): a tenant's recipient domain must not make the server dial its own
+  // Like webhooks (lib/ssrf.ts): a tenant's recipient domain must not make the server dial its own
   // loopback or private network, unless the operator lists those ranges.
   const allow = deps.config.outboundAllow ? deps.config.outboundAllow.split(',') : [];
   // A typo in the list must stop the server at start, not surface in a tenant's delivery result.

@@ -1,4 +1,5 @@
 import type { SMTPServerDataStream } from 'smtp-server';
+import type { ByteBudget } from '../lib/byte-budget.js';
 import { REPLIES, type SmtpReply } from './replies.js';
 
 export interface DataLimits {
@@ -27,31 +28,6 @@ const REFUSALS: Record<LimitReason, SmtpReply> = {
 const INSPECT_BYTES = 1024;
 /** Longest header field kept while looking for Content-Type parameters. */
 const FIELD_BYTES = 8 * 1024;
-
-/**
- * Bytes of DATA held in memory across all sessions of the process. With it, many concurrent large
- * messages cannot add up past one bound: a message that would is refused with a temporary 452 and
- * its sender retries later, instead of the process running out of memory.
- */
-export class ByteBudget {
-  private held = 0;
-
-  constructor(readonly capacity: number) {}
-
-  get used(): number {
-    return this.held;
-  }
-
-  take(bytes: number): boolean {
-    if (this.held + bytes > this.capacity) return false;
-    this.held += bytes;
-    return true;
-  }
-
-  give(bytes: number): void {
-    this.held = Math.max(0, this.held - bytes);
-  }
-}
 
 /** One level of MIME structure: a multipart with its boundary, or an embedded message (null). */
 type Level = string | null;

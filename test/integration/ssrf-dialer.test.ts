@@ -9,7 +9,7 @@ import {
   ForbiddenTargetError,
   type GuardedDialerOptions,
   type Resolve,
-} from '../../server/events/ssrf.js';
+} from '../../server/lib/ssrf.js';
 
 /**
  * The guarded dialer against a real receiver on loopback. Stub resolvers stand in for DNS; they only

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ByteBudget, DataScanner, type DataLimits, type DataVerdict } from '../../server/smtp/data-limits.js';
+import { ByteBudget } from '../../server/lib/byte-budget.js';
+import { DataScanner, type DataLimits, type DataVerdict } from '../../server/smtp/data-limits.js';
 
 const LIMITS: DataLimits = {
   maxBytes: 200_000,

@@ -4,7 +4,7 @@ import {
   createGuardedDispatcher,
   ForbiddenTargetError,
   isForbiddenAddress,
-} from '../../server/events/ssrf.js';
+} from '../../server/lib/ssrf.js';
 
 const open = { allow: [] };
 

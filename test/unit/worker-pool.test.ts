@@ -5,8 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { examineContent } from '../../server/inbound/content.js';
 import { workerPool, type WorkerPool } from '../../server/inbound/content-workers.js';
 import type { DnsResolve } from '../../server/lib/resolver.js';
-import type { Composition } from '../../server/outbound/compose.js';
-import type { SigningKey } from '../../server/outbound/dkim-sign.js';
+import type { Composition, SigningKey } from '../../server/seams.js';
 import { captureLogs } from '../harness/logs.js';
 
 /** The worker threads (LOFTBOX_WORKER_THREADS): the real ones, and ones that fail in each way a worker can. */
