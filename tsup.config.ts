@@ -21,7 +21,7 @@ export default defineConfig([
     sourcemap: true,
   },
   {
-    entry: { 'server/main': 'server/index.ts', 'server/content-workers': 'server/inbound/content-tasks.ts' },
+    entry: { 'server/main': 'server/index.ts', 'server/workers': 'server/workers/tasks.ts' },
     format: ['esm'],
     outExtension: () => ({ js: '.mjs' }),
     platform: 'node',

@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const BUNDLES = ['dist/cli/loftbox.mjs', 'dist/server/main.mjs', 'dist/server/content-workers.mjs'];
+const BUNDLES = ['dist/cli/loftbox.mjs', 'dist/server/main.mjs', 'dist/server/workers.mjs'];
 
 for (const bundle of BUNDLES) {
   const file = join(root, bundle);

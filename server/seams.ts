@@ -61,7 +61,7 @@ export interface SigningKey {
 
 /**
  * Composes an outgoing message and DKIM-signs it: the CPU-heavy part of a send, which the server hands to
- * its worker threads (inbound/content-workers.ts); outbound/compose-signed.ts does it on the calling
+ * its worker threads (workers/pool.ts); outbound/compose-signed.ts does it on the calling
  * thread. The bytes are the same wherever it runs.
  */
 export interface MessageComposer {

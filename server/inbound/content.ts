@@ -6,13 +6,19 @@ import { fallbackParse, parseMessage, type ParsedMessage } from './parse.js';
 /**
  * What the pipeline learns from an accepted message's bytes alone: the parsed message, its reply text,
  * its injection risk and whether machine mail sent it. Pure and CPU-bound, so it runs on the content
- * workers (content-pool.ts), off the event loop that answers SMTP and HTTP.
+ * workers (workers/pool.ts), off the event loop that answers SMTP and HTTP.
  */
 export interface ContentFindings {
   parsed: ParsedMessage;
   extractedText: string;
   risk: InjectionRisk;
   automation: Automation;
+}
+
+/** Examines inbound mail: on the server's worker threads (workers/pool.ts), or on the calling thread. */
+export interface ContentExaminer {
+  /** Parse, extract the reply, score injection risk, classify automation (`examineContent`). */
+  examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings>;
 }
 
 /** Parse (a parse outliving `parseDeadlineMs` falls back to the direct reading), extract, score, classify. */

@@ -14,7 +14,7 @@ import type { TlsReport } from '../domains/tls-report.js';
 import { withAuthHeader } from './raw.js';
 import { storeIncoming } from './store.js';
 import type { ContentFindings } from './content.js';
-import type { WorkerPool } from './content-workers.js';
+import type { ContentExaminer } from './content.js';
 import type { Accepted } from './accept.js';
 
 /** What the acceptance hands over with the id: the bytes it just committed and where they go. */
@@ -83,7 +83,7 @@ function loadRaw(deps: Deps, row: InboundRow): Buffer {
  */
 async function prepare(
   deps: Deps,
-  workers: WorkerPool,
+  workers: ContentExaminer,
   id: string,
   handed: Buffer | undefined,
 ): Promise<Prepared | null> {
@@ -225,7 +225,7 @@ export class InboundProcessor {
 
   constructor(
     private readonly deps: Deps,
-    private readonly workers: WorkerPool,
+    private readonly workers: ContentExaminer,
   ) {}
 
   private async slot<T>(work: () => Promise<T>): Promise<T> {

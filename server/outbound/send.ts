@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { recordAudit, type AuditOrigin } from '../audit/record.js';
-import { sendAuditEntry } from '../audit/send-entry.js';
+import { sendAuditEntry } from './send-audit.js';
 import type { DeliveryRow } from '../db/repos/deliveries.js';
 import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { MessageRow } from '../db/repos/messages.js';

@@ -14,7 +14,7 @@ import { assertBuilt, spawnServer } from '../harness/spawn.js';
 
 const SERVER_BUNDLE = fileURLToPath(new URL('../../dist/server/main.mjs', import.meta.url));
 const CLI_BUNDLE = fileURLToPath(new URL('../../dist/cli/loftbox.mjs', import.meta.url));
-const WORKERS_BUNDLE = fileURLToPath(new URL('../../dist/server/content-workers.mjs', import.meta.url));
+const WORKERS_BUNDLE = fileURLToPath(new URL('../../dist/server/workers.mjs', import.meta.url));
 
 /** The npm packages whose CommonJS files a fresh Node process holds after importing the bundle. */
 function packagesLoadedByImport(): string[] {

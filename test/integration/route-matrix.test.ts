@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { buildRouter } from '../../server/http/app.js';
+import { buildRouter } from '../../server/http/router.js';
 import type { RouteDef } from '../../server/http/route.js';
 import { allRoutes } from '../../server/http/routes/index.js';
 import { startTestServer, type ApiResponse, type TestServer } from '../harness/server.js';

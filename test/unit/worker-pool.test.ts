@@ -3,7 +3,7 @@ import { dkimVerify } from 'mailauth';
 import type { Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { examineContent } from '../../server/inbound/content.js';
-import { workerPool, type WorkerPool } from '../../server/inbound/content-workers.js';
+import { workerPool, type WorkerPool } from '../../server/workers/pool.js';
 import type { DnsResolve } from '../../server/lib/resolver.js';
 import type { Composition, SigningKey } from '../../server/seams.js';
 import { captureLogs } from '../harness/logs.js';

@@ -1,17 +1,17 @@
 import { threadId } from 'node:worker_threads';
 import { composeSigned as composeSignedHere } from '../outbound/compose-signed.js';
 import type { Composition, SigningKey } from '../seams.js';
-import { examineContent, type ContentFindings } from './content.js';
+import { examineContent, type ContentFindings } from '../inbound/content.js';
 
 /**
- * The tasks the worker threads run (content-workers.ts names them). Values cross the thread boundary by structured
+ * The tasks the worker threads run (pool.ts names them). Values cross the thread boundary by structured
  * clone, so Buffers arrive as plain Uint8Arrays and are viewed as Buffers again here.
  */
 export interface ExamineTask {
   raw: Uint8Array;
   envelopeFrom: string;
   parseDeadlineMs: number;
-  /** Shared with the pool's watchdog (content-workers.ts): see `claim`. */
+  /** Shared with the pool's watchdog (pool.ts): see `claim`. */
   progress: BigInt64Array;
 }
 

@@ -1,17 +1,13 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import Koa, { type Context, type Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { z } from 'zod';
-import { consoleEntry, mountConsole } from '../console/router.js';
 import type { Deps } from '../deps.js';
 import { ApiError } from '../lib/errors.js';
 import { auditRouteCall, requestOrigin } from './audit-hook.js';
-import { mcpEndpoint } from '../mcp/endpoint.js';
 import { requireKey } from './middleware/auth.js';
-import { errorHandler, zodDetails } from './middleware/errors.js';
-import { requestId } from './middleware/request-id.js';
+import { zodDetails } from './middleware/errors.js';
 import { koaPath, type RouteDef } from './route.js';
-import { allRoutes } from './routes/index.js';
 
 function parsePart(schema: z.ZodType | undefined, value: unknown, location: string | null): unknown {
   if (!schema) return value;
@@ -64,22 +60,4 @@ export function buildRouter(deps: Deps, routes: RouteDef[]): Router {
     router[def.method](koaPath(def.path), ...chain);
   }
   return router;
-}
-
-export function createApp(deps: Deps): Koa {
-  // Each proxy appends the address it saw, so only the last `hops` entries are not the client's own
-  // words; Koa's maxIpsCount keeps exactly those and ctx.ip is the leftmost of them.
-  const hops = deps.config.trustProxyHops;
-  const app = new Koa({ proxy: hops > 0, maxIpsCount: hops });
-  app.silent = true;
-  const router = buildRouter(deps, allRoutes);
-  app.use(requestId);
-  app.use(errorHandler(deps.log));
-  app.use(consoleEntry);
-  mountConsole(app, deps);
-  app.use(mcpEndpoint(deps));
-  app.use(router.routes());
-  // Non-throwing mode keeps the Allow header on 405 (RFC 9110 §15.5.6); the error handler adds the body.
-  app.use(router.allowedMethods());
-  return app;
 }

@@ -1,6 +1,6 @@
 import type { MessageRow } from '../db/repos/messages.js';
-import type { PolicyVerdict } from '../outbound/policies.js';
-import type { AuditEntry } from './record.js';
+import type { PolicyVerdict } from './policies.js';
+import type { AuditEntry } from '../audit/record.js';
 
 /** The audit row of a send: the status it got and the policy verdict that decided it. */
 export function sendAuditEntry(message: MessageRow, verdict: PolicyVerdict): AuditEntry {

@@ -2,24 +2,20 @@ import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { composeSigned } from '../outbound/compose-signed.js';
 import type { Composition, MessageComposer, SigningKey } from '../seams.js';
-import { degradedFindings, examineContent, type ContentFindings } from './content.js';
 import {
-  asBuffer,
-  RUNNING_ON,
-  STARTED_AT,
-  wallMs,
-  type ComposeTask,
-  type ExamineTask,
-} from './content-tasks.js';
+  degradedFindings,
+  examineContent,
+  type ContentExaminer,
+  type ContentFindings,
+} from '../inbound/content.js';
+import { asBuffer, RUNNING_ON, STARTED_AT, wallMs, type ComposeTask, type ExamineTask } from './tasks.js';
 
 /**
  * The CPU-heavy, independent steps of the mail pipelines (DESIGN §8), run on worker threads so the
  * event loop that answers SMTP and HTTP and commits to SQLite does not wait for them; with no workers
  * they run on the calling thread: examining inbound mail, composing and signing outbound mail.
  */
-export interface WorkerPool extends MessageComposer {
-  /** Inbound: parse, extract the reply, score injection risk, classify automation (content.ts). */
-  examine(raw: Buffer, envelopeFrom: string, id: string): Promise<ContentFindings>;
+export interface WorkerPool extends ContentExaminer, MessageComposer {
   /** Ends the workers; a task still running rejects. */
   close(): Promise<void>;
 }
@@ -27,7 +23,7 @@ export interface WorkerPool extends MessageComposer {
 export interface PoolOptions {
   /** Worker threads; 0 runs every task on the calling thread. */
   workers: number;
-  /** The inbound parse's own deadline, kept inside the task (content.ts). */
+  /** The inbound parse's own deadline, kept inside the task (inbound/content.ts). */
   parseDeadlineMs: number;
   log: Logger;
   /**
@@ -70,17 +66,13 @@ const WORKER_HEAP_MB = 512;
 const WORKER_YOUNG_GENERATION_MB = 8;
 
 /**
- * Under the test runner the server runs from TypeScript source, so the workers load content-tasks.ts
- * through tsx (content-tasks-from-source.mjs); the build bundles it beside the server as
- * content-workers.mjs.
+ * Under the test runner the server runs from TypeScript source, so the workers load tasks.ts through tsx
+ * (tasks-from-source.mjs); the build bundles it beside the server as workers.mjs.
  */
 function workerModule(): WorkerModule {
   const fromSource = import.meta.url.endsWith('.ts');
   return {
-    filename: new URL(
-      fromSource ? './content-tasks-from-source.mjs' : './content-workers.mjs',
-      import.meta.url,
-    ).href,
+    filename: new URL(fromSource ? './tasks-from-source.mjs' : './workers.mjs', import.meta.url).href,
   };
 }
 
@@ -95,7 +87,7 @@ export function workerPool(options: PoolOptions): WorkerPool {
   return new ThreadPool(options);
 }
 
-/** Tasks are messages, or null for the warm-up (content-tasks.ts `warmUp`), which returns nothing. */
+/** Tasks are messages, or null for the warm-up (tasks.ts `warmUp`), which returns nothing. */
 type Task = ExamineTask | ComposeTask | null;
 type Result = ContentFindings | Uint8Array | undefined;
 /** A task as the pool is given it; `progress` is added per attempt. */
