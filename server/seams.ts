@@ -1,10 +1,18 @@
 import type { KeyObject } from 'node:crypto';
+import type { InboundRecipient } from './db/repos/inbound.js';
 
 /**
- * The contracts of the seams `Deps` injects that carry mail: the server's own mailer, and the composer
- * with what it composes and signs with. They sit below every module that implements or uses them, so
- * `deps.ts` names them without importing the pipelines that do the work.
+ * The contracts where the mail pipelines meet, with what crosses them: the server's own mailer, the
+ * composer and what it composes and signs with, and the durable acceptance of mail that the MX and local
+ * delivery hand to the inbound pipeline. They sit below every module that implements or uses them, so
+ * those import them without importing each other (or `deps.ts` the pipelines that do the work).
  */
+
+/**
+ * The hop counter LoftBox writes on agent mail: 1 on a new message, one more than the message being
+ * answered on a reply. A count that keeps rising means agents are answering each other.
+ */
+export const HOPS_HEADER = 'X-LoftBox-Hops';
 
 export type SystemMailKind = 'signup_code' | 'welcome' | 'claim_code' | 'console_code';
 
@@ -66,4 +74,23 @@ export interface SigningKey {
  */
 export interface MessageComposer {
   composeSigned(message: Composition, key: SigningKey): Promise<Buffer>;
+}
+
+/** A message the MX (or local delivery) has received in full, about to be accepted. */
+export interface Accepted {
+  /** Minted by the MX before storing, so the Received header can name it. */
+  id: string;
+  raw: Buffer;
+  mailFrom: string;
+  recipients: InboundRecipient[];
+  remoteIp: string;
+  helo: string | null;
+  secure: boolean;
+  /** The MX session id, or the request of the send for local delivery (events name it, CONTRACT §6). */
+  requestId?: string | null;
+}
+
+/** The durable acceptance point (inbound/accept.ts): resolves once the message is committed. */
+export interface Acceptance {
+  accept(message: Accepted): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import type { DomainRow } from '../db/repos/domains.js';
 import type { Deps } from '../deps.js';
-import { signingKey } from '../outbound/dkim.js';
+import { signingKey } from './dkim-keys.js';
 import { MTA_STS_LABEL, mtaStsPolicyId, publicHostTarget } from './mta-sts.js';
 
 export type Purpose =

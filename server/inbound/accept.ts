@@ -1,27 +1,14 @@
-import type { InboundRecipient } from '../db/repos/inbound.js';
 import { GroupCommit } from '../db/group-commit.js';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
-
-export interface Accepted {
-  /** Minted by the MX before storing, so the Received header can name it. */
-  id: string;
-  raw: Buffer;
-  mailFrom: string;
-  recipients: InboundRecipient[];
-  remoteIp: string;
-  helo: string | null;
-  secure: boolean;
-  /** The MX session id, or the request of the send for local delivery (events name it, CONTRACT §6). */
-  requestId?: string | null;
-}
+import type { Accepted, Acceptance } from '../seams.js';
 
 /**
  * The durable acceptance point: raw bytes and the queue row are committed (WAL fsynced,
  * synchronous=FULL) before a message's promise resolves, and only then does the MX answer 250. A crash
  * before the commit leaves nothing. Messages that finish DATA in the same turn share one commit.
  */
-export class AcceptQueue {
+export class AcceptQueue implements Acceptance {
   private readonly commits: GroupCommit;
 
   constructor(private readonly deps: Deps) {

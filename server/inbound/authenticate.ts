@@ -2,7 +2,7 @@ import { authenticate } from 'mailauth';
 import type { InboundRow } from '../db/repos/inbound.js';
 import type { Deps } from '../deps.js';
 import type { TlsHop } from '../lib/tls.js';
-import { tlsOfOwnReceived } from './raw.js';
+import { tlsOfOwnReceived } from '../lib/raw-mail.js';
 
 export interface AuthSummary {
   spf: string;

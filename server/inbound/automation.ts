@@ -1,4 +1,5 @@
-import { headerBlock, headerFields } from './raw.js';
+import { headerBlock, headerFields } from '../lib/raw-mail.js';
+import { HOPS_HEADER } from '../seams.js';
 
 /**
  * Why an incoming message looks machine-sent (CONTRACT §12). Answering machine mail automatically is
@@ -19,11 +20,6 @@ export interface Automation {
   hops: number | null;
 }
 
-/**
- * The hop counter LoftBox writes on agent mail: 1 on a new message, one more than the message being
- * answered on a reply. A count that keeps rising means agents are answering each other.
- */
-export const HOPS_HEADER = 'X-LoftBox-Hops';
 const MAX_HOPS_READ = 1_000_000;
 
 /** A header value without its parameters (`auto-replied; owner-email=…`) and comments, lower-cased. */

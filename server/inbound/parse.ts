@@ -1,5 +1,5 @@
 import { simpleParser, type AddressObject, type Attachment, type ParsedMail } from 'mailparser';
-import { headerBlock, headerFields } from './raw.js';
+import { headerBlock, headerFields } from '../lib/raw-mail.js';
 
 export interface ParsedAddress {
   address: string;

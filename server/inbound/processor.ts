@@ -6,16 +6,16 @@ import { toIso } from '../lib/clock.js';
 import { authenticateMessage, type AuthSummary } from './authenticate.js';
 import { applyReport, verpToken } from '../outbound/bounces.js';
 import { parseReport, type ParsedReport } from '../outbound/reports.js';
-import { ingestDmarcMail, storeDmarcReports } from '../domains/dmarc-ingest.js';
+import { ingestDmarcMail, storeDmarcReports } from './dmarc-ingest.js';
 import type { DmarcReport } from '../domains/dmarc-report.js';
 import { dmarcAddress, tlsRptAddress } from '../domains/records.js';
-import { ingestTlsReportMail, storeTlsReports } from '../domains/tls-ingest.js';
+import { ingestTlsReportMail, storeTlsReports } from './tls-ingest.js';
 import type { TlsReport } from '../domains/tls-report.js';
-import { withAuthHeader } from './raw.js';
+import { withAuthHeader } from '../lib/raw-mail.js';
 import { storeIncoming } from './store.js';
 import type { ContentFindings } from './content.js';
 import type { ContentExaminer } from './content.js';
-import type { Accepted } from './accept.js';
+import type { Accepted } from '../seams.js';
 
 /** What the acceptance hands over with the id: the bytes it just committed and where they go. */
 type Handoff = Pick<Accepted, 'raw' | 'recipients'>;

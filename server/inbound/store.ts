@@ -12,7 +12,7 @@ import type { AuthSummary } from './authenticate.js';
 import type { Automation, AutomationReason } from './automation.js';
 import { sanitizeFilename } from './filenames.js';
 import type { ParsedMessage } from './parse.js';
-import { findThread, subjectKey } from './threading.js';
+import { findThread, subjectKey } from '../messages/threading.js';
 
 export interface IncomingForMailbox {
   inbound: InboundRow;

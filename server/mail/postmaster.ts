@@ -7,7 +7,7 @@ import { verpToken } from '../outbound/bounces.js';
 import { recordComplaint, type ComplaintSource } from '../outbound/complaints.js';
 import { parseReport, type ParsedReport } from '../outbound/reports.js';
 import { sendSystemMessage } from '../outbound/send.js';
-import { postmasterMailbox, systemMailbox } from './system-identity.js';
+import { postmasterMailbox, systemMailbox } from '../accounts/system-identity.js';
 
 /**
  * A `receive` key of the system organization (`loftbox server operator-key`): with it the operator

@@ -4,7 +4,7 @@ import type { MessageRow } from '../db/repos/messages.js';
 import type { Deps } from '../deps.js';
 import { appendEvent } from '../events/log.js';
 import { addMs, toIso } from '../lib/clock.js';
-import { systemMailbox } from '../mail/system-identity.js';
+import { systemMailbox } from '../accounts/system-identity.js';
 
 export type ComplaintSource = 'return_path' | 'postmaster';
 

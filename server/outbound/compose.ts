@@ -1,7 +1,6 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { normaliseLineEndings } from '../inbound/raw.js';
-import type { AttachmentInput, Composition } from '../seams.js';
-import { HOPS_HEADER } from '../inbound/automation.js';
+import { normaliseLineEndings } from '../lib/raw-mail.js';
+import { HOPS_HEADER, type AttachmentInput, type Composition } from '../seams.js';
 
 export type OutgoingAttachment = AttachmentInput;
 

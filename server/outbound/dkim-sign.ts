@@ -1,7 +1,6 @@
 import DKIM from 'nodemailer/lib/dkim';
 import type { SigningKey } from '../seams.js';
 
-
 /**
  * The header fields signed: RFC 6376 §5.4.1's recommended set, plus the loop guard's own headers
  * (RFC 3834 Auto-Submitted and X-LoftBox-Hops) so a relay cannot strip them to restart a mail loop.

@@ -1,8 +1,8 @@
 import type { Deps } from '../deps.js';
-import type { AcceptQueue, Accepted } from '../inbound/accept.js';
-import { receivedHeader } from '../inbound/raw.js';
+import { receivedHeader } from '../lib/raw-mail.js';
 import { currentRequestId } from '../lib/request-context.js';
-import { routeRecipient } from '../smtp/routing.js';
+import type { Accepted, Acceptance } from '../seams.js';
+import { routeRecipient } from '../domains/routing.js';
 import { classifyReply } from './classify.js';
 import type { Transport } from './transports.js';
 
@@ -12,7 +12,7 @@ import type { Transport } from './transports.js';
  */
 export function localTransport(
   deps: Deps,
-  accept: AcceptQueue,
+  accept: Acceptance,
   onAccepted: (message: Accepted) => void,
 ): Transport {
   return {

@@ -13,10 +13,10 @@ import { ApiError, conflict, forbidden, notFound, tooManyRequests } from '../lib
 import { randomBase32 } from '../lib/ids.js';
 import { storeAttachments } from '../messages/attachments.js';
 import { messageView } from '../messages/views.js';
-import { subjectKey } from '../inbound/threading.js';
+import { subjectKey } from '../messages/threading.js';
 import type { OutgoingAttachment } from './compose.js';
 import { renderBodies } from './render-bodies.js';
-import { signingKey } from './dkim.js';
+import { signingKey } from '../domains/dkim-keys.js';
 import { evaluatePolicies, withLoopHold, type PolicyVerdict } from './policies.js';
 import { checkLoop, nextHops } from './loop-guard.js';
 import {
@@ -25,8 +25,8 @@ import {
   recordBudgetedSend,
   type BudgetedSend,
 } from './send-constraints.js';
-import { systemMailbox } from '../mail/system-identity.js';
-import { isUnknownHostedRecipient } from '../smtp/routing.js';
+import { systemMailbox } from '../accounts/system-identity.js';
+import { isUnknownHostedRecipient } from '../domains/routing.js';
 
 /** A send request after validation (the route's zod schema): addresses lower-cased, bodies decoded. */
 export interface SendRequest {

@@ -1,6 +1,6 @@
 import type { SMTPServerDataStream } from 'smtp-server';
 import type { ByteBudget } from '../lib/byte-budget.js';
-import { REPLIES, type SmtpReply } from './replies.js';
+import { REPLIES, type SmtpReply } from '../lib/smtp-replies.js';
 
 export interface DataLimits {
   maxBytes: number;

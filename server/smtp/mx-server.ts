@@ -1,19 +1,19 @@
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { InboundRecipient } from '../db/repos/inbound.js';
 import type { Deps } from '../deps.js';
-import type { AcceptQueue, Accepted } from '../inbound/accept.js';
+import type { Accepted, Acceptance } from '../seams.js';
 import {
   countReceived,
   headerBlock,
   neutraliseForgedAuthResults,
   normaliseLineEndings,
   receivedHeader,
-} from '../inbound/raw.js';
+} from '../lib/raw-mail.js';
 import { TLS_MIN_VERSION, type TlsHop, type TlsMaterial } from '../lib/tls.js';
 import { ConnectionLimits } from '../policy/connection-limits.js';
 import { dataLimits, readData } from './data-limits.js';
-import { REPLIES, smtpError } from './replies.js';
-import { routeRecipient } from './routing.js';
+import { REPLIES, smtpError } from '../lib/smtp-replies.js';
+import { routeRecipient } from '../domains/routing.js';
 import { SmtpSessionGuard } from './session-guard.js';
 
 /** RFC 5321 §6.3 suggests treating 100 hops as a loop; real loops show up far sooner (Postfix uses 50). */
@@ -21,7 +21,7 @@ export const MAX_RECEIVED_HEADERS = 25;
 
 export interface MxServerOptions {
   /** The durable acceptance point, shared with local delivery. */
-  acceptQueue: AcceptQueue;
+  acceptQueue: Acceptance;
   /** Called with the accepted message after the 250, to start the pipeline. */
   onAccepted(message: Accepted): void;
   /** The certificate offered with STARTTLS (RFC 3207); `updateSecureContext` swaps it for new sessions. */

@@ -1,7 +1,7 @@
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../lib/logger.js';
 import type { ConnectionLimits } from '../policy/connection-limits.js';
-import { REPLIES, smtpError, type SmtpReply } from './replies.js';
+import { REPLIES, smtpError, type SmtpReply } from '../lib/smtp-replies.js';
 
 export interface SmtpSessionGuardOptions {
   /** Listener name for logs: `smtp` or `submission`. */

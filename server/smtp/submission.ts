@@ -6,14 +6,14 @@ import type { OrganizationRow } from '../db/repos/organizations.js';
 import type { Deps } from '../deps.js';
 import { sanitizeFilename } from '../inbound/filenames.js';
 import { parseMessage, type ParsedMessage } from '../inbound/parse.js';
-import { normaliseLineEndings } from '../inbound/raw.js';
+import { normaliseLineEndings } from '../lib/raw-mail.js';
 import { ApiError } from '../lib/errors.js';
 import { withRequestId } from '../lib/request-context.js';
 import { sendMessage, type SendRequest } from '../outbound/send.js';
 import { TLS_MIN_VERSION, type TlsMaterial } from '../lib/tls.js';
 import { ConnectionLimits } from '../policy/connection-limits.js';
 import { dataLimits, readData } from './data-limits.js';
-import { REPLIES, smtpError, type SmtpReply } from './replies.js';
+import { REPLIES, smtpError, type SmtpReply } from '../lib/smtp-replies.js';
 import { SmtpSessionGuard } from './session-guard.js';
 
 interface Submitter {

@@ -2,7 +2,7 @@ import { dkimVerify } from 'mailauth';
 import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResolver } from '../../server/lib/resolver.js';
-import { signingKey } from '../../server/outbound/dkim.js';
+import { signingKey } from '../../server/domains/dkim-keys.js';
 import { startFakeMx, type FakeMx } from '../harness/fake-mx.js';
 import { startTestServer, type Json, type TestServer } from '../harness/server.js';
 import { code, RawSmtp } from '../harness/smtp.js';

@@ -1,6 +1,6 @@
 import { fc, test as property } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { authservId, neutraliseForgedAuthResults, withAuthHeader } from '../../server/inbound/raw.js';
+import { authservId, neutraliseForgedAuthResults, withAuthHeader } from '../../server/lib/raw-mail.js';
 
 const HOST = 'mx.loftbox.example';
 

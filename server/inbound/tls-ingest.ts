@@ -2,13 +2,13 @@ import type { InboundRow } from '../db/repos/inbound.js';
 import type { Deps } from '../deps.js';
 import { appendEvent } from '../events/log.js';
 import { toIso } from '../lib/clock.js';
-import type { ParsedMessage } from '../inbound/parse.js';
+import type { ParsedMessage } from './parse.js';
 import {
   parseTlsReportAttachment,
   TlsReportError,
   type TlsPolicyResult,
   type TlsReport,
-} from './tls-report.js';
+} from '../domains/tls-report.js';
 import { parseReportAttachments } from './report-attachments.js';
 
 export interface TlsReportMail {

@@ -2,9 +2,9 @@ import type { InboundRow } from '../db/repos/inbound.js';
 import type { Deps } from '../deps.js';
 import { appendEvent } from '../events/log.js';
 import { toIso } from '../lib/clock.js';
-import type { AuthSummary } from '../inbound/authenticate.js';
-import type { ParsedMessage } from '../inbound/parse.js';
-import { DmarcReportError, parseDmarcAttachment, type DmarcReport } from './dmarc-report.js';
+import type { AuthSummary } from './authenticate.js';
+import type { ParsedMessage } from './parse.js';
+import { DmarcReportError, parseDmarcAttachment, type DmarcReport } from '../domains/dmarc-report.js';
 import { parseReportAttachments } from './report-attachments.js';
 
 export interface DmarcMail {

@@ -1,4 +1,4 @@
-import type { TlsHop } from '../lib/tls.js';
+import type { TlsHop } from './tls.js';
 
 /**
  * Byte-level handling of a message as received, before anything parses it. Works on latin1 strings so

@@ -1,5 +1,5 @@
 import type { Deps } from '../deps.js';
-import type { ParsedAttachment, ParsedMessage } from '../inbound/parse.js';
+import type { ParsedAttachment, ParsedMessage } from './parse.js';
 
 /** The attachment fields a report parser reads. */
 export type ReportAttachment = Pick<ParsedAttachment, 'filename' | 'contentType' | 'content'>;

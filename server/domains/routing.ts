@@ -1,11 +1,11 @@
 import type { DomainRow } from '../db/repos/domains.js';
 import type { MailboxRow } from '../db/repos/mailboxes.js';
 import type { Deps } from '../deps.js';
-import { dmarcAddress, tlsRptAddress } from '../domains/records.js';
+import { dmarcAddress, tlsRptAddress } from './records.js';
 import { OPERATOR_LOCAL_PARTS } from '../accounts/names.js';
-import { postmasterMailbox } from '../mail/system-identity.js';
+import { postmasterMailbox } from '../accounts/system-identity.js';
 import { senderAllowed } from '../policy/inbound-rules.js';
-import { REPLIES, type SmtpReply } from './replies.js';
+import { REPLIES, type SmtpReply } from '../lib/smtp-replies.js';
 
 export type RcptDecision =
   | { ok: true; mailbox: MailboxRow }
