@@ -2,7 +2,7 @@
 /**
  * Packages what install.sh hands out (CONTRACT §9): the skill bundle as a reproducible .tar.gz, a copy
  * of install.sh, and skill-version.json with the checksums the installer verifies. Runs after tsup,
- * because it also checksums the bundled CLI (dist/cli/loftbox.mjs).
+ * because it also checksums the bundled CLI (dist/cli/standalone/loftbox.mjs, served as /cli/loftbox.mjs).
  *
  *   node scripts/build-skills.mjs              # writes dist/ and ./skill-version.json
  *   node scripts/build-skills.mjs --out DIR    # writes the same files into DIR only (tests)
@@ -109,7 +109,7 @@ function buildArchive(names, file) {
 function main() {
   const args = parseArgs(process.argv.slice(2));
   const dist = args.out ?? join(root, 'dist');
-  const cli = join(root, 'dist', 'cli', 'loftbox.mjs');
+  const cli = join(root, 'dist', 'cli', 'standalone', 'loftbox.mjs');
   if (!existsSync(cli)) {
     console.error(`build-skills: ${cli} is missing; run tsup first (npm run build).`);
     process.exit(1);

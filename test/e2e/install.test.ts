@@ -199,7 +199,7 @@ describe('the published files', () => {
     const cli = Buffer.from(await (await fetch(`${baseUrl}${published.cli_url}`)).arrayBuffer());
     expect(sha256(archive)).toBe(published.sha256);
     expect(sha256(cli)).toBe(published.cli_sha256);
-    expect(sha256(cli)).toBe(sha256(readFileSync(join(ROOT, 'dist/cli/loftbox.mjs'))));
+    expect(sha256(cli)).toBe(sha256(readFileSync(join(ROOT, 'dist/cli/standalone/loftbox.mjs'))));
   });
 
   it('builds a byte-identical archive from the same skills', () => {

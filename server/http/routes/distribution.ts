@@ -63,7 +63,8 @@ export const distributionRoutes = [
   }),
   file(
     '/cli/loftbox.mjs',
-    'cli/loftbox.mjs',
+    // The self-contained build: an installed CLI is this one file.
+    'cli/standalone/loftbox.mjs',
     'text/javascript; charset=utf-8',
     'The bundled loftbox CLI (needs only Node)',
   ),
