@@ -159,6 +159,31 @@ export async function loftboxOutbound(options: OutboundOptions): Promise<{ api: 
   }
 }
 
+/**
+ * `POST /v1/messages` alone: every send is scheduled an hour ahead, so no delivery shares the server's
+ * time with the API (bench/profile.ts `post`). Resolves with the rate of durable 201s.
+ */
+export async function loftboxPostOnly(options: OutboundOptions): Promise<number> {
+  const sending = await sendingLoftbox('post', {
+    concurrency: options.concurrency,
+    pool: options.concurrency,
+    loftbox: options.loftbox,
+  });
+  try {
+    options.onLoad?.();
+    const result = await autocannon({
+      ...apiLoad(options),
+      url: `${sending.server.url}/v1/messages`,
+      headers: { authorization: `Bearer ${sending.key}` },
+      body: { ...sending.message, send_at: new Date(Date.now() + 3_600_000).toISOString() },
+    });
+    if (result.failed > 0) throw new Error(`post: ${result.failed} sends were not accepted`);
+    return result.rate;
+  } finally {
+    await sending.stop();
+  }
+}
+
 export async function outbound(options: OutboundOptions): Promise<Row[]> {
   const nodemailer = await nodemailerToSink(options);
   const koa = await bareKoa(options, false);

@@ -4,7 +4,9 @@
  * reduced to self time by function and by module (package, or source file of ours, through the bundle's
  * source map) and to folded stacks for a flame graph.
  *
- *   npm run build && npx tsx bench/profile.ts [inbound|send|both] [messages=1000]
+ *   npm run build && npx tsx bench/profile.ts [inbound|send|post|both] [messages=1000]
+ *
+ * `send` is the API load with delivery to a sink; `post` the same requests scheduled ahead, the API alone.
  *
  * Only samples from the start of the measured load on count (startup and setup are cut off).
  * Writes dist/profile/<path>.cpuprofile (open in Chrome DevTools → Performance, or speedscope),
@@ -15,7 +17,7 @@ import { SourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { loftboxInbound } from './inbound.js';
 import { flameSvg } from './lib/flame.js';
-import { loftboxOutbound } from './outbound.js';
+import { loftboxOutbound, loftboxPostOnly } from './outbound.js';
 
 interface CallFrame {
   functionName: string;
@@ -160,14 +162,19 @@ function report(name: string, file: string, loadStartUs: number): void {
 const which = process.argv[2] ?? 'both';
 const messages = Number(process.argv[3] ?? 1000);
 mkdirSync(outDir, { recursive: true });
-if (which !== 'send') {
+if (which === 'inbound' || which === 'both') {
   await profiled('inbound', (nodeFlags, onLoad) =>
     loftboxInbound({ messages, sessions: 20, loftbox: { nodeFlags }, onLoad }),
   );
 }
-if (which !== 'inbound') {
+if (which === 'send' || which === 'both') {
   await profiled('send', (nodeFlags, onLoad) =>
     loftboxOutbound({ messages, concurrency: 20, loftbox: { nodeFlags }, onLoad }),
+  );
+}
+if (which === 'post') {
+  await profiled('post', (nodeFlags, onLoad) =>
+    loftboxPostOnly({ messages, concurrency: 20, loftbox: { nodeFlags }, onLoad }),
   );
 }
 console.log(`\nprofiles, folded stacks and flame graphs in ${outDir}`);
