@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { defineConfig, type Options } from 'tsup';
 import pkg from './package.json' with { type: 'json' };
 
@@ -22,13 +23,15 @@ const cli = {
   sourcemap: true,
 } satisfies Options;
 
+// Chunk names carry a content hash, so an earlier build's chunks would stay beside the new ones. (tsup's
+// `clean` with patterns empties the whole of dist/ first.)
+rmSync('dist/cli/chunks', { recursive: true, force: true });
+
 export default defineConfig([
   {
     ...cli,
     entry: { 'cli/loftbox': 'cli/main.ts' },
     splitting: true,
-    // Chunk names carry a content hash: without this, an earlier build's chunks would stay beside the new.
-    clean: ['cli/chunks'],
     esbuildOptions(options) {
       options.chunkNames = 'cli/chunks/[name]-[hash]';
     },
