@@ -53,8 +53,23 @@ export interface AttemptRow {
 /** States a delivery can still leave on its own. */
 export const PENDING: DeliveryStatus[] = ['held', 'queued', 'sending', 'deferred'];
 
+/** Most due deliveries read at a time from one organization's queue while leasing. */
+const MAX_PAGE = 256;
+
+/**
+ * Up to this many due deliveries, the lease finds the organizations to read among them; past it, it skips
+ * through every organization with waiting deliveries, due or not, which costs a seek each.
+ */
+const DUE_SAMPLE = 512;
+
+/** What the lease reads of a due delivery to place it: all in the index, so passing one over costs little. */
+type Placed = Pick<DeliveryRow, 'id' | 'domain' | 'next_attempt_at'>;
+
 export class DeliveriesRepo {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly dueSample = DUE_SAMPLE,
+  ) {}
 
   insert(row: DeliveryRow): void {
     this.db
@@ -98,10 +113,10 @@ export class DeliveriesRepo {
    * backlog or one slow destination cannot take every slot. Deliveries `inFlight` in this process are never leased
    * twice, even when their lease has run out.
    *
-   * It reads what it can lease, not the backlog: only a pair's earliest deliveries can win its domain's free
-   * slots (a later one of the same organization has a later turn), so those are the candidates, found per
-   * organization and domain by index; a candidate's turn is its organization's due deliveries ahead of it,
-   * counted by index.
+   * It reads the queue in that order and stops once `limit` are chosen: each organization's due
+   * deliveries by index, earliest first (the n-th is its turn n), merged across organizations by turn;
+   * one whose domain has no slot left is passed over. So a lease reads about as many deliveries as it
+   * leases, not the backlog; only deliveries stuck behind a domain with no free slot are read past.
    */
   lease(
     now: string,
@@ -116,25 +131,24 @@ export class DeliveriesRepo {
   ): DeliveryRow[] {
     const inFlight = JSON.stringify(options.inFlight);
     this.returnExpiredLeases(now, inFlight);
-    const candidates: { row: DeliveryRow; turn: number }[] = [];
-    for (const pair of this.waitingPairs()) {
-      const free = Math.min(options.limit, options.perDomain - (options.busyDomains[pair.domain] ?? 0));
-      if (free <= 0) continue;
-      for (const row of this.earliestDue(pair, now, inFlight, free)) {
-        candidates.push({
-          row,
-          turn: (options.busyOrgs[row.org_id] ?? 0) + 1 + this.dueAhead(row, inFlight),
-        });
-      }
-    }
-    const order = (a: (typeof candidates)[number], b: (typeof candidates)[number]) =>
-      a.turn - b.turn ||
-      compare(a.row.next_attempt_at ?? '', b.row.next_attempt_at ?? '') ||
-      compare(a.row.id, b.row.id);
+    const queues = [...this.orgsWithDue(now)].map((orgId) => ({
+      turn: options.busyOrgs[orgId] ?? 0,
+      due: this.dueOf(orgId, now, inFlight, options.limit),
+      head: undefined as Placed | undefined,
+    }));
+    for (const queue of queues) queue.head = queue.due.next().value ?? undefined;
     const slots = new Map<string, number>(Object.entries(options.busyDomains));
-    const chosen: DeliveryRow[] = [];
-    for (const { row } of candidates.sort(order)) {
-      if (chosen.length >= options.limit) break;
+    const chosen: Placed[] = [];
+    while (chosen.length < options.limit) {
+      // The next in the merged order: the lowest turn, then the earliest, then the lowest id.
+      let next: (typeof queues)[number] | undefined;
+      for (const queue of queues) {
+        if (queue.head && (!next?.head || before(queue.turn, queue.head, next.turn, next.head))) next = queue;
+      }
+      const row = next?.head;
+      if (!next || !row) break;
+      next.turn += 1;
+      next.head = next.due.next().value ?? undefined;
       const slot = (slots.get(row.domain) ?? 0) + 1;
       if (slot > options.perDomain) continue;
       slots.set(row.domain, slot);
@@ -169,57 +183,53 @@ export class DeliveriesRepo {
   }
 
   /**
-   * Each organization and recipient domain with waiting deliveries, skipping through the index: the next
-   * domain of the same organization, else the next organization's first. (A row-value `(org_id, domain) >`
-   * would walk every waiting delivery of the pair it starts from.)
+   * The organizations that may have due deliveries: read off the due ones when there are few (scheduled
+   * sends and retries waiting for later are not visited), else every organization with waiting ones.
    */
-  private *waitingPairs(): Generator<{ org_id: string; domain: string }> {
-    const nextDomain = this.db.prepare(
-      `SELECT org_id, domain FROM deliveries INDEXED BY deliveries_waiting_pair
-       WHERE status IN ('queued', 'deferred') AND org_id = ? AND domain > ? ORDER BY domain LIMIT 1`,
+  private orgsWithDue(now: string): Iterable<string> {
+    const due = this.db
+      .prepare(
+        `SELECT org_id FROM deliveries INDEXED BY deliveries_due
+         WHERE status IN ('queued', 'deferred') AND next_attempt_at <= ? LIMIT ?`,
+      )
+      .all(now, this.dueSample + 1) as { org_id: string }[];
+    return due.length > this.dueSample ? this.waitingOrgs() : new Set(due.map((row) => row.org_id));
+  }
+
+  /** Each organization with waiting deliveries, by skipping through the index from one to the next. */
+  private *waitingOrgs(): Generator<string> {
+    const next = this.db.prepare(
+      `SELECT org_id FROM deliveries INDEXED BY deliveries_waiting_org
+       WHERE status IN ('queued', 'deferred') AND org_id > ? ORDER BY org_id LIMIT 1`,
     );
-    const nextOrg = this.db.prepare(
-      `SELECT org_id, domain FROM deliveries INDEXED BY deliveries_waiting_pair
-       WHERE status IN ('queued', 'deferred') AND org_id > ? ORDER BY org_id, domain LIMIT 1`,
-    );
-    type Pair = { org_id: string; domain: string };
     for (
-      let pair = nextOrg.get('') as Pair | undefined;
-      pair;
-      pair = (nextDomain.get(pair.org_id, pair.domain) ?? nextOrg.get(pair.org_id)) as Pair | undefined
+      let row = next.get('') as { org_id: string } | undefined;
+      row;
+      row = next.get(row.org_id) as { org_id: string } | undefined
     ) {
-      yield pair;
+      yield row.org_id;
     }
   }
 
-  /** A pair's `count` earliest due deliveries not held by this process. */
-  private earliestDue(
-    pair: { org_id: string; domain: string },
-    now: string,
-    inFlight: string,
-    count: number,
-  ): DeliveryRow[] {
-    return this.db
-      .prepare(
-        `SELECT * FROM deliveries INDEXED BY deliveries_waiting_pair
-         WHERE status IN ('queued', 'deferred') AND org_id = ? AND domain = ? AND next_attempt_at <= ?
-           AND id NOT IN (SELECT value FROM json_each(?))
-         ORDER BY next_attempt_at, id LIMIT ?`,
-      )
-      .all(pair.org_id, pair.domain, now, inFlight, count) as DeliveryRow[];
-  }
-
-  /** How many of its organization's due deliveries (not held by this process) come before `row`. */
-  private dueAhead(row: DeliveryRow, inFlight: string): number {
-    return (
-      this.db
-        .prepare(
-          `SELECT COUNT(*) AS n FROM deliveries INDEXED BY deliveries_waiting_org
-           WHERE status IN ('queued', 'deferred') AND org_id = ? AND (next_attempt_at, id) < (?, ?)
-             AND id NOT IN (SELECT value FROM json_each(?))`,
-        )
-        .get(row.org_id, row.next_attempt_at, row.id, inFlight) as { n: number }
-    ).n;
+  /**
+   * An organization's due deliveries not held by this process, earliest first, a page at a time: the first
+   * as large as the lease, the next ones doubling.
+   */
+  private *dueOf(orgId: string, now: string, inFlight: string, first: number): Generator<Placed> {
+    const page = this.db.prepare(
+      `SELECT id, domain, next_attempt_at FROM deliveries INDEXED BY deliveries_waiting_org
+       WHERE status IN ('queued', 'deferred') AND org_id = @orgId AND next_attempt_at <= @now
+         AND (next_attempt_at, id) > (@at, @id) AND id NOT IN (SELECT value FROM json_each(@inFlight))
+       ORDER BY next_attempt_at, id LIMIT @page`,
+    );
+    let after = { at: '', id: '' };
+    for (let size = Math.max(1, first); ; size = Math.min(2 * size, MAX_PAGE)) {
+      const rows = page.all({ orgId, now, inFlight, page: size, ...after }) as Placed[];
+      yield* rows;
+      const last = rows.at(-1);
+      if (rows.length < size || !last) return;
+      after = { at: last.next_attempt_at ?? '', id: last.id };
+    }
   }
 
   /**
@@ -336,4 +346,10 @@ export class DeliveriesRepo {
   }
 }
 
-const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Whether a (at turn `turnA`) comes before b in the lease's order: turn, then due time, then id. */
+function before(turnA: number, a: Placed, turnB: number, b: Placed): boolean {
+  if (turnA !== turnB) return turnA < turnB;
+  const at = a.next_attempt_at ?? '';
+  const bt = b.next_attempt_at ?? '';
+  return at !== bt ? at < bt : a.id < b.id;
+}
