@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { startDnsServer } from '../test/harness/dns.js';
 import { apiJson, onboard } from '../test/harness/spawn.js';
 import { BODY_TEXT } from './load/payload.js';
-import { autocannon, runScript } from './lib/load.js';
+import { autocannon, runScript, type HttpResult } from './lib/load.js';
 import { table, type Row } from './lib/report.js';
 import { startBaseline, startLoftbox, type StartOptions, type System } from './lib/system.js';
 
@@ -135,9 +135,18 @@ export async function sendingLoftbox(
   }
 }
 
-export async function loftboxOutbound(options: OutboundOptions): Promise<{ api: number; endToEnd: number }> {
-  // Connections kept for reuse, as many as the nodemailer baseline's pool (maxConnections).
-  const sending = await sendingLoftbox('out', {
+/**
+ * The API load against a sending LoftBox (connections kept for reuse, as many as the nodemailer baseline's
+ * pool): every request sends `body` over the onboarded mailbox's message; `then` reads the result before
+ * the server stops.
+ */
+async function underApiLoad<T>(
+  name: string,
+  options: OutboundOptions,
+  body: Record<string, unknown>,
+  then: (sending: SendingLoftbox, result: HttpResult) => Promise<T>,
+): Promise<T> {
+  const sending = await sendingLoftbox(name, {
     concurrency: options.concurrency,
     pool: options.concurrency,
     loftbox: options.loftbox,
@@ -148,40 +157,30 @@ export async function loftboxOutbound(options: OutboundOptions): Promise<{ api: 
       ...apiLoad(options),
       url: `${sending.server.url}/v1/messages`,
       headers: { authorization: `Bearer ${sending.key}` },
-      body: sending.message,
+      body: { ...sending.message, ...body },
     });
-    if (result.failed > 0) throw new Error(`outbound: ${result.failed} sends were not accepted`);
-    // The warm-up message arrived before the load began.
-    const delivered = await sending.sink.arrived(result.ok + 1);
-    return { api: result.rate, endToEnd: (result.ok / (delivered - result.start)) * 1000 };
+    if (result.failed > 0) throw new Error(`${name}: ${result.failed} sends were not accepted`);
+    return await then(sending, result);
   } finally {
     await sending.stop();
   }
+}
+
+export function loftboxOutbound(options: OutboundOptions): Promise<{ api: number; endToEnd: number }> {
+  return underApiLoad('out', options, {}, async (sending, result) => {
+    // The warm-up message arrived before the load began.
+    const delivered = await sending.sink.arrived(result.ok + 1);
+    return { api: result.rate, endToEnd: (result.ok / (delivered - result.start)) * 1000 };
+  });
 }
 
 /**
  * `POST /v1/messages` alone: every send is scheduled an hour ahead, so no delivery shares the server's
  * time with the API (bench/profile.ts `post`). Resolves with the rate of durable 201s.
  */
-export async function loftboxPostOnly(options: OutboundOptions): Promise<number> {
-  const sending = await sendingLoftbox('post', {
-    concurrency: options.concurrency,
-    pool: options.concurrency,
-    loftbox: options.loftbox,
-  });
-  try {
-    options.onLoad?.();
-    const result = await autocannon({
-      ...apiLoad(options),
-      url: `${sending.server.url}/v1/messages`,
-      headers: { authorization: `Bearer ${sending.key}` },
-      body: { ...sending.message, send_at: new Date(Date.now() + 3_600_000).toISOString() },
-    });
-    if (result.failed > 0) throw new Error(`post: ${result.failed} sends were not accepted`);
-    return result.rate;
-  } finally {
-    await sending.stop();
-  }
+export function loftboxPostOnly(options: OutboundOptions): Promise<number> {
+  const sendAt = new Date(Date.now() + 3_600_000).toISOString();
+  return underApiLoad('post', options, { send_at: sendAt }, (_, result) => Promise.resolve(result.rate));
 }
 
 export async function outbound(options: OutboundOptions): Promise<Row[]> {
