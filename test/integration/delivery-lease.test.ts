@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Db } from '../../server/db/open.js';
+import type { Db } from '../../server/db/open.js';
+import { migratedDatabase, type MigratedDatabase } from '../harness/database.js';
 import { DeliveriesRepo, type DeliveryStatus } from '../../server/db/repos/deliveries.js';
 import { plansOf } from '../harness/query-plans.js';
 
@@ -11,26 +9,22 @@ import { plansOf } from '../harness/query-plans.js';
  * delivery at once (the rule in DeliveriesRepo.lease: per-domain slots, organizations taking turns), which
  * is written out here as one SQL statement over the whole backlog and compared on random queues.
  */
-let dir: string;
+let store: MigratedDatabase;
 let db: Db;
 let repo: DeliveriesRepo;
 /** The same, finding organizations by skipping through every one with waiting deliveries (past 512 due). */
 let skipping: DeliveriesRepo;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'loftbox-lease-'));
-  db = openDatabase(join(dir, 'loftbox.db'));
-  migrate(db);
+  store = migratedDatabase('loftbox-lease-');
+  ({ db } = store);
   // Deliveries alone: the organizations and messages they belong to do not take part in leasing.
   db.pragma('foreign_keys = OFF');
   repo = new DeliveriesRepo(db);
   skipping = new DeliveriesRepo(db, 0);
 });
 
-afterAll(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => store.remove());
 
 interface Options {
   limit: number;

@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Db } from '../../server/db/open.js';
+import type { Db } from '../../server/db/open.js';
+import { migratedDatabase, type MigratedDatabase } from '../harness/database.js';
 import { plansOf } from '../harness/query-plans.js';
 import { EventsRepo } from '../../server/db/repos/events.js';
 import { MessagesRepo } from '../../server/db/repos/messages.js';
@@ -12,19 +10,15 @@ import { MessagesRepo } from '../../server/db/repos/messages.js';
  * up: a plan that walks a mailbox or a table makes each message cost more as the store grows. Checked
  * with EXPLAIN QUERY PLAN on the statements the repos really prepare, against a migrated SQLite file.
  */
-let dir: string;
+let store: MigratedDatabase;
 let db: Db;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'loftbox-plans-'));
-  db = openDatabase(join(dir, 'loftbox.db'));
-  migrate(db);
+  store = migratedDatabase('loftbox-plans-');
+  ({ db } = store);
 });
 
-afterAll(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => store.remove());
 
 describe('per-message statements seek an index', () => {
   it("finds a mailbox's messages by Message-ID through the Message-ID index, not by walking the mailbox", () => {

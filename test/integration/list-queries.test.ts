@@ -1,10 +1,8 @@
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Db } from '../../server/db/open.js';
+import type { Db } from '../../server/db/open.js';
+import { migratedDatabase, type MigratedDatabase } from '../harness/database.js';
 import { MessagesRepo, type MessageFilter, type MessageRow } from '../../server/db/repos/messages.js';
 import { ThreadsRepo } from '../../server/db/repos/threads.js';
 import { insertMailbox, insertOrgWithAgent, messageRow } from '../harness/store-rows.js';
@@ -43,7 +41,7 @@ const MAILBOXES = ['mb-a1', 'mb-a2', 'mb-b1'];
 const TERMS = ['common', 'half', 'tenth', 'rare', 'skewed', 'absent'];
 const MESSAGES = 2600;
 
-let dir: string;
+let store: MigratedDatabase;
 let db: Db;
 let messages: MessagesRepo;
 let threads: ThreadsRepo;
@@ -51,9 +49,8 @@ const ids: string[] = [];
 const threadIds: string[] = [];
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'loftbox-lists-'));
-  db = openDatabase(join(dir, 'loftbox.db'));
-  migrate(db);
+  store = migratedDatabase('loftbox-lists-');
+  ({ db } = store);
   messages = new MessagesRepo(db);
   threads = new ThreadsRepo(db);
   const now = '2030-01-01T00:00:00Z';
@@ -124,10 +121,7 @@ beforeAll(() => {
     }
   })();
 });
-afterAll(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => store.remove());
 
 const someOf = <T>(values: readonly T[]) => fc.option(fc.constantFrom(...values), { nil: undefined });
 const at = (i: number) =>

@@ -1,9 +1,7 @@
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Db } from '../../server/db/open.js';
+import type { Db } from '../../server/db/open.js';
+import { migratedDatabase, type MigratedDatabase } from '../harness/database.js';
 import { MessagesRepo } from '../../server/db/repos/messages.js';
 import { sendCountPurge } from '../../server/jobs/retention.js';
 import { startTestServer } from '../harness/server.js';
@@ -28,21 +26,17 @@ const STATUSES = [
   'rejected',
 ];
 
-let dir: string;
+let store: MigratedDatabase;
 let db: Db;
 let messages: MessagesRepo;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'loftbox-outgoing-daily-'));
-  db = openDatabase(join(dir, 'loftbox.db'));
-  migrate(db);
+  store = migratedDatabase('loftbox-outgoing-daily-');
+  ({ db } = store);
   messages = new MessagesRepo(db);
 });
 
-afterAll(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => store.remove());
 
 function seedOrg(org: string): void {
   const now = '2030-01-01T00:00:00.000Z';
