@@ -29,7 +29,6 @@ const REFUSALS = {
   fromMismatch: { code: 550, message: '5.7.1 From header must be the authenticated mailbox' },
   badCredentials: { code: 535, message: '5.7.8 Authentication credentials invalid' },
   lockedOut: { code: 454, message: '4.7.0 Too many failed logins, try again later' },
-  tooBig: { code: 552, message: '5.3.4 Message too big for system' },
 } as const satisfies Record<string, SmtpReply>;
 
 /** A refusal decided here rather than by the send pipeline. */
@@ -52,7 +51,7 @@ function replyFor(err: unknown): SmtpReply {
     case 409:
       return { code: 550, message: `${err.code === 'recipient_suppressed' ? '5.1.1' : '5.7.1'} ${text}` };
     case 413:
-      return REFUSALS.tooBig;
+      return REPLIES.tooBig;
     case 404:
     case 422:
       if (err.code === 'recipient_not_found') return { code: 550, message: `5.1.1 ${text}` };
