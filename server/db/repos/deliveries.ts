@@ -131,12 +131,10 @@ export class DeliveriesRepo {
   ): DeliveryRow[] {
     const inFlight = JSON.stringify(options.inFlight);
     this.returnExpiredLeases(now, inFlight);
-    const queues = [...this.orgsWithDue(now)].map((orgId) => ({
-      turn: options.busyOrgs[orgId] ?? 0,
-      due: this.dueOf(orgId, now, inFlight, options.limit),
-      head: undefined as Placed | undefined,
-    }));
-    for (const queue of queues) queue.head = queue.due.next().value ?? undefined;
+    const queues = [...this.orgsWithDue(now)].map((orgId) => {
+      const due = this.dueOf(orgId, now, inFlight, options.limit);
+      return { turn: options.busyOrgs[orgId] ?? 0, due, head: due.next().value ?? undefined };
+    });
     const slots = new Map<string, number>(Object.entries(options.busyDomains));
     const chosen: Placed[] = [];
     while (chosen.length < options.limit) {
