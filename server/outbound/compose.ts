@@ -1,8 +1,6 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { normaliseLineEndings } from '../lib/raw-mail.js';
-import { HOPS_HEADER, type AttachmentInput, type Composition } from '../seams.js';
-
-export type OutgoingAttachment = AttachmentInput;
+import { HOPS_HEADER, type Composition } from '../seams.js';
 
 /**
  * Builds the RFC 5322 message with nodemailer's MailComposer: it encodes headers (RFC 2047), folds

@@ -14,7 +14,7 @@ import { randomBase32 } from '../lib/ids.js';
 import { storeAttachments } from '../messages/attachments.js';
 import { messageView } from '../messages/views.js';
 import { subjectKey } from '../messages/threading.js';
-import type { OutgoingAttachment } from './compose.js';
+import type { AttachmentInput } from '../seams.js';
 import { renderBodies } from './render-bodies.js';
 import { signingKey } from '../domains/dkim-keys.js';
 import { evaluatePolicies, withLoopHold, type PolicyVerdict } from './policies.js';
@@ -43,7 +43,7 @@ export interface SendRequest {
   references: string[];
   headers: Record<string, string>;
   metadata: Record<string, unknown>;
-  attachments: OutgoingAttachment[];
+  attachments: AttachmentInput[];
   send_at?: Date | undefined;
 }
 
@@ -341,7 +341,7 @@ export interface SystemMail {
   /** signup_code, welcome, claim_code: kept in metadata and shown in the operator's view. */
   kind: string;
   /** A forward to the operator carries the original message (message/rfc822). */
-  attachments?: OutgoingAttachment[];
+  attachments?: AttachmentInput[];
 }
 
 /**
