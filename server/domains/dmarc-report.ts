@@ -7,8 +7,6 @@
  * parser builds anything from it. Nothing touches the disk.
  */
 import { isIP } from 'node:net';
-import { XMLParser } from 'fast-xml-parser';
-import yauzl from 'yauzl';
 import { GZIP_MAGIC, gunzipCapped } from '../lib/gunzip-capped.js';
 
 export interface DmarcRecord {
@@ -118,10 +116,10 @@ export async function parseDmarcAttachment(
     }
     if (startsWith(content, ZIP_MAGIC)) {
       const documents = await unzipXmlEntries(content, limits);
-      return documents.map((xml) => parseDmarcXml(xml, limits));
+      return Promise.all(documents.map((xml) => parseDmarcXml(xml, limits)));
     }
-    if (startsWith(content, GZIP_MAGIC)) return [parseDmarcXml(await gunzip(content, limits), limits)];
-    if (looksLikeXml(content)) return [parseDmarcXml(content.toString('utf8'), limits)];
+    if (startsWith(content, GZIP_MAGIC)) return [await parseDmarcXml(await gunzip(content, limits), limits)];
+    if (looksLikeXml(content)) return [await parseDmarcXml(content.toString('utf8'), limits)];
     if (declaresReport(input.filename, input.contentType)) {
       throw new DmarcReportError(
         'malformed',
@@ -192,6 +190,7 @@ async function unzipXmlEntries(content: Buffer, limits: DmarcLimits): Promise<st
   // decodeStrings: false leaves name checking to us, so each refusal gets its own reason instead of
   // being one of yauzl's generic errors. validateEntrySizes makes yauzl fail an entry that inflates
   // past its declared size.
+  const { default: yauzl } = await import('yauzl');
   const zip = await yauzl.fromBufferPromise(content, {
     lazyEntries: true,
     decodeStrings: false,
@@ -267,7 +266,10 @@ const REPEATED = new Set([
 ]);
 
 /** Parses one report document (RFC 7489 Appendix C), with or without the XML namespace. */
-export function parseDmarcXml(xml: string, limits: DmarcLimits = DEFAULT_DMARC_LIMITS): DmarcReport {
+export async function parseDmarcXml(
+  xml: string,
+  limits: DmarcLimits = DEFAULT_DMARC_LIMITS,
+): Promise<DmarcReport> {
   try {
     if (Buffer.byteLength(xml, 'utf8') > limits.maxInflatedBytes) {
       throw new DmarcReportError(
@@ -281,6 +283,7 @@ export function parseDmarcXml(xml: string, limits: DmarcLimits = DEFAULT_DMARC_L
       throw new DmarcReportError('unsupported', 'Report XML declares a DOCTYPE or entities.');
     }
     scanStructure(body, limits);
+    const { XMLParser } = await import('fast-xml-parser');
     const parser = new XMLParser({
       ignoreAttributes: true,
       removeNSPrefix: true,

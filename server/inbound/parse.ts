@@ -1,4 +1,4 @@
-import { simpleParser, type AddressObject, type Attachment, type ParsedMail } from 'mailparser';
+import type { AddressObject, Attachment, ParsedMail } from 'mailparser';
 import { headerBlock, headerFields } from '../lib/raw-mail.js';
 
 export interface ParsedAddress {
@@ -125,6 +125,9 @@ export async function parseMessage(raw: Buffer, deadlineMs = Infinity): Promise<
     if (Number.isFinite(deadlineMs)) timer = setTimeout(() => resolve(null), deadlineMs).unref();
   });
   try {
+    // Imported here, not at the top: the workers parse inbound mail, so the main thread needs mailparser
+    // only for submissions and the rare message parsed without a worker (bench/PROFILE.md, memory).
+    const { simpleParser } = await import('mailparser');
     const parsed = await Promise.race([
       simpleParser(raw, {
         skipImageLinks: true,

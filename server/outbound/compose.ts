@@ -1,6 +1,11 @@
-import MailComposer from 'nodemailer/lib/mail-composer';
 import { normaliseLineEndings } from '../lib/raw-mail.js';
 import { HOPS_HEADER, type Composition } from '../seams.js';
+
+/**
+ * nodemailer's composer, imported on first use: the workers compose (and load it as they warm up), so the
+ * main thread seldom needs it (bench/PROFILE.md, memory).
+ */
+export const loadComposer = () => import('nodemailer/lib/mail-composer');
 
 /**
  * Builds the RFC 5322 message with nodemailer's MailComposer: it encodes headers (RFC 2047), folds
@@ -10,6 +15,7 @@ import { HOPS_HEADER, type Composition } from '../seams.js';
  * ends in CRLF afterwards (RFC 5322 §2.3).
  */
 export async function compose(message: Composition): Promise<Buffer> {
+  const { default: MailComposer } = await loadComposer();
   const built = await new MailComposer({
     from: message.from.name
       ? { name: message.from.name, address: message.from.address }

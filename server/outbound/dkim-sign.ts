@@ -1,4 +1,3 @@
-import DKIM from 'nodemailer/lib/dkim';
 import type { SigningKey } from '../seams.js';
 
 /**
@@ -39,8 +38,15 @@ const SIGNED_HEADERS = [
   'X-LoftBox-Hops',
 ].join(':');
 
+/**
+ * nodemailer's signer, imported on first use: the workers sign (and load it as they warm up), so the main
+ * thread seldom needs it (bench/PROFILE.md, memory).
+ */
+export const loadSigner = () => import('nodemailer/lib/dkim');
+
 /** Prepends a relaxed/relaxed rsa-sha256 DKIM-Signature (RFC 6376) to a composed message. */
 export async function signMessage(raw: Buffer, key: SigningKey): Promise<Buffer> {
+  const { default: DKIM } = await loadSigner();
   const signed = new DKIM({
     domainName: key.domain,
     keySelector: key.selector,

@@ -1,4 +1,4 @@
-import { MailParser, type AttachmentStream, type MailParserOptions, type MessageText } from 'mailparser';
+import type { AttachmentStream, MailParserOptions, MessageText } from 'mailparser';
 
 /**
  * Bounce and complaint reports arriving at our return-path address: RFC 3464 delivery status
@@ -72,7 +72,10 @@ interface Collected {
 }
 
 /** The top-level content type and the first usable part of each wanted type, each read with a cap. */
-function collect(raw: Buffer): Promise<Collected | null> {
+async function collect(raw: Buffer): Promise<Collected | null> {
+  // Imported on first use: only mail to a return path is read as a report, so most servers seldom
+  // need the parser on the main thread (bench/PROFILE.md, memory).
+  const { MailParser } = await import('mailparser');
   return new Promise((resolve) => {
     const parser = new MailParser(PARSER_OPTIONS);
     const collected: Collected = { contentType: null, reportType: null, parts: new Map() };

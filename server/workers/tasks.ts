@@ -1,6 +1,8 @@
 import { threadId } from 'node:worker_threads';
 import { composeSigned as composeSignedHere } from '../outbound/compose-signed.js';
 import type { Composition, SigningKey } from '../seams.js';
+import { loadComposer } from '../outbound/compose.js';
+import { loadSigner } from '../outbound/dkim-sign.js';
 import { examineContent, type ContentFindings } from '../inbound/content.js';
 
 /**
@@ -91,6 +93,7 @@ const WARM_UP = Buffer.from(
   ].join('\r\n'),
 );
 
+/** Loads what the tasks use and parses a message once, so the first real message pays for neither. */
 export async function warmUp(): Promise<void> {
-  await examineContent(WARM_UP, 'warm@up.invalid', 10_000);
+  await Promise.all([loadComposer(), loadSigner(), examineContent(WARM_UP, 'warm@up.invalid', 10_000)]);
 }

@@ -9,7 +9,9 @@ import { assertBuilt, spawnServer } from '../harness/spawn.js';
 /**
  * Memory (issue 13): the server bundle imports the ACME client, the MCP SDK and the self-signed
  * certificate generator when first used, not at start. Each kept tens of megabytes of code and
- * source text in every server's heap, used by few (ACME, MCP) or once (the first certificate).
+ * source text in every server's heap, used by few (ACME, MCP) or once (the first certificate). So do
+ * the MIME parser, composer and DKIM signer, which the worker threads use and the main thread seldom
+ * does, and the DMARC report readers.
  */
 
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
@@ -40,6 +42,13 @@ function staticClosure(file: string, seen = new Set<string>()): Set<string> {
   return seen;
 }
 
+/** The packages a built module imports statically: ES modules, which the require cache does not show. */
+function staticPackageImports(file: string): string[] {
+  return [...readFileSync(file, 'utf8').matchAll(/^import\s+(?:[^;]*?\sfrom\s+)?"([^".][^"]*)";?$/gm)].map(
+    ([, spec]) => spec ?? '',
+  );
+}
+
 /** The npm packages whose CommonJS files a fresh Node process holds after importing the bundle. */
 function packagesLoadedByImport(): string[] {
   const script = `
@@ -65,9 +74,27 @@ describe('server bundle: optional modules load on first use', () => {
     const loaded = packagesLoadedByImport();
     // A package the server needs at start is there: the check sees CommonJS loads at all.
     expect(loaded).toContain('mailauth');
-    for (const lazy of ['acme-client', 'axios', 'ajv', 'selfsigned', 'node-forge']) {
+    for (const lazy of ['acme-client', 'axios', 'ajv', 'selfsigned', 'node-forge', 'mailparser', 'yauzl']) {
       expect(loaded).not.toContain(lazy);
     }
+  });
+
+  it('the server bundle imports the composer, the DKIM signer and the XML parser (ES modules) on first use', () => {
+    assertBuilt();
+    const imports = staticPackageImports(SERVER_BUNDLE);
+    // The check sees the bundle's imports at all: delivery's SMTP client is one of them.
+    expect(imports).toContain('nodemailer/lib/smtp-connection');
+    for (const lazy of [
+      'nodemailer/lib/mail-composer',
+      'nodemailer/lib/dkim',
+      'fast-xml-parser',
+      'mailparser',
+    ]) {
+      expect(imports).not.toContain(lazy);
+    }
+    // The workers, which parse, compose and sign every message, import them as they start.
+    const workerImports = readFileSync(join(DIST, 'server/workers.mjs'), 'utf8');
+    expect(workerImports).toContain('import("mailparser")');
   });
 
   it('the built server still generates its self-signed certificate and answers POST /mcp', async () => {
