@@ -7,6 +7,7 @@
  * parser builds anything from it. Nothing touches the disk.
  */
 import { isIP } from 'node:net';
+import type Yauzl from 'yauzl';
 import { GZIP_MAGIC, gunzipCapped } from '../lib/gunzip-capped.js';
 
 export interface DmarcRecord {
@@ -106,6 +107,9 @@ export async function parseDmarcAttachment(
   input: { filename: string | null; contentType: string; content: Buffer },
   limits: DmarcLimits = DEFAULT_DMARC_LIMITS,
 ): Promise<DmarcReport[]> {
+  // The readers are imported on first use, as few servers receive DMARC reports (bench/PROFILE.md,
+  // memory); outside the try, because a reader missing from the install is a fault, not a malformed report.
+  const { default: yauzl } = await import('yauzl');
   try {
     const { content } = input;
     if (content.length > limits.maxCompressedBytes) {
@@ -115,7 +119,7 @@ export async function parseDmarcAttachment(
       );
     }
     if (startsWith(content, ZIP_MAGIC)) {
-      const documents = await unzipXmlEntries(content, limits);
+      const documents = await unzipXmlEntries(yauzl, content, limits);
       return Promise.all(documents.map((xml) => parseDmarcXml(xml, limits)));
     }
     if (startsWith(content, GZIP_MAGIC)) return [await parseDmarcXml(await gunzip(content, limits), limits)];
@@ -186,11 +190,10 @@ async function gunzip(content: Buffer, limits: DmarcLimits): Promise<string> {
  * but an archive with a traversal name was built to attack someone and is refused whole. Nested
  * archives and other files are skipped, so nesting cannot multiply the inflation caps.
  */
-async function unzipXmlEntries(content: Buffer, limits: DmarcLimits): Promise<string[]> {
+async function unzipXmlEntries(yauzl: typeof Yauzl, content: Buffer, limits: DmarcLimits): Promise<string[]> {
   // decodeStrings: false leaves name checking to us, so each refusal gets its own reason instead of
   // being one of yauzl's generic errors. validateEntrySizes makes yauzl fail an entry that inflates
   // past its declared size.
-  const { default: yauzl } = await import('yauzl');
   const zip = await yauzl.fromBufferPromise(content, {
     lazyEntries: true,
     decodeStrings: false,
@@ -270,6 +273,7 @@ export async function parseDmarcXml(
   xml: string,
   limits: DmarcLimits = DEFAULT_DMARC_LIMITS,
 ): Promise<DmarcReport> {
+  const { XMLParser } = await import('fast-xml-parser');
   try {
     if (Buffer.byteLength(xml, 'utf8') > limits.maxInflatedBytes) {
       throw new DmarcReportError(
@@ -283,7 +287,6 @@ export async function parseDmarcXml(
       throw new DmarcReportError('unsupported', 'Report XML declares a DOCTYPE or entities.');
     }
     scanStructure(body, limits);
-    const { XMLParser } = await import('fast-xml-parser');
     const parser = new XMLParser({
       ignoreAttributes: true,
       removeNSPrefix: true,

@@ -120,14 +120,15 @@ export function fallbackParse(raw: Buffer): ParsedMessage {
  * that outlives `deadlineMs` (mailparser streams, so the deadline can fire while it works).
  */
 export async function parseMessage(raw: Buffer, deadlineMs = Infinity): Promise<ParsedMessage> {
+  // Imported here, not at the top: the workers parse inbound mail, so the main thread needs mailparser
+  // only for submissions and the rare message parsed without a worker (bench/PROFILE.md, memory). Outside
+  // the fallback: a parser missing from the install is a fault to report, not a message to degrade.
+  const { simpleParser } = await import('mailparser');
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<null>((resolve) => {
     if (Number.isFinite(deadlineMs)) timer = setTimeout(() => resolve(null), deadlineMs).unref();
   });
   try {
-    // Imported here, not at the top: the workers parse inbound mail, so the main thread needs mailparser
-    // only for submissions and the rare message parsed without a worker (bench/PROFILE.md, memory).
-    const { simpleParser } = await import('mailparser');
     const parsed = await Promise.race([
       simpleParser(raw, {
         skipImageLinks: true,

@@ -1,4 +1,4 @@
-import type { AttachmentStream, MailParserOptions, MessageText } from 'mailparser';
+import type { AttachmentStream, MailParser as Splitter, MailParserOptions, MessageText } from 'mailparser';
 
 /**
  * Bounce and complaint reports arriving at our return-path address: RFC 3464 delivery status
@@ -72,10 +72,7 @@ interface Collected {
 }
 
 /** The top-level content type and the first usable part of each wanted type, each read with a cap. */
-async function collect(raw: Buffer): Promise<Collected | null> {
-  // Imported on first use: only mail to a return path is read as a report, so most servers seldom
-  // need the parser on the main thread (bench/PROFILE.md, memory).
-  const { MailParser } = await import('mailparser');
+function collect(MailParser: typeof Splitter, raw: Buffer): Promise<Collected | null> {
   return new Promise((resolve) => {
     const parser = new MailParser(PARSER_OPTIONS);
     const collected: Collected = { contentType: null, reportType: null, parts: new Map() };
@@ -252,11 +249,14 @@ function parseArf(feedbackText: string, parts: Map<string, string>): ParsedRepor
  * The report a message carries, or null when it carries none: the top level must be
  * multipart/report with the report-type whose machine-readable part is present. RFC 6522 lifted
  * RFC 3462's top-level rule, but a report nested deeper is someone forwarding a report, not an MTA
- * reporting on our mail. Never throws; hostile input yields null.
+ * reporting on our mail. Hostile input yields null; it throws only when the parser cannot be loaded.
  */
 export async function parseReport(raw: Buffer): Promise<ParsedReport | null> {
+  // Imported on first use: only mail to a return path is read as a report, so most servers seldom need
+  // the parser on the main thread (bench/PROFILE.md, memory).
+  const { MailParser } = await import('mailparser');
   try {
-    const collected = await collect(raw);
+    const collected = await collect(MailParser, raw);
     if (collected?.contentType !== 'multipart/report') return null;
     const { reportType, parts } = collected;
     if (reportType === 'delivery-status' || reportType === 'global-delivery-status') {
