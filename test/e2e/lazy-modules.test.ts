@@ -30,23 +30,26 @@ function builtModules(): string[] {
   );
 }
 
-/** A module and every module it imports statically (`import … from "./…"`), transitively: what loading it parses. */
+/** What a built module imports statically (`import … from "…"`), as written: relative paths and packages. */
+function staticImports(file: string): string[] {
+  return [...readFileSync(file, 'utf8').matchAll(/^import\s+(?:[^;]*?\sfrom\s+)?"([^"]+)";?$/gm)].map(
+    ([, spec]) => spec ?? '',
+  );
+}
+
+/** A module and every module it imports statically, transitively: what loading it parses. */
 function staticClosure(file: string, seen = new Set<string>()): Set<string> {
   if (seen.has(file)) return seen;
   seen.add(file);
-  for (const [, spec] of readFileSync(file, 'utf8').matchAll(
-    /^import\s+(?:[^;]*?\sfrom\s+)?"(\.[^"]+)";?$/gm,
-  )) {
-    staticClosure(resolve(dirname(file), spec ?? ''), seen);
+  for (const spec of staticImports(file).filter((s) => s.startsWith('.'))) {
+    staticClosure(resolve(dirname(file), spec), seen);
   }
   return seen;
 }
 
 /** The packages a built module imports statically: ES modules, which the require cache does not show. */
 function staticPackageImports(file: string): string[] {
-  return [...readFileSync(file, 'utf8').matchAll(/^import\s+(?:[^;]*?\sfrom\s+)?"([^".][^"]*)";?$/gm)].map(
-    ([, spec]) => spec ?? '',
-  );
+  return staticImports(file).filter((spec) => !spec.startsWith('.'));
 }
 
 /** The npm packages whose CommonJS files a fresh Node process holds after importing the bundle. */
