@@ -33,6 +33,12 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
   // store-scale reads at 1,000,000 messages and inbound throughput measured the same with 4 MB, and each
   // server holds 12 MB less, pinned by the cache's pages among malloc's (bench/PROFILE.md, memory).
   db.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
+  // Every stored message, send and accepted unit runs in a savepoint, and SQLite keeps a copy of each
+  // page a savepoint changes in a statement journal that spills to a temporary file past 64 KiB: about
+  // 90 write calls and 200 kB per inbound message, more than the WAL itself. Held in memory, it is freed
+  // as each savepoint is released. We run no VACUUM and create no temporary tables, so nothing large
+  // lands in the temporary store instead (bench/PROFILE.md, the statement journal).
+  db.pragma('temp_store = MEMORY');
   cacheStatements(db);
   return db;
 }

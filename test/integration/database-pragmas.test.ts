@@ -16,4 +16,6 @@ it('opens the database the way the durability promise and the memory budget need
   expect(pragma('foreign_keys')).toBe(1);
   // 4 MiB of page cache, not better-sqlite3's 16 MB (bench/PROFILE.md, memory); negative means KiB.
   expect(pragma('cache_size')).toBe(-4096);
+  // Savepoints' statement journals in memory, not spilled to a temporary file (bench/PROFILE.md).
+  expect(pragma('temp_store')).toBe(2);
 });
