@@ -1,8 +1,8 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { SpawnedServer } from '../../test/harness/spawn.js';
 import { CLI, assertBuilt, watchOutput } from '../../test/harness/spawn.js';
+import { rssMb, usage, type Usage } from './proc.js';
 import { script } from './scripts.js';
 
 /**
@@ -15,6 +15,8 @@ export interface System extends SpawnedServer {
   /** Port of the first `listening <proto>` line. */
   port(proto: string): Promise<number>;
   rssMb(): number;
+  /** CPU and write calls so far (bench/lib/proc.ts). */
+  usage(): Usage;
   stop(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export function startLoftbox(env: Record<string, string>, options: StartOptions 
       LOFTBOX_CONNECTIONS_PER_IP: '1000',
       LOFTBOX_CONNECT_RATE_PER_IP: '100000',
       ...env,
+      ...options.env,
     },
   });
 }
@@ -76,14 +79,10 @@ async function start(name: string, entry: string, args: string[], options: Start
     exited,
     port,
     rssMb: () => rssMb(child.pid ?? 0),
+    usage: () => usage(child.pid ?? 0),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     },
   };
-}
-
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
