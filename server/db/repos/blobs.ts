@@ -19,13 +19,19 @@ export class BlobsRepo {
     return row?.data;
   }
 
-  /** Removes blobs nothing refers to any more (after retention purges). */
+  /**
+   * Removes blobs nothing refers to any more (after retention purges). The hashes are read from the
+   * hash index, not the table with the bytes, and each is looked up in the indexes on its referrers
+   * (migration 0022): a sweep holds in memory only the hashes it deletes.
+   */
   deleteUnreferenced(): number {
     return this.db
       .prepare(
-        `DELETE FROM blobs WHERE hash NOT IN (SELECT raw_hash FROM messages WHERE raw_hash IS NOT NULL)
-           AND hash NOT IN (SELECT blob_hash FROM attachments)
-           AND hash NOT IN (SELECT raw_hash FROM inbound)`,
+        `DELETE FROM blobs WHERE hash IN (
+           SELECT b.hash FROM blobs b
+            WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_hash = b.hash)
+              AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.blob_hash = b.hash)
+              AND NOT EXISTS (SELECT 1 FROM inbound i WHERE i.raw_hash = b.hash))`,
       )
       .run().changes;
   }
