@@ -148,7 +148,7 @@ export function addMessageRoutes(router: Router, kit: ConsoleKit): void {
     });
   const rawOf = (m: MessageViewT): Buffer | null => {
     const row = deps.repos.messages.get(m.org_id, m.id);
-    return (row?.raw_hash && deps.repos.blobs.get(row.raw_hash)) || null;
+    return (row && deps.repos.blobs.rawOf(row)) ?? null;
   };
 
   const renderMessage = async (ctx: Context, who: ConsoleIdentity, flash: Flash) => {

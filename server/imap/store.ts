@@ -137,7 +137,7 @@ export class ImapStore {
     const rows = this.db
       .prepare(
         `SELECT m.imap_uid AS uid, ${SEEN} AS seen, COALESCE(m.received_at, m.created_at) AS date,
-           COALESCE(b.size, 0) AS size
+           COALESCE(b.size + COALESCE(length(m.raw_prefix), 0), 0) AS size
          FROM messages m LEFT JOIN blobs b ON b.hash = m.raw_hash
          WHERE ${SCOPE} AND m.imap_uid IN (SELECT value FROM json_each(@uids))`,
       )
@@ -159,11 +159,12 @@ export class ImapStore {
   raw(folder: FolderInfo, uid: number): Buffer | null {
     const row = this.db
       .prepare(
-        `SELECT b.data FROM messages m JOIN blobs b ON b.hash = m.raw_hash
+        `SELECT m.raw_prefix, b.data FROM messages m JOIN blobs b ON b.hash = m.raw_hash
          WHERE ${SCOPE} AND m.imap_uid = @uid`,
       )
-      .get({ ...this.params(folder), uid }) as { data: Buffer } | undefined;
-    return row?.data ?? null;
+      .get({ ...this.params(folder), uid }) as { raw_prefix: Buffer | null; data: Buffer } | undefined;
+    if (!row) return null;
+    return row.raw_prefix ? Buffer.concat([row.raw_prefix, row.data]) : row.data;
   }
 
   searchFields(folder: FolderInfo, uids: readonly number[]): Map<number, SearchFields> {

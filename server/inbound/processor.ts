@@ -11,7 +11,7 @@ import type { DmarcReport } from '../domains/dmarc-report.js';
 import { dmarcAddress, tlsRptAddress } from '../domains/records.js';
 import { ingestTlsReportMail, storeTlsReports } from './tls-ingest.js';
 import type { TlsReport } from '../domains/tls-report.js';
-import { withAuthHeader } from '../lib/raw-mail.js';
+import { authResultsPrefix } from '../lib/raw-mail.js';
 import { storeIncoming } from './store.js';
 import type { ContentFindings } from './content.js';
 import type { ContentExaminer } from './content.js';
@@ -46,8 +46,8 @@ interface Prepared extends ContentFindings {
   /** SMTP TLS reports it carried, when it went to our TLS-RPT address. */
   tlsReports: TlsReport[];
   auth: AuthSummary;
-  /** The accepted bytes under our own Authentication-Results (RFC 8601 §5). */
-  raw: Buffer;
+  /** Our own Authentication-Results, served before the accepted bytes (RFC 8601 §5). */
+  rawPrefix: Buffer;
 }
 
 function recipientsOf(row: InboundRow): InboundRecipient[] {
@@ -106,18 +106,18 @@ async function prepare(
     tlsReports: toTlsRpt ? await ingestTlsReportMail(deps, { inbound: row, parsed }) : [],
     auth,
     ...content,
-    raw: withAuthHeader(raw, auth.header),
+    rawPrefix: authResultsPrefix(auth.header),
   };
 }
 
 /**
- * Step 6: per recipient mailbox, thread and store with events; then mark the inbound row done. The
- * row then points at the stored bytes (under our Authentication-Results), so the accepted copy is
- * unreferenced and the blob sweep removes it: raw mail is kept once.
+ * Step 6: per recipient mailbox, thread and store with events; then mark the inbound row done. Every
+ * message points at the accepted bytes, with our Authentication-Results kept beside them: raw mail is
+ * written once, however many mailboxes it went to.
  */
 function store(deps: Deps, prepared: Prepared): void {
-  const { row, parsed } = prepared;
-  let stored: { hash: string; size: number } | undefined;
+  const { row, parsed, rawPrefix } = prepared;
+  const stored = { hash: row.raw_hash, prefix: rawPrefix, size: rawPrefix.length + row.size };
   for (const recipient of recipientsOf(row)) {
     if (recipient.mailbox_id === null) {
       const token = verpToken(recipient.address);
@@ -135,7 +135,6 @@ function store(deps: Deps, prepared: Prepared): void {
       );
       continue;
     }
-    stored ??= { hash: deps.repos.blobs.put(prepared.raw), size: prepared.raw.length };
     const message = storeIncoming(deps, { ...prepared, inbound: row, mailbox, stored });
     if (message) {
       deps.log.info(
@@ -151,7 +150,7 @@ function store(deps: Deps, prepared: Prepared): void {
       );
     }
   }
-  deps.repos.inbound.markProcessed(row.id, toIso(deps.clock.now()), stored?.hash ?? row.raw_hash);
+  deps.repos.inbound.markProcessed(row.id, toIso(deps.clock.now()));
 }
 
 /** A message keeps its order with the others for the same mailbox, or the same report address. */

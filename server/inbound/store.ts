@@ -22,8 +22,11 @@ export interface IncomingForMailbox {
   extractedText: string;
   risk: InjectionRisk;
   automation: Automation;
-  /** The message as clients read it: what was accepted, under our Authentication-Results. */
-  stored: { hash: string; size: number };
+  /**
+   * The message as clients read it: `prefix` (our Authentication-Results), then the accepted blob
+   * `hash`; `size` counts both.
+   */
+  stored: { hash: string; prefix: Buffer; size: number };
 }
 
 const MAX_PARTICIPANTS = 50;
@@ -122,6 +125,7 @@ export function storeIncoming(deps: Deps, input: IncomingForMailbox): MessageRow
       injection_categories: JSON.stringify(risk.categories),
       injection_signals: JSON.stringify(risk.signals),
       raw_hash: input.stored.hash,
+      raw_prefix: input.stored.prefix.length > 0 ? input.stored.prefix : null,
       size_bytes: input.stored.size,
       acked_at: null,
       archived_at: null,

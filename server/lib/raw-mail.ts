@@ -114,10 +114,13 @@ function stripComments(value: string): string {
   return out;
 }
 
-/** Our own Authentication-Results (and Received-SPF), prepended as RFC 8601 §5 asks. */
-export function withAuthHeader(raw: Buffer, header: string): Buffer {
-  if (!header) return raw;
-  return Buffer.concat([Buffer.from(`${header.replace(/\r?\n/g, '\r\n')}\r\n`, 'latin1'), raw]);
+/**
+ * Our own Authentication-Results (and Received-SPF) as the bytes that go before the accepted message,
+ * prepended as RFC 8601 §5 asks; empty when there is nothing to add.
+ */
+export function authResultsPrefix(header: string): Buffer {
+  if (!header) return Buffer.alloc(0);
+  return Buffer.from(`${header.replace(/\r?\n/g, '\r\n')}\r\n`, 'latin1');
 }
 
 /**

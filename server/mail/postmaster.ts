@@ -119,7 +119,7 @@ export async function runPostmasterDesk(deps: Deps): Promise<number> {
   const ids = deps.repos.postmaster.unhandled(mailbox.id, 50);
   for (const id of ids) {
     const message = deps.repos.messages.get(mailbox.org_id, id);
-    const raw = message?.raw_hash ? deps.repos.blobs.get(message.raw_hash) : undefined;
+    const raw = message ? deps.repos.blobs.rawOf(message) : undefined;
     const result: DeskResult =
       message && raw ? await handle(deps, message, raw) : { outcome: 'kept', forwardId: null };
     deps.repos.postmaster.markHandled(id, result.outcome, result.forwardId, toIso(deps.clock.now()));

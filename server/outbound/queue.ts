@@ -233,7 +233,7 @@ export class DeliveryQueue {
   private async attempt(delivery: DeliveryRow, signal: AbortSignal): Promise<void> {
     const { deps } = this;
     const message = deps.repos.messages.get(delivery.org_id, delivery.message_id);
-    const raw = message?.raw_hash ? deps.repos.blobs.get(message.raw_hash) : undefined;
+    const raw = message ? deps.repos.blobs.rawOf(message) : undefined;
     if (!message || !raw) {
       deps.repos.deliveries.update(
         delivery.id,

@@ -504,6 +504,7 @@ function persist(
     injection_categories: '[]',
     injection_signals: '[]',
     raw_hash: deps.repos.blobs.put(input.raw),
+    raw_prefix: null,
     size_bytes: input.raw.length,
     acked_at: null,
     archived_at: null,

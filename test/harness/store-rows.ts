@@ -55,6 +55,7 @@ export function messageRow(
     injection_categories: '[]',
     injection_signals: '[]',
     raw_hash: null,
+    raw_prefix: null,
     size_bytes: 10,
     acked_at: null,
     archived_at: null,

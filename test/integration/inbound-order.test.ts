@@ -26,8 +26,16 @@ async function send(server: TestServer, options: SendMailOptions) {
 
 function stored(server: TestServer, mailboxId: string) {
   return server.deps.db
-    .prepare('SELECT subject, thread_id, auth, raw_hash FROM messages WHERE mailbox_id = ? ORDER BY rowid')
-    .all(mailboxId) as { subject: string; thread_id: string; auth: string; raw_hash: string }[];
+    .prepare(
+      'SELECT subject, thread_id, auth, raw_hash, raw_prefix FROM messages WHERE mailbox_id = ? ORDER BY rowid',
+    )
+    .all(mailboxId) as {
+    subject: string;
+    thread_id: string;
+    auth: string;
+    raw_hash: string;
+    raw_prefix: Buffer | null;
+  }[];
 }
 
 describe('inbound storing order', () => {
@@ -80,11 +88,12 @@ describe('inbound storing order', () => {
     expect(messages[1]?.thread_id).toBe(messages[0]?.thread_id);
     expect(JSON.parse(messages[0]?.auth ?? '{}')).toMatchObject({ spf: 'temperror', dkim: 'temperror' });
     expect(JSON.parse(messages[1]?.auth ?? '{}')).toMatchObject({ spf: 'none' });
-    const raw = server.deps.repos.blobs.get(messages[0]?.raw_hash ?? '')?.toString('latin1') ?? '';
+    const first = messages[0];
+    const raw = (first && server.deps.repos.blobs.rawOf(first)?.toString('latin1')) ?? '';
     expect(raw).toMatch(new RegExp(`^Authentication-Results: ${server.deps.mxHost.replace(/\./g, '\\.')};`));
     expect(raw).toContain('spf=temperror');
     expect(logs.lines.filter((l) => l.event === 'inbound.auth_deadline')).toHaveLength(1);
-    // Raw mail is kept once: the accepted copy is replaced by the one under our header.
+    // Raw mail is kept once: each message points at the accepted copy, our header kept beside it.
     const pairs = server.deps.db
       .prepare(
         'SELECT i.raw_hash AS accepted, m.raw_hash AS stored FROM inbound i JOIN messages m ON m.inbound_id = i.id WHERE m.mailbox_id = ?',

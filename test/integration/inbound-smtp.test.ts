@@ -63,6 +63,43 @@ describe('mail over real SMTP lands in the inbox', () => {
     expect(raw.text).toContain('Subject: Hello from nodemailer');
   });
 
+  it('writes the raw message once for all its mailboxes, and serves it under our own header', async () => {
+    const other = await server.mailbox('sales');
+    const { db } = server.deps;
+    const count = (table: string) =>
+      (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+    const blobsBefore = count('blobs');
+    await transport().sendMail({
+      from: 'alice@sender.test',
+      to: [box.address, other.address],
+      subject: 'To both desks',
+      text: 'Once on disk.',
+    });
+    const bySubject = (messages: Json[]) => messages.find((m) => m.subject === 'To both desks');
+    const forBox = bySubject(await inbox());
+    const forOther = bySubject(await inbox(other.key, other.mailboxId));
+    expect(forBox && forOther).toBeTruthy();
+    // One blob: the bytes the MX accepted, shared by both messages; no second copy under our header.
+    expect(count('blobs')).toBe(blobsBefore + 1);
+    const accepted = server.deps.repos.blobs.get(
+      (
+        db.prepare('SELECT raw_hash FROM inbound ORDER BY received_at DESC, rowid DESC LIMIT 1').get() as {
+          raw_hash: string;
+        }
+      ).raw_hash,
+    );
+    for (const [message, key] of [
+      [forBox, box.key],
+      [forOther, other.key],
+    ] as const) {
+      const raw = await server.api('GET', `/v1/messages/${message?.id}/raw`, { key });
+      const body = Buffer.from(raw.text, 'latin1');
+      expect(raw.text).toMatch(/^Received-SPF: [^\r\n]*\r\nAuthentication-Results: /);
+      expect(accepted && body.subarray(body.length - accepted.length).equals(accepted)).toBe(true);
+      expect(message?.size_bytes).toBe(body.length);
+    }
+  });
+
   it('threads a reply by In-Reply-To, and ack removes it from the inbox but not from messages', async () => {
     await transport().sendMail({
       from: 'bob@sender.test',

@@ -1,6 +1,6 @@
 import { fc, test as property } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { authservId, neutraliseForgedAuthResults, withAuthHeader } from '../../server/lib/raw-mail.js';
+import { authResultsPrefix, authservId, neutraliseForgedAuthResults } from '../../server/lib/raw-mail.js';
 
 const HOST = 'mx.loftbox.example';
 
@@ -55,11 +55,9 @@ describe('forged Authentication-Results (RFC 8601 §5)', () => {
     expect(neutralise(header)).not.toMatch(/^Authentication-Results/im);
   });
 
-  it('puts our own header on top with CRLF line ends', () => {
-    const raw = withAuthHeader(
-      Buffer.from('Subject: s\r\n\r\nb'),
-      `Authentication-Results: ${HOST};\n spf=none`,
-    );
-    expect(raw.toString()).toBe(`Authentication-Results: ${HOST};\r\n spf=none\r\nSubject: s\r\n\r\nb`);
+  it('makes our own header a prefix with CRLF line ends, ending where the message begins', () => {
+    const prefix = authResultsPrefix(`Authentication-Results: ${HOST};\n spf=none`);
+    expect(prefix.toString()).toBe(`Authentication-Results: ${HOST};\r\n spf=none\r\n`);
+    expect(authResultsPrefix('')).toHaveLength(0);
   });
 });

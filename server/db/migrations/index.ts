@@ -20,6 +20,7 @@ import hotPathIndexes from './0019_hot_path_indexes.sql';
 import outgoingDaily from './0020_outgoing_daily.sql';
 import waitingDeliveries from './0021_waiting_deliveries.sql';
 import blobReferences from './0022_blob_references.sql';
+import rawPrefix from './0023_raw_prefix.sql';
 
 /** Numbered migrations, applied in order, each in its own transaction. Never edit a shipped one. */
 export const migrations: { version: number; name: string; sql: string }[] = [
@@ -45,4 +46,5 @@ export const migrations: { version: number; name: string; sql: string }[] = [
   { version: 20, name: 'outgoing_daily', sql: outgoingDaily },
   { version: 21, name: 'waiting_deliveries', sql: waitingDeliveries },
   { version: 22, name: 'blob_references', sql: blobReferences },
+  { version: 23, name: 'raw_prefix', sql: rawPrefix },
 ];

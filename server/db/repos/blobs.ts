@@ -13,6 +13,13 @@ export class BlobsRepo {
     return hash;
   }
 
+  /** A message's raw bytes as clients read them: its prefix, if any, then its blob. */
+  rawOf(message: { raw_hash: string | null; raw_prefix: Buffer | null }): Buffer | undefined {
+    const data = message.raw_hash ? this.get(message.raw_hash) : undefined;
+    if (!data || !message.raw_prefix) return data;
+    return Buffer.concat([message.raw_prefix, data]);
+  }
+
   get(hash: string): Buffer | undefined {
     const row = this.db.prepare('SELECT data FROM blobs WHERE hash = ?').get(hash) as
       { data: Buffer } | undefined;

@@ -47,11 +47,8 @@ export class InboundRepo {
       .all(limit) as InboundRow[];
   }
 
-  /** `rawHash`: the bytes as stored for clients, which replace the accepted copy. */
-  markProcessed(id: string, at: string, rawHash: string): void {
-    this.db
-      .prepare("UPDATE inbound SET state = 'processed', processed_at = ?, raw_hash = ? WHERE id = ?")
-      .run(at, rawHash, id);
+  markProcessed(id: string, at: string): void {
+    this.db.prepare("UPDATE inbound SET state = 'processed', processed_at = ? WHERE id = ?").run(at, id);
   }
 
   recordFailure(id: string, error: string, giveUp: boolean): void {

@@ -32,6 +32,8 @@ export interface MessageRow {
   injection_categories: string;
   injection_signals: string;
   raw_hash: string | null;
+  /** Bytes served before the blob: our Authentication-Results on incoming mail (migration 0023). */
+  raw_prefix: Buffer | null;
   size_bytes: number;
   acked_at: string | null;
   archived_at: string | null;
@@ -133,6 +135,7 @@ const COLUMNS = [
   'injection_categories',
   'injection_signals',
   'raw_hash',
+  'raw_prefix',
   'size_bytes',
   'acked_at',
   'archived_at',

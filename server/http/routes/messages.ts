@@ -146,7 +146,7 @@ export const messageRoutes = [
     responses: { 200: { description: 'message/rfc822', contentType: 'message/rfc822' } },
     handler({ params, auth, deps }) {
       const message = loadMessageFor(deps, auth, params.id);
-      const raw = message.raw_hash ? deps.repos.blobs.get(message.raw_hash) : undefined;
+      const raw = deps.repos.blobs.rawOf(message);
       if (!raw) throw new ApiError(404, 'not_found', 'This message has no stored source.');
       return { body: raw, contentType: 'message/rfc822' };
     },
