@@ -197,8 +197,10 @@ describe('header and MIME limits, decided while streaming (TESTPLAN L7, L8)', ()
         clearInterval(sample);
       }
       // 96 MB went through; what stayed in memory is bounded by the 2.5 MB limit plus socket and TLS
-      // buffers (measured 8–18 MB, whatever the total), where holding the message would pass 96 MB.
-      expect(peak).toBeLessThan(32 * 1024 * 1024);
+      // buffers, where holding the message would pass 96 MB. Those buffers measured 8–18 MB on an idle
+      // machine and up to 42 MB with the rest of the suite loading both cores (the sampler's gc runs
+      // less often), so the bound is half the message: still far from holding it whole.
+      expect(peak).toBeLessThan(total / 2);
     } finally {
       smtp.close();
     }
