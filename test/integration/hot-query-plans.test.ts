@@ -3,6 +3,7 @@ import type { Db } from '../../server/db/open.js';
 import { migratedDatabase, type MigratedDatabase } from '../harness/database.js';
 import { plansOf } from '../harness/query-plans.js';
 import { EventsRepo } from '../../server/db/repos/events.js';
+import { InboundRepo } from '../../server/db/repos/inbound.js';
 import { MessagesRepo } from '../../server/db/repos/messages.js';
 
 /**
@@ -29,6 +30,15 @@ describe('per-message statements seek an index', () => {
     expect(plans[0]?.plan).toMatch(
       /USING INDEX messages_message_id \(mailbox_id=\? AND message_id_header=\?\)/,
     );
+  });
+
+  it('sweeps inbound rows left without messages by looking each up, not by listing every message', () => {
+    const plans = plansOf(db, InboundRepo, (inbound) => inbound.deleteOrphansBefore('2030-01-01'));
+    expect(plans).toHaveLength(1);
+    expect(plans[0]?.plan).toMatch(
+      /SEARCH m USING COVERING INDEX messages_inbound_mailbox \(inbound_id=\?\)/,
+    );
+    expect(plans[0]?.plan).not.toMatch(/LIST SUBQUERY|SCAN m\b|SCAN messages/);
   });
 
   it("deletes events' webhook jobs through an index on the event sequence", () => {

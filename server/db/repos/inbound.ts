@@ -64,12 +64,16 @@ export class InboundRepo {
     ).n;
   }
 
-  /** Processed rows whose every message is gone (retention) are no longer needed. */
+  /**
+   * Processed rows whose every message is gone (retention) are no longer needed. Each is looked up in
+   * the messages' inbound index: `NOT IN (SELECT inbound_id FROM messages)` built a list of every
+   * message's inbound id first, in memory since `temp_store = MEMORY`.
+   */
   deleteOrphansBefore(cutoff: string): number {
     return this.db
       .prepare(
         `DELETE FROM inbound WHERE state <> 'accepted' AND received_at < ?
-           AND id NOT IN (SELECT inbound_id FROM messages WHERE inbound_id IS NOT NULL)`,
+           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.inbound_id = inbound.id)`,
       )
       .run(cutoff).changes;
   }
