@@ -36,8 +36,9 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
   // Every stored message, send and accepted unit runs in a savepoint, and SQLite keeps a copy of each
   // page a savepoint changes in a statement journal that spills to a temporary file past 64 KiB: about
   // 90 write calls and 200 kB per inbound message, more than the WAL itself. Held in memory, it is freed
-  // as each savepoint is released. We run no VACUUM and create no temporary tables, so nothing large
-  // lands in the temporary store instead (bench/PROFILE.md, the statement journal).
+  // as each savepoint is released. Nothing large lands in the temporary store instead: we run no VACUUM,
+  // create no temporary tables, and the retention sweeps look rows up by index rather than listing a
+  // whole table (migration 0022; bench/PROFILE.md, the statement journal).
   db.pragma('temp_store = MEMORY');
   cacheStatements(db);
   return db;

@@ -1,5 +1,6 @@
 import type { Db } from '../db/open.js';
 import type { Clock } from '../lib/clock.js';
+import { prefixed } from '../db/repos/blobs.js';
 
 /** The two folders of a mailbox: what it received and what it sent (CONTRACT §8). */
 export type FolderName = 'INBOX' | 'Sent';
@@ -163,8 +164,7 @@ export class ImapStore {
          WHERE ${SCOPE} AND m.imap_uid = @uid`,
       )
       .get({ ...this.params(folder), uid }) as { raw_prefix: Buffer | null; data: Buffer } | undefined;
-    if (!row) return null;
-    return row.raw_prefix ? Buffer.concat([row.raw_prefix, row.data]) : row.data;
+    return row ? prefixed(row.raw_prefix, row.data) : null;
   }
 
   searchFields(folder: FolderInfo, uids: readonly number[]): Map<number, SearchFields> {

@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../open.js';
 
+/** A message's raw bytes as clients read them: its prefix (migration 0023), if any, then its blob. */
+export function prefixed(prefix: Buffer | null, data: Buffer): Buffer {
+  return prefix ? Buffer.concat([prefix, data]) : data;
+}
+
 /** Content-addressed storage: the same bytes are kept once, whoever sent them. */
 export class BlobsRepo {
   constructor(private readonly db: Db) {}
@@ -13,11 +18,10 @@ export class BlobsRepo {
     return hash;
   }
 
-  /** A message's raw bytes as clients read them: its prefix, if any, then its blob. */
+  /** A message's raw bytes as clients read them; undefined when it has none stored. */
   rawOf(message: { raw_hash: string | null; raw_prefix: Buffer | null }): Buffer | undefined {
     const data = message.raw_hash ? this.get(message.raw_hash) : undefined;
-    if (!data || !message.raw_prefix) return data;
-    return Buffer.concat([message.raw_prefix, data]);
+    return data && prefixed(message.raw_prefix, data);
   }
 
   get(hash: string): Buffer | undefined {
