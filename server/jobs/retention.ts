@@ -3,6 +3,8 @@ import { addMs, DAY_MS, toIso } from '../lib/clock.js';
 import type { Job } from './scheduler.js';
 
 const BATCH = 500;
+/** Blobs looked at per step of the sweep: about a millisecond of the event loop each. */
+const SWEEP_STEP = 1000;
 
 /**
  * CONTRACT §4: incoming messages are kept `retention_days` per mailbox. Expired messages go with their
@@ -12,7 +14,7 @@ const BATCH = 500;
 export function retentionPurge(deps: Deps): Job {
   return {
     name: 'retention_purge',
-    run() {
+    async run() {
       const now = toIso(deps.clock.now());
       let deleted = 0;
       let events = 0;
@@ -31,15 +33,31 @@ export function retentionPurge(deps: Deps): Job {
         deleted += batch.length;
       }
       if (deleted === 0) return { deleted };
-      const sweep = deps.db.transaction(() => ({
+      const orphans = deps.db.transaction(() => ({
         threads: deps.repos.threads.deleteEmpty(),
         inbound: deps.repos.inbound.deleteOrphansBefore(toIso(addMs(deps.clock.now(), -DAY_MS))),
-        blobs: deps.repos.blobs.deleteUnreferenced(),
       }))();
+      const sweep = { ...orphans, blobs: await sweepBlobs(deps) };
       deps.log.info({ event: 'retention.purged', messages: deleted, events, ...sweep }, 'retention purge');
       return { deleted, events, ...sweep };
     },
   };
+}
+
+/**
+ * Deletes the blobs nothing refers to any more, a step at a time: the sweep looks at every blob (a second
+ * of work at 1,000,000), and between steps the event loop serves mail. Each step's delete checks the
+ * references it relies on, so what arrives meanwhile is never swept.
+ */
+async function sweepBlobs(deps: Deps): Promise<number> {
+  let deleted = 0;
+  for (let after = ''; ;) {
+    const step = deps.repos.blobs.sweepAfter(after, SWEEP_STEP);
+    deleted += step.deleted;
+    if (step.last === null) return deleted;
+    after = step.last;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 /**

@@ -71,6 +71,18 @@ function seed(content: string, referrer: Referrer, n: number): string {
   return hash;
 }
 
+/** The whole sweep, in steps of `step` blobs, as the retention job runs it; returns how many went. */
+function sweep(step: number): number {
+  let deleted = 0;
+  for (let after = ''; ;) {
+    const result = blobs.sweepAfter(after, step);
+    deleted += result.deleted;
+    if (result.last === null) return deleted;
+    expect(result.last > after).toBe(true);
+    after = result.last;
+  }
+}
+
 const hashes = () =>
   new Set((db.prepare('SELECT hash FROM blobs').all() as { hash: string }[]).map((r) => r.hash));
 
@@ -83,7 +95,9 @@ it('deletes exactly the blobs nothing refers to, whoever else shares the bytes',
       fc.array(fc.record({ content: fc.nat(30), referrer: fc.constantFrom(...REFERRERS) }), {
         maxLength: 40,
       }),
-      (items) => {
+      // Steps smaller and larger than what is stored, so some sweeps cross many step boundaries.
+      fc.integer({ min: 1, max: 50 }),
+      (items, step) => {
         run += 1;
         items.forEach(({ content, referrer }, i) => {
           // The same content under several referrers is one blob (content-addressed).
@@ -91,7 +105,7 @@ it('deletes exactly the blobs nothing refers to, whoever else shares the bytes',
           if (referrer !== 'none') referred.add(hash);
         });
         const before = hashes();
-        const deleted = blobs.deleteUnreferenced();
+        const deleted = sweep(step);
         expect(hashes()).toEqual(referred);
         expect(deleted).toBe(before.size - referred.size);
       },
@@ -101,11 +115,17 @@ it('deletes exactly the blobs nothing refers to, whoever else shares the bytes',
 });
 
 it('finds what to delete, and what refers to it, through indexes only', () => {
-  const plans = plansOf(db, BlobsRepo, (repo) => repo.deleteUnreferenced());
-  expect(plans).toHaveLength(1);
-  const plan = plans[0]?.plan ?? '';
-  // The candidates come from the hash index, never from the table holding the bytes.
-  expect(plan).toMatch(/SCAN b USING COVERING INDEX sqlite_autoindex_blobs_1/);
+  blobs.put(Buffer.from('a blob to step over'));
+  const plans = plansOf(db, BlobsRepo, (repo) => repo.sweepAfter('', 1000));
+  expect(plans).toHaveLength(2);
+  const [step, remove] = plans.map((p) => p.plan);
+  // The step's blobs come from the hash index, never from the table holding the bytes.
+  expect(step).toMatch(/USING COVERING INDEX sqlite_autoindex_blobs_1 \(hash>\?\)/);
+  expect(step).not.toMatch(/SCAN blobs(?! USING COVERING INDEX)/);
+  expect(remove).toMatch(
+    /SEARCH blobs USING (COVERING )?INDEX sqlite_autoindex_blobs_1 \(hash>\? AND hash<\?\)/,
+  );
+  const plan = remove ?? '';
   // Neither the sweep nor the foreign-key check behind each deletion walks a referring table.
   expect(plan).not.toMatch(/^\s*SCAN (messages|inbound|attachments|m|i|a)\b/m);
   expect(plan).toMatch(/messages_raw_hash \(raw_hash=\?\)/);

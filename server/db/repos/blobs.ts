@@ -31,19 +31,24 @@ export class BlobsRepo {
   }
 
   /**
-   * Removes blobs nothing refers to any more (after retention purges). The hashes are read from the
-   * hash index, not the table with the bytes, and each is looked up in the indexes on its referrers
-   * (migration 0022): a sweep holds in memory only the hashes it deletes.
+   * One step of the sweep after retention purges: of the next `limit` blobs after `after` in hash
+   * order, deletes those nothing refers to any more. The hashes come from the hash index, not the table
+   * with the bytes, and each is looked up in the indexes on its referrers (migration 0022). `last` is
+   * where the next step starts; null once every blob has been looked at.
    */
-  deleteUnreferenced(): number {
-    return this.db
+  sweepAfter(after: string, limit: number): { deleted: number; last: string | null } {
+    const { last } = this.db
+      .prepare('SELECT max(hash) AS last FROM (SELECT hash FROM blobs WHERE hash > ? ORDER BY hash LIMIT ?)')
+      .get(after, limit) as { last: string | null };
+    if (last === null) return { deleted: 0, last: null };
+    const { changes } = this.db
       .prepare(
-        `DELETE FROM blobs WHERE hash IN (
-           SELECT b.hash FROM blobs b
-            WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_hash = b.hash)
-              AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.blob_hash = b.hash)
-              AND NOT EXISTS (SELECT 1 FROM inbound i WHERE i.raw_hash = b.hash))`,
+        `DELETE FROM blobs WHERE hash > ? AND hash <= ?
+           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_hash = blobs.hash)
+           AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.blob_hash = blobs.hash)
+           AND NOT EXISTS (SELECT 1 FROM inbound i WHERE i.raw_hash = blobs.hash)`,
       )
-      .run().changes;
+      .run(after, last);
+    return { deleted: changes, last };
   }
 }
