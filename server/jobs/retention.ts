@@ -18,12 +18,14 @@ export function retentionPurge(deps: Deps): Job {
       const now = toIso(deps.clock.now());
       let deleted = 0;
       let events = 0;
+      let emptied = 0;
       for (;;) {
         const batch = deps.repos.messages.expiredIncoming(now, BATCH);
         if (batch.length === 0) break;
         deps.db.transaction(() => {
           for (const message of batch) deps.repos.messages.deleteWithSearch(message.id, message.rowid);
           const threads = [...new Set(batch.map((m) => m.thread_id))];
+          emptied += deps.repos.threads.deleteEmpty(threads);
           deps.repos.threads.refreshCounts(threads);
           events += deps.repos.events.deleteAbout(
             batch.map((m) => m.id),
@@ -33,11 +35,11 @@ export function retentionPurge(deps: Deps): Job {
         deleted += batch.length;
       }
       if (deleted === 0) return { deleted };
-      const orphans = deps.db.transaction(() => ({
-        threads: deps.repos.threads.deleteEmpty(),
+      const sweep = {
+        threads: emptied,
         inbound: deps.repos.inbound.deleteOrphansBefore(toIso(addMs(deps.clock.now(), -DAY_MS))),
-      }))();
-      const sweep = { ...orphans, blobs: await sweepBlobs(deps) };
+        blobs: await sweepBlobs(deps),
+      };
       deps.log.info({ event: 'retention.purged', messages: deleted, events, ...sweep }, 'retention purge');
       return { deleted, events, ...sweep };
     },

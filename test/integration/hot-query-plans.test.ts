@@ -5,6 +5,7 @@ import { plansOf } from '../harness/query-plans.js';
 import { EventsRepo } from '../../server/db/repos/events.js';
 import { InboundRepo } from '../../server/db/repos/inbound.js';
 import { MessagesRepo } from '../../server/db/repos/messages.js';
+import { ThreadsRepo } from '../../server/db/repos/threads.js';
 
 /**
  * Statements run for every inbound message, or for every purge, must seek an index for what they look
@@ -39,6 +40,16 @@ describe('per-message statements seek an index', () => {
       /SEARCH m USING COVERING INDEX messages_inbound_mailbox \(inbound_id=\?\)/,
     );
     expect(plans[0]?.plan).not.toMatch(/LIST SUBQUERY|SCAN m\b|SCAN messages/);
+  });
+
+  it('deletes emptied threads among the purged ones, not by walking every thread', () => {
+    const plans = plansOf(db, ThreadsRepo, (threads) => threads.deleteEmpty(['t-1', 't-2']));
+    expect(plans).toHaveLength(1);
+    expect(plans[0]?.plan).toMatch(
+      /SEARCH threads USING (COVERING )?INDEX sqlite_autoindex_threads_1 \(id=\?\)/,
+    );
+    expect(plans[0]?.plan).toMatch(/SEARCH m USING COVERING INDEX messages_thread \(thread_id=\?\)/);
+    expect(plans[0]?.plan).not.toMatch(/SCAN threads/);
   });
 
   it("deletes events' webhook jobs through an index on the event sequence", () => {

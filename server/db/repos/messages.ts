@@ -429,14 +429,20 @@ export class MessagesRepo {
 
   /** Incoming messages whose mailbox retention has run out; at most `limit` per call. */
   expiredIncoming(now: string, limit: number): { id: string; rowid: number; thread_id: string }[] {
+    // Nothing received after now minus the shortest retention of any mailbox can have expired: that
+    // bound ends the walk of the received-at index. Without it, whenever fewer than `limit` had
+    // expired (every minute, once a store is purged down to its steady state) the walk read every
+    // incoming message and its row.
     return this.db
       .prepare(
         `SELECT m.id, m.rowid AS rowid, m.thread_id FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
          WHERE m.direction = 'incoming'
-           AND julianday(m.received_at) + b.retention_days < julianday(?)
-         LIMIT ?`,
+           AND m.received_at < strftime('%Y-%m-%dT%H:%M:%fZ', @now,
+                 printf('-%d days', (SELECT min(retention_days) FROM mailboxes)))
+           AND julianday(m.received_at) + b.retention_days < julianday(@now)
+         LIMIT @limit`,
       )
-      .all(now, limit) as { id: string; rowid: number; thread_id: string }[];
+      .all({ now, limit }) as { id: string; rowid: number; thread_id: string }[];
   }
 
   /**

@@ -77,10 +77,17 @@ export class ThreadsRepo {
       .all(params) as ThreadRow[];
   }
 
-  /** Threads left without messages after a retention purge. */
-  deleteEmpty(): number {
-    return this.db.prepare('DELETE FROM threads WHERE id NOT IN (SELECT thread_id FROM messages)').run()
-      .changes;
+  /**
+   * Of these threads (those a retention purge took messages from), the ones left without any. Only
+   * a purge empties a thread, so only its threads are looked at, not every thread in the store.
+   */
+  deleteEmpty(threadIds: string[]): number {
+    return this.db
+      .prepare(
+        `DELETE FROM threads WHERE id IN (SELECT value FROM json_each(?))
+           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = threads.id)`,
+      )
+      .run(JSON.stringify(threadIds)).changes;
   }
 
   refreshCounts(threadIds: string[]): void {
