@@ -25,6 +25,14 @@ export function insertMailbox(db: Db, org: string, box: string, at: string): voi
   ).run(box, `mb_${box}`, org, `agent-${org}`, `${box}@example.com`, box, at, at);
 }
 
+/** Thread `id` in `org`'s mailbox `box`, empty, for messages a test inserts itself. */
+export function insertThread(db: Db, org: string, box: string, id: string, at: string): void {
+  db.prepare(
+    `INSERT INTO threads (id, org_id, mailbox_id, subject, subject_key, participants, message_count,
+       last_message_at, created_at) VALUES (?, ?, ?, 's', 's', '[]', 0, ?, ?)`,
+  ).run(id, org, box, at, at);
+}
+
 /** A complete `messages` row. */
 export function messageRow(
   row: Pick<MessageRow, 'id' | 'org_id' | 'mailbox_id' | 'agent_id' | 'thread_id'> & Partial<MessageRow>,

@@ -5,7 +5,7 @@ import { BlobsRepo } from '../../server/db/repos/blobs.js';
 import { MessagesRepo } from '../../server/db/repos/messages.js';
 import { migratedDatabase, type MigratedDatabase } from '../harness/database.js';
 import { plansOf } from '../harness/query-plans.js';
-import { insertMailbox, insertOrgWithAgent, messageRow } from '../harness/store-rows.js';
+import { insertMailbox, insertOrgWithAgent, insertThread, messageRow } from '../harness/store-rows.js';
 
 /**
  * The blob sweep after a retention purge deletes exactly the bytes that no message, attachment or
@@ -26,10 +26,7 @@ beforeAll(() => {
   messages = new MessagesRepo(db);
   insertOrgWithAgent(db, 'org', AT);
   insertMailbox(db, 'org', 'mb', AT);
-  db.prepare(
-    `INSERT INTO threads (id, org_id, mailbox_id, subject, subject_key, participants, message_count,
-       last_message_at, created_at) VALUES ('thread', 'org', 'mb', 's', 's', '[]', 0, ?, ?)`,
-  ).run(AT, AT);
+  insertThread(db, 'org', 'mb', 'thread', AT);
 });
 
 afterAll(() => store.remove());

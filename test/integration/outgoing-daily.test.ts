@@ -5,7 +5,7 @@ import { migratedDatabase, type MigratedDatabase } from '../harness/database.js'
 import { MessagesRepo } from '../../server/db/repos/messages.js';
 import { sendCountPurge } from '../../server/jobs/retention.js';
 import { startTestServer } from '../harness/server.js';
-import { insertMailbox, insertOrgWithAgent, messageRow } from '../harness/store-rows.js';
+import { insertMailbox, insertOrgWithAgent, insertThread, messageRow } from '../harness/store-rows.js';
 
 /**
  * The daily send limit reads a per-org, per-day counter that triggers keep (migration 0020). Whatever
@@ -42,10 +42,7 @@ function seedOrg(org: string): void {
   const now = '2030-01-01T00:00:00.000Z';
   insertOrgWithAgent(db, org, now);
   insertMailbox(db, org, `mb-${org}`, now);
-  db.prepare(
-    `INSERT INTO threads (id, org_id, mailbox_id, subject, subject_key, participants, message_count,
-       last_message_at, created_at) VALUES (?, ?, ?, 's', 's', '[]', 0, ?, ?)`,
-  ).run(`thread-${org}`, org, `mb-${org}`, now, now);
+  insertThread(db, org, `mb-${org}`, `thread-${org}`, now);
 }
 
 const oracle = (org: string, day: string) =>

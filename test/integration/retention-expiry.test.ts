@@ -4,7 +4,7 @@ import type { Db } from '../../server/db/open.js';
 import { MessagesRepo } from '../../server/db/repos/messages.js';
 import { migratedDatabase, type MigratedDatabase } from '../harness/database.js';
 import { plansOf } from '../harness/query-plans.js';
-import { insertMailbox, insertOrgWithAgent, messageRow } from '../harness/store-rows.js';
+import { insertMailbox, insertOrgWithAgent, insertThread, messageRow } from '../harness/store-rows.js';
 
 /**
  * The retention purge runs every minute and asks which incoming messages have outlived their mailbox's
@@ -28,10 +28,7 @@ beforeAll(() => {
   for (const box of BOXES) {
     insertMailbox(db, 'org', box, NOW.toISOString());
     db.prepare('UPDATE mailboxes SET retention_days = ? WHERE id = ?').run(RETENTION[box], box);
-    db.prepare(
-      `INSERT INTO threads (id, org_id, mailbox_id, subject, subject_key, participants, message_count,
-         last_message_at, created_at) VALUES (?, 'org', ?, 's', 's', '[]', 0, ?, ?)`,
-    ).run(`thread-${box}`, box, NOW.toISOString(), NOW.toISOString());
+    insertThread(db, 'org', box, `thread-${box}`, NOW.toISOString());
   }
 });
 
