@@ -47,7 +47,7 @@ interface Prepared extends ContentFindings {
   tlsReports: TlsReport[];
   auth: AuthSummary;
   /** Our own Authentication-Results, served before the accepted bytes (RFC 8601 §5). */
-  rawPrefix: Buffer;
+  rawPrefix: Buffer | null;
 }
 
 function recipientsOf(row: InboundRow): InboundRecipient[] {
@@ -117,7 +117,7 @@ async function prepare(
  */
 function store(deps: Deps, prepared: Prepared): void {
   const { row, parsed, rawPrefix } = prepared;
-  const stored = { hash: row.raw_hash, prefix: rawPrefix, size: rawPrefix.length + row.size };
+  const stored = { hash: row.raw_hash, prefix: rawPrefix, size: (rawPrefix?.length ?? 0) + row.size };
   for (const recipient of recipientsOf(row)) {
     if (recipient.mailbox_id === null) {
       const token = verpToken(recipient.address);

@@ -26,7 +26,7 @@ export interface IncomingForMailbox {
    * The message as clients read it: `prefix` (our Authentication-Results), then the accepted blob
    * `hash`; `size` counts both.
    */
-  stored: { hash: string; prefix: Buffer; size: number };
+  stored: { hash: string; prefix: Buffer | null; size: number };
 }
 
 const MAX_PARTICIPANTS = 50;
@@ -125,7 +125,7 @@ export function storeIncoming(deps: Deps, input: IncomingForMailbox): MessageRow
       injection_categories: JSON.stringify(risk.categories),
       injection_signals: JSON.stringify(risk.signals),
       raw_hash: input.stored.hash,
-      raw_prefix: input.stored.prefix.length > 0 ? input.stored.prefix : null,
+      raw_prefix: input.stored.prefix,
       size_bytes: input.stored.size,
       acked_at: null,
       archived_at: null,

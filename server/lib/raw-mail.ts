@@ -116,10 +116,10 @@ function stripComments(value: string): string {
 
 /**
  * Our own Authentication-Results (and Received-SPF) as the bytes that go before the accepted message,
- * prepended as RFC 8601 §5 asks; empty when there is nothing to add.
+ * prepended as RFC 8601 §5 asks; null when there is nothing to add.
  */
-export function authResultsPrefix(header: string): Buffer {
-  if (!header) return Buffer.alloc(0);
+export function authResultsPrefix(header: string): Buffer | null {
+  if (!header) return null;
   return Buffer.from(`${header.replace(/\r?\n/g, '\r\n')}\r\n`, 'latin1');
 }
 
