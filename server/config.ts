@@ -752,6 +752,12 @@ export const settings = {
     '5s',
     'How long a database write waits for a lock held elsewhere before the request is refused (SMTP 451, HTTP 503).',
   ),
+  dbCheckpointInterval: setting(
+    'LOFTBOX_DB_CHECKPOINT_INTERVAL',
+    duration,
+    '100ms',
+    'How often a worker thread copies committed pages from the write-ahead log into the database file, off the main thread (0: the writer does it every 1,000 pages, as SQLite does by default; also so with no worker threads).',
+  ),
   inboxMaxWaiters: setting(
     'LOFTBOX_INBOX_MAX_WAITERS',
     positiveInt,

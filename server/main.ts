@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadConfig, type ServerConfig } from './config.js';
+import { scheduleWalCheckpoints } from './db/checkpoint-schedule.js';
 import { migrate, openDatabase } from './db/open.js';
 import { loadOrCreateSecret, prepareDataDir } from './data-dir.js';
 import { buildDeps, type Deps } from './deps.js';
@@ -116,6 +117,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const workers = workerPool({
     workers: config.workerThreads,
     parseDeadlineMs: config.inboundPrepareTimeoutMs,
+    log,
+  });
+  const checkpoints = scheduleWalCheckpoints({
+    db,
+    file: dataDir.dbFile,
+    runner: workers,
+    // With no worker threads the writer checkpoints from the start, as SQLite does by default.
+    intervalMs: config.workerThreads === 0 ? 0 : config.dbCheckpointInterval,
     log,
   });
   const deps = buildDeps({
@@ -377,6 +386,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       await queue.stop();
       await webhooks.stop();
       await inbound.stop();
+      await checkpoints.stop();
       await workers.close();
       db.close();
       log.info({ event: 'server.stopped' }, 'stopped');

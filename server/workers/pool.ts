@@ -8,7 +8,16 @@ import {
   type ContentExaminer,
   type ContentFindings,
 } from '../inbound/content.js';
-import { asBuffer, RUNNING_ON, STARTED_AT, wallMs, type ComposeTask, type ExamineTask } from './tasks.js';
+import type { WalCheckpoint } from '../db/wal-checkpoint.js';
+import {
+  asBuffer,
+  RUNNING_ON,
+  STARTED_AT,
+  wallMs,
+  type CheckpointTask,
+  type ComposeTask,
+  type ExamineTask,
+} from './tasks.js';
 
 /**
  * The CPU-heavy, independent steps of the mail pipelines (DESIGN §8), run on worker threads so the
@@ -16,6 +25,11 @@ import { asBuffer, RUNNING_ON, STARTED_AT, wallMs, type ComposeTask, type Examin
  * they run on the calling thread: examining inbound mail, composing and signing outbound mail.
  */
 export interface WorkerPool extends ContentExaminer, MessageComposer {
+  /**
+   * Checkpoints a database's write-ahead log on a worker (db/wal-checkpoint.ts); null when no worker can
+   * take it, and the writer's connection should checkpoint as SQLite does by default.
+   */
+  checkpointWal(file: string): Promise<WalCheckpoint | null>;
   /** Ends the workers; a task still running rejects. */
   close(): Promise<void>;
 }
@@ -81,6 +95,7 @@ export function workerPool(options: PoolOptions): WorkerPool {
     return {
       examine: (raw, envelopeFrom) => examineContent(raw, envelopeFrom, options.parseDeadlineMs),
       composeSigned,
+      checkpointWal: () => Promise.resolve(null),
       close: () => Promise.resolve(),
     };
   }
@@ -88,12 +103,13 @@ export function workerPool(options: PoolOptions): WorkerPool {
 }
 
 /** Tasks are messages, or null for the warm-up (tasks.ts `warmUp`), which returns nothing. */
-type Task = ExamineTask | ComposeTask | null;
-type Result = ContentFindings | Uint8Array | undefined;
+type Task = ExamineTask | ComposeTask | CheckpointTask | null;
+type Result = ContentFindings | Uint8Array | WalCheckpoint | undefined;
 /** A task as the pool is given it; `progress` is added per attempt. */
 type Work =
   | { name: 'examine'; task: Omit<ExamineTask, 'progress'> }
-  | { name: 'composeSigned'; task: Omit<ComposeTask, 'progress'> };
+  | { name: 'composeSigned'; task: Omit<ComposeTask, 'progress'> }
+  | { name: 'checkpoint'; task: Omit<CheckpointTask, 'progress'> };
 
 class ThreadPool implements WorkerPool {
   private readonly pool: Piscina<Task, Result>;
@@ -213,7 +229,8 @@ class ThreadPool implements WorkerPool {
     try {
       const task = { raw, envelopeFrom, parseDeadlineMs: this.options.parseDeadlineMs };
       const found = await this.run({ name: 'examine', task });
-      if (!found || found instanceof Uint8Array) throw new Error('the worker returned no findings');
+      if (!found || found instanceof Uint8Array || 'walFrames' in found)
+        throw new Error('the worker returned no findings');
       return revived(found);
     } catch (err) {
       if (this.closed) throw err;
@@ -247,6 +264,16 @@ class ThreadPool implements WorkerPool {
       );
       return raw;
     }
+  }
+
+  async checkpointWal(file: string): Promise<WalCheckpoint | null> {
+    await this.ready;
+    if (this.inline) return null;
+    const done = await this.run({ name: 'checkpoint', task: { file } });
+    if (!done || done instanceof Uint8Array || !('walFrames' in done)) {
+      throw new Error('the worker returned no checkpoint');
+    }
+    return done;
   }
 
   async close(): Promise<void> {

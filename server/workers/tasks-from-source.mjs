@@ -4,4 +4,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-export const { examine, composeSigned, warmUp } = await import('./tasks.ts');
+export const { examine, composeSigned, checkpoint, warmUp } = await import('./tasks.ts');

@@ -4,6 +4,7 @@ import type { Composition, SigningKey } from '../seams.js';
 import { loadComposer } from '../outbound/compose.js';
 import { loadSigner } from '../outbound/dkim-sign.js';
 import { examineContent, type ContentFindings } from '../inbound/content.js';
+import { checkpointWal, type WalCheckpoint } from '../db/wal-checkpoint.js';
 
 /**
  * The tasks the worker threads run (pool.ts names them). Values cross the thread boundary by structured
@@ -21,6 +22,12 @@ export interface ExamineTask {
 export interface ComposeTask {
   message: Composition;
   key: SigningKey;
+  progress: BigInt64Array;
+}
+
+/** The database whose write-ahead log to checkpoint (db/wal-checkpoint.ts). */
+export interface CheckpointTask {
+  file: string;
   progress: BigInt64Array;
 }
 
@@ -52,6 +59,11 @@ export function composeSigned(task: ComposeTask): Promise<Buffer> {
   claim(task.progress);
   const attachments = task.message.attachments.map((a) => ({ ...a, content: asBuffer(a.content) }));
   return composeSignedHere({ ...task.message, attachments }, task.key);
+}
+
+export function checkpoint(task: CheckpointTask): WalCheckpoint {
+  claim(task.progress);
+  return checkpointWal(task.file);
 }
 
 /**
