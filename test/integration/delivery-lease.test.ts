@@ -6,8 +6,9 @@ import { plansOf } from '../harness/query-plans.js';
 
 /**
  * The lease reads only the deliveries it could lease. Its choice must be exactly that of ranking every due
- * delivery at once (the rule in DeliveriesRepo.lease: per-domain slots, organizations taking turns), which
- * is written out here as one SQL statement over the whole backlog and compared on random queues.
+ * delivery at once (the rule in DeliveriesRepo.lease: per-domain slots, organizations taking turns among
+ * deliveries to domains with a slot free), which is written out here as one SQL statement over the whole
+ * backlog and compared on random queues.
  */
 let store: MigratedDatabase;
 let db: Db;
@@ -51,7 +52,8 @@ function rankedOverEverything(now: string, options: Options): string[] {
              LEFT JOIN (SELECT key AS name, value AS n FROM json_each(@busyOrgs)) busy_org ON busy_org.name = d.org_id
              WHERE ((d.status IN ('queued', 'deferred') AND d.next_attempt_at <= @now)
                  OR (d.status = 'sending' AND d.lease_until < @now))
-               AND d.id NOT IN (SELECT value FROM json_each(@inFlight))) due
+               AND d.id NOT IN (SELECT value FROM json_each(@inFlight))
+               AND d.domain NOT IN (SELECT key FROM json_each(@busyDomains) WHERE value >= @perDomain)) due
            LEFT JOIN (SELECT key AS name, value AS n FROM json_each(@busyDomains)) busy_domain
              ON busy_domain.name = due.domain)
          WHERE domain_slot <= @perDomain
