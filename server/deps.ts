@@ -96,8 +96,11 @@ export interface Deps {
   dialer: Dispatcher;
   /** Tells the webhook dispatcher and WebSocket streams that the event log grew. */
   bus: EventBus;
-  /** Shares one transaction (one fsync) among concurrent API sends (DESIGN §8). */
-  sendCommits: GroupCommit;
+  /**
+   * Shares one transaction (one fsync) among the durable writes finishing in the same turn (DESIGN §8):
+   * API sends, the MX's acceptance of mail, delivery results and the queue's lease.
+   */
+  commits: GroupCommit;
   /** Tells live SMTP, IMAP and WebSocket sessions that keys were revoked, so theirs end at once. */
   revocations: KeyRevocations;
   /** Bytes of SMTP DATA held in memory by all sessions together (MX and submission). */
@@ -165,7 +168,7 @@ export function buildDeps(input: DepsInput): Deps {
     tlsStatus: () => null,
     listeners: new Map(),
     bus: new EventBus(),
-    sendCommits: new GroupCommit(db),
+    commits: new GroupCommit(db),
     revocations: new KeyRevocations(),
     dataMemory: new ByteBudget(config.smtpDataMemory),
     loginGuard: new LoginGuard(clock, {

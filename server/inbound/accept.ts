@@ -1,4 +1,3 @@
-import { GroupCommit } from '../db/group-commit.js';
 import type { Deps } from '../deps.js';
 import { toIso } from '../lib/clock.js';
 import type { Accepted, Acceptance } from '../seams.js';
@@ -9,14 +8,10 @@ import type { Accepted, Acceptance } from '../seams.js';
  * before the commit leaves nothing. Messages that finish DATA in the same turn share one commit.
  */
 export class AcceptQueue implements Acceptance {
-  private readonly commits: GroupCommit;
-
-  constructor(private readonly deps: Deps) {
-    this.commits = new GroupCommit(deps.db);
-  }
+  constructor(private readonly deps: Deps) {}
 
   accept(message: Accepted): Promise<void> {
-    return this.commits.run(() => this.store(message));
+    return this.deps.commits.run(() => this.store(message));
   }
 
   private store(message: Accepted): void {

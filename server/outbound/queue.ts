@@ -88,7 +88,9 @@ export class DeliveryQueue {
       log: deps.log,
       sleepMs: () => this.sleepMs(),
     });
-    this.results = new GroupCommit(deps.db, deps.config.deliveryRecordWindow);
+    // Results share the server's commits, unless told to wait for one another within a window of their own.
+    const window = deps.config.deliveryRecordWindow;
+    this.results = window > 0 ? new GroupCommit(deps.db, window) : deps.commits;
   }
 
   start(): void {

@@ -298,7 +298,7 @@ export async function sendMessage(deps: Deps, ctx: SendContext, request: SendReq
   // Check and insert are one synchronous unit of an IMMEDIATE transaction: no await can slip between
   // them, and no other connection can insert between the count and our row. Concurrent sends share the
   // transaction (group commit), each unit seeing the rows of the units before it; 201 follows the commit.
-  return deps.sendCommits.run((): SendResult => {
+  return deps.commits.run((): SendResult => {
     // A concurrent request with the same key may have committed while we composed.
     const raced = replayed(deps, ctx, requestHash);
     if (raced) return { message: raced, replayed: true };
