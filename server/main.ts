@@ -431,6 +431,11 @@ export async function runServer(options: {
   const { config } = loadConfig({ flags: options.flags, file: options.configFile });
   const log = createLogger(config.logLevel);
   installFaultPolicy(log);
+  // A reader of standard output that goes away (`| head`, a log collector restarting) must not stop the
+  // mail: what the server would print is dropped (pino drops its lines the same way).
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   const running = await startServer({ config, log });
   const stop = (signal: string) => {
     running.deps.log.info({ event: 'server.signal', signal }, 'signal received');

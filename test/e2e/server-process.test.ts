@@ -88,6 +88,24 @@ describe('loftbox server as a process (the README way)', () => {
     }
     expect((await server.exited).code).toBe(0);
   });
+  it('keeps serving when the reader of its output goes away, and still stops cleanly', async () => {
+    const server = await spawnServer({ LOFTBOX_DATA_DIR: join(dir, 'unread') });
+    try {
+      // As `loftbox server | head` does once head has its lines: every later write meets EPIPE.
+      server.child.stdout.destroy();
+      for (let i = 0; i < 5; i++) {
+        const signup = await post(`${server.url}/v1/auth/signup`, {
+          email: `unread${i}@example.com`,
+          organization_name: 'Unread',
+        });
+        expect(signup.status).toBe(201);
+      }
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    } finally {
+      server.child.kill('SIGTERM');
+    }
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+  });
 });
 
 describe('server configuration', () => {
