@@ -50,9 +50,13 @@ export function fanOutAppended(deps: Deps, event: EventRow): void {
   const { db, repos } = deps;
   const inCallerTransaction = db.inTransaction;
   try {
+    if (repos.events.mark('webhook_fanout') !== event.seq - 1) return;
+    const endpoints = repos.webhooks.forOrg(event.org_id);
+    // Most orgs have no endpoint: moving the mark is one statement, with nothing to undo beside it, so it
+    // needs no savepoint of its own (two statements fewer for each event).
+    if (endpoints.length === 0) return repos.events.setMark('webhook_fanout', event.seq);
     db.transaction(() => {
-      if (repos.events.mark('webhook_fanout') !== event.seq - 1) return;
-      addJobsFor(deps, event, repos.webhooks.forOrg(event.org_id), event.created_at);
+      addJobsFor(deps, event, endpoints, event.created_at);
       repos.events.setMark('webhook_fanout', event.seq);
     })();
   } catch (err) {

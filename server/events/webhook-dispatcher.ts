@@ -167,6 +167,12 @@ export class WebhookDispatcher {
     try {
       this.fanOut();
       let started = 0;
+      // Every commit that logs an event wakes the dispatcher; with no job waiting (no endpoint for those
+      // events), a read says so and the lease, a write, is not taken.
+      if (!this.deps.repos.webhooks.hasPendingJobs()) {
+        this.faults = 0;
+        return 0;
+      }
       for (;;) {
         const heads = this.lease(null);
         for (const job of heads) this.drain(job);

@@ -114,6 +114,14 @@ export class WebhooksRepo {
       .run(row);
   }
 
+  /** Whether any job waits (due or not, leased or not): a read, where leasing takes the write lock. */
+  hasPendingJobs(): boolean {
+    return (
+      this.db.prepare("SELECT 1 AS one FROM webhook_jobs WHERE status = 'pending' LIMIT 1").get() !==
+      undefined
+    );
+  }
+
   /**
    * Leases the oldest due job of each active endpoint not in `busy` (one per endpoint, so one endpoint's
    * backlog never crowds out another's); a lease that ran out (a crash mid-delivery) makes a job due again.
