@@ -145,6 +145,30 @@ describe('webhook fairness', () => {
     }
   });
 
+  it('moves the fan-out mark with each event of an org without endpoints, adding no job', async () => {
+    const lone = await server.mailbox('fanout-lone');
+    await dispatch();
+    const db = server.deps.db;
+    db.exec(`
+      CREATE TEMP TABLE marks (seq INTEGER NOT NULL);
+      CREATE TEMP TRIGGER lone_mark_moved AFTER UPDATE ON main.event_marks WHEN NEW.name = 'webhook_fanout'
+        BEGIN INSERT INTO marks VALUES (NEW.seq); END;
+      CREATE TEMP TRIGGER lone_job_added AFTER INSERT ON main.webhook_jobs
+        BEGIN INSERT INTO marks VALUES (-1); END;
+    `);
+    try {
+      const before = server.deps.repos.events.mark('webhook_fanout');
+      await mailIn(lone.address, 'Nobody listens');
+      await dispatch();
+      const moves = (db.prepare('SELECT seq FROM marks').all() as { seq: number }[]).map((r) => r.seq);
+      // message.inbound and thread.created, each followed by the mark as it is logged.
+      expect(moves).toEqual([before + 1, before + 2]);
+      expect(server.deps.repos.events.mark('webhook_fanout')).toBe(before + 2);
+    } finally {
+      db.exec('DROP TRIGGER temp.lone_mark_moved; DROP TRIGGER temp.lone_job_added; DROP TABLE temp.marks;');
+    }
+  });
+
   it('survives a database fault: logs it, backs off, and delivers once the database is back', async () => {
     const box = await server.mailbox('db-fault');
     await createHook(box, '/fault', ['*']);
