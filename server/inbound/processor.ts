@@ -186,8 +186,8 @@ const PREPARE_CONCURRENCY = 16;
  * least BATCH_SIBLINGS messages are still being prepared and the batch is short of BATCH_TARGET. Each
  * commit pays for the pages every message in it shares (index interiors, the full-text index's new
  * segment, the event log's tail) and an fsync: batches of 14 instead of 6 cut write calls per message
- * 83 → 72 and main-thread CPU by a tenth (bench/PROFILE.md, batch size). A lone message (one sender) never
- * waits.
+ * from 83 to 72–74 and main-thread CPU by about a tenth (bench/PROFILE.md, batch size). A lone message
+ * (one sender) never waits.
  */
 const BATCH_TARGET = 24;
 const BATCH_SIBLINGS = 4;
