@@ -27,11 +27,12 @@ const bool = z
   .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no'])])
   .transform((v) => (typeof v === 'boolean' ? v : ['1', 'true', 'yes'].includes(v)));
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-/** Durations as `500ms`, `30s`, `5m`, `2h`, `3d`: schedules are configuration, shrunk in tests. */
+/** Durations as `500ms`, `30s`, `5m`, `2h`, `3d` or `0`: schedules are configuration, shrunk in tests. */
 export const duration = z
   .union([
     z.number().int().nonnegative(),
-    z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration like 30s, 5m, 2h'),
+    // A bare 0 needs no unit: the settings whose 0 means "off" say so as "0".
+    z.string().regex(/^(0|\d+(ms|s|m|h|d))$/, 'a duration like 30s, 5m, 2h, or 0'),
   ])
   .transform((v) =>
     typeof v === 'number' ? v : Number(/^\d+/.exec(v)?.[0]) * (UNIT_MS[/[a-z]+$/.exec(v)?.[0] ?? 'ms'] ?? 1),

@@ -25,6 +25,17 @@ describe('configuration', () => {
     expect(sources.httpPort).toBe('default');
   });
 
+  it('reads a duration with its unit, or a bare 0, and refuses a bare number otherwise', () => {
+    const read = (value: string) =>
+      loadConfig({ env: { LOFTBOX_DB_CHECKPOINT_INTERVAL: value } }).config.dbCheckpointInterval;
+    expect(read('250ms')).toBe(250);
+    expect(read('2s')).toBe(2000);
+    expect(read('0')).toBe(0);
+    expect(read('0ms')).toBe(0);
+    expect(() => read('5')).toThrow(ConfigError);
+    expect(() => read('5x')).toThrow(ConfigError);
+  });
+
   it('takes flag over env over file over default', () => {
     const path = file({ httpPort: 1111, httpHost: '127.0.0.2', dailySendLimit: 7 });
     const { config, sources } = loadConfig({
