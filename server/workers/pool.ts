@@ -229,8 +229,9 @@ class ThreadPool implements WorkerPool {
     try {
       const task = { raw, envelopeFrom, parseDeadlineMs: this.options.parseDeadlineMs };
       const found = await this.run({ name: 'examine', task });
-      if (!found || found instanceof Uint8Array || 'walFrames' in found)
+      if (!found || found instanceof Uint8Array || isCheckpoint(found)) {
         throw new Error('the worker returned no findings');
+      }
       return revived(found);
     } catch (err) {
       if (this.closed) throw err;
@@ -270,9 +271,7 @@ class ThreadPool implements WorkerPool {
     await this.ready;
     if (this.inline) return null;
     const done = await this.run({ name: 'checkpoint', task: { file } });
-    if (!done || done instanceof Uint8Array || !('walFrames' in done)) {
-      throw new Error('the worker returned no checkpoint');
-    }
+    if (!isCheckpoint(done)) throw new Error('the worker returned no checkpoint');
     return done;
   }
 
@@ -280,6 +279,11 @@ class ThreadPool implements WorkerPool {
     this.closed = true;
     await this.pool.destroy();
   }
+}
+
+/** A task's result is a checkpoint's when it counts frames (the other results are findings or bytes). */
+function isCheckpoint(result: Result): result is WalCheckpoint {
+  return typeof result === 'object' && !(result instanceof Uint8Array) && 'walFrames' in result;
 }
 
 /** Buffers cross the thread boundary as plain Uint8Arrays; the pipeline stores Buffers. */
