@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -8,8 +6,9 @@ import {
   WRITER_CHECKPOINT_FRAMES,
   type CheckpointRunner,
 } from '../../server/db/checkpoint-schedule.js';
-import { openDatabase, type Db } from '../../server/db/open.js';
+import type { Db } from '../../server/db/open.js';
 import { checkpointWal } from '../../server/db/wal-checkpoint.js';
+import { migratedDatabase, type MigratedDatabase } from '../harness/database.js';
 import { captureLogs } from '../harness/logs.js';
 import { startTestServer, type TestServer } from '../harness/server.js';
 import { until } from '../harness/wait.js';
@@ -48,20 +47,16 @@ describe('WAL checkpoints on a worker thread', () => {
 });
 
 describe('the checkpoint schedule', () => {
-  let dir = '';
-  let db: Db | undefined;
+  let store: MigratedDatabase | undefined;
   afterEach(() => {
-    db?.close();
-    db = undefined;
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    store?.remove();
+    store = undefined;
   });
 
   function database(): { db: Db; file: string } {
-    dir = mkdtempSync(join(tmpdir(), 'loftbox-ckpt-'));
-    const file = join(dir, 'test.db');
-    db = openDatabase(file);
-    db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
-    return { db, file };
+    store = migratedDatabase('loftbox-ckpt-');
+    store.db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    return { db: store.db, file: store.db.name };
   }
 
   const write = (target: Db, rows: number) => {
