@@ -2,7 +2,6 @@ import type { MessageRow } from '../db/repos/messages.js';
 import type { Deps } from '../deps.js';
 import { threadView } from '../messages/views.js';
 import { toIso } from '../lib/clock.js';
-import { randomBase32 } from '../lib/ids.js';
 import { fanOutAppended } from './fanout.js';
 import { currentRequestId } from '../lib/request-context.js';
 
@@ -72,7 +71,7 @@ export interface NewEvent {
  * never disagrees with the state (CONTRACT §6).
  */
 export function appendEvent(deps: Deps, event: NewEvent): string {
-  const id = `evt_${randomBase32(24)}`;
+  const id = deps.ids.publicId('evt');
   const row = {
     id,
     org_id: event.orgId,

@@ -36,6 +36,27 @@ describe('ids', () => {
     expect(new Set(long).size).toBe(32);
   });
 
+  it('mints public ids that sort by creation time, in the random ids’ format, distinct within a millisecond', () => {
+    const clock = new ManualClock('2030-01-01T00:00:00Z');
+    const ids = new IdFactory(clock);
+    const minted: string[][] = [];
+    // Steps that carry through every base32 digit of the time, from one millisecond to about a year.
+    for (const step of [0, 1, 31, 32, 1_000, 33_000, 1_048_576, 86_400_000, 31_536_000_000]) {
+      clock.advance(step);
+      minted.push(Array.from({ length: 20 }, () => ids.publicId('msg')));
+    }
+    const all = minted.flat();
+    expect(all.every((id) => /^msg_[a-z2-7]{24}$/.test(id))).toBe(true);
+    expect(new Set(all).size).toBe(all.length);
+    for (let i = 1; i < minted.length; i++) {
+      const newest = minted[i - 1]!.reduce((a, b) => (a > b ? a : b));
+      expect(minted[i]!.every((id) => id > newest)).toBe(true);
+    }
+    // Ids of one millisecond share the time and differ in the random part.
+    expect(new Set(minted[0]!.map((id) => id.slice(0, 14))).size).toBe(1);
+    expect(new Set(minted[0]!.map((id) => id.slice(14))).size).toBe(20);
+  });
+
   it('makes six-digit codes', () => {
     for (let i = 0; i < 100; i++) expect(sixDigitCode()).toMatch(/^\d{6}$/);
   });
