@@ -152,6 +152,7 @@ export async function inbound(options: InboundOptions): Promise<Row[]> {
     { figure: 'inbound CPU per message, all threads', value: real.perMessage.cpuMs, unit: 'ms' },
     { figure: 'inbound CPU per message, main thread', value: real.perMessage.mainThreadCpuMs, unit: 'ms' },
     { figure: 'inbound write calls per message', value: real.perMessage.writeCalls, unit: 'calls' },
+    { figure: 'inbound kB written per message', value: real.perMessage.writeKb, unit: 'kB' },
     {
       // The target is for 100,000 stored messages: bench/memory.ts measures that.
       figure: `server RSS after ${options.messages} inbound messages`,

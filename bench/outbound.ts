@@ -227,6 +227,7 @@ export async function outbound(options: OutboundOptions): Promise<Row[]> {
     { figure: 'send CPU per message, all threads', value: real.perMessage.cpuMs, unit: 'ms' },
     { figure: 'send CPU per message, main thread', value: real.perMessage.mainThreadCpuMs, unit: 'ms' },
     { figure: 'send write calls per message', value: real.perMessage.writeCalls, unit: 'calls' },
+    { figure: 'send kB written per message', value: real.perMessage.writeKb, unit: 'kB' },
   ];
 }
 

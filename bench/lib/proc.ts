@@ -4,12 +4,13 @@ import { readFileSync } from 'node:fs';
 /**
  * What a system under test has used so far, read from Linux's /proc (proc(5)), so a figure can be put
  * per message: CPU of the whole process and of its main thread (the event loop, which limits LoftBox
- * first), and the write calls it made (files and sockets alike).
+ * first), and the write calls it made and the bytes they passed (files and sockets alike).
  */
 export interface Usage {
   cpuMs: number;
   mainThreadCpuMs: number;
   writeCalls: number;
+  writeKb: number;
 }
 
 const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
@@ -28,6 +29,7 @@ export function usage(pid: number): Usage {
     // The main thread's task id is the process id.
     mainThreadCpuMs: statCpuMs(`/proc/${pid}/task/${pid}/stat`),
     writeCalls: Number(/^syscw: (\d+)$/m.exec(io)?.[1] ?? NaN),
+    writeKb: Number(/^wchar: (\d+)$/m.exec(io)?.[1] ?? NaN) / 1024,
   };
 }
 
@@ -37,6 +39,7 @@ export function usagePer(before: Usage, after: Usage, count: number): Usage {
     cpuMs: (after.cpuMs - before.cpuMs) / count,
     mainThreadCpuMs: (after.mainThreadCpuMs - before.mainThreadCpuMs) / count,
     writeCalls: (after.writeCalls - before.writeCalls) / count,
+    writeKb: (after.writeKb - before.writeKb) / count,
   };
 }
 
