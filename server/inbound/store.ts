@@ -6,6 +6,7 @@ import type { Deps } from '../deps.js';
 import { aboutMessage, appendEvent, appendThreadCreated } from '../events/log.js';
 import { toIso } from '../lib/clock.js';
 import { storeAttachments } from '../messages/attachments.js';
+import { extractedTextToStore } from '../messages/extracted-text.js';
 import { messageView } from '../messages/views.js';
 import type { InjectionRisk } from '../policy/injection.js';
 import type { AuthSummary } from './authenticate.js';
@@ -114,7 +115,7 @@ export function storeIncoming(deps: Deps, input: IncomingForMailbox): MessageRow
       body_text: parsed.text,
       body_html: parsed.html,
       body_markdown: null,
-      extracted_text: input.extractedText,
+      extracted_text: extractedTextToStore(parsed.text, input.extractedText),
       message_id_header: parsed.messageId,
       in_reply_to: parsed.inReplyTo,
       references_ids: JSON.stringify(parsed.references),

@@ -4,6 +4,7 @@ import type { DeliveryRow } from '../db/repos/deliveries.js';
 import type { EventRow } from '../db/repos/events.js';
 import type { MessageRow } from '../db/repos/messages.js';
 import type { ThreadRow } from '../db/repos/threads.js';
+import { extractedTextOf } from './extracted-text.js';
 
 /**
  * Response shapes of messages, threads, attachments and events (CONTRACT §3, §6). They live here, not
@@ -179,7 +180,7 @@ export function messageView(
     body_text: row.body_text,
     body_html: row.body_html,
     body_markdown: row.body_markdown,
-    extracted_text: row.extracted_text,
+    extracted_text: extractedTextOf(row),
     message_id_header: row.message_id_header,
     in_reply_to: row.in_reply_to,
     references: parseJson<string[]>(row.references_ids, []),

@@ -123,6 +123,22 @@ describe('mail over real SMTP lands in the inbox', () => {
     expect(reply?.thread_id).toBe(first?.thread_id);
     expect(reply?.in_reply_to).toBe('<q-1@sender.test>');
     expect(reply?.extracted_text).toBe('Following up.');
+    // A message that quotes nothing has its text as its reply text: the row holds that text once, and
+    // the API and the message.inbound event still carry both.
+    expect(first?.extracted_text).toBe('Can you check the numbers?');
+    const { db } = server.deps;
+    const row = (id: string) =>
+      db.prepare('SELECT body_text, extracted_text FROM messages WHERE id = ?').get(id) as {
+        body_text: string;
+        extracted_text: string | null;
+      };
+    expect(row(first?.id).body_text.trim()).toBe('Can you check the numbers?');
+    expect(row(first?.id).extracted_text).toBeNull();
+    expect(row(reply?.id).extracted_text).toBe('Following up.');
+    const inboundEvent = db
+      .prepare("SELECT data FROM events WHERE type = 'message.inbound' AND message_id = ?")
+      .get(first?.id) as { data: string };
+    expect(JSON.parse(inboundEvent.data).message.extracted_text).toBe('Can you check the numbers?');
 
     const ack = await server.api('POST', `/v1/mailboxes/${box.mailboxId}/inbox/ack`, {
       key: box.key,

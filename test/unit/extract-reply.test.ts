@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { extractReplyText } from '../../server/inbound/extract-reply.js';
+import { extractedTextOf, extractedTextToStore } from '../../server/messages/extracted-text.js';
 
 const lines = (...parts: string[]): string => parts.join('\n');
 
@@ -302,5 +304,27 @@ describe('extractReplyText', () => {
   it('never throws, even when called from untyped code', () => {
     expect(extractReplyText(undefined as unknown as string)).toBe('');
     expect(extractReplyText(42 as unknown as string)).toBe('');
+  });
+});
+
+describe('the reply text a message row keeps', () => {
+  it('is read back as extracted, whether the row kept it or the text stood for it', () => {
+    const texts = fc.oneof(fc.string(), fc.constantFrom('', ' ', '\n', 'Hi.\n', '  Hi. ', 'Hi.\n\n> quoted'));
+    fc.assert(
+      fc.property(texts, texts, (text, other) => {
+        for (const extracted of [extractReplyText(text), text.trim(), other]) {
+          const kept = extractedTextToStore(text, extracted);
+          const row = { direction: 'incoming' as const, body_text: text, extracted_text: kept };
+          expect(extractedTextOf(row)).toBe(extracted);
+          expect(kept === null).toBe(extracted === text.trim());
+        }
+      }),
+    );
+  });
+
+  it('stays absent on outgoing rows, which have none', () => {
+    expect(
+      extractedTextOf({ direction: 'outgoing', body_text: 'Sent text', extracted_text: null }),
+    ).toBeNull();
   });
 });
